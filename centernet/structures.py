@@ -1,0 +1,84 @@
+"""Typed containers passed between the stages, and box format conversions.
+
+Boxes are always named by their format: `boxes_xyxy` are (x1, y1, x2, y2), `boxes_xywh` are COCO's
+(x, y, width, height). The frame (input pixels, output-map pixels, original image pixels) is stated where
+the boxes are documented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import numpy as np
+import torch
+
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
+
+HEAD_NAMES = ("heatmap", "size", "offset")  # the model returns a dict with these keys
+
+
+@dataclass
+class Targets(Generic[Array]):
+    """Ground truth for one image (numpy, no batch axis) or a batch (torch, leading B axis).
+
+    heatmap: (C, H, W) float32 Gaussian peaks in [0, 1] at output stride.
+    size: (M, 2) float32 box (w, h) in output-map pixels.
+    offset: (M, 2) float32 sub-pixel centre (dx, dy) = centre - floor(centre).
+    index: (M,) int64 peak position y * W + x.
+    mask: (M,) float32, 1 where a slot holds an object whose size and offset are learned.
+    """
+
+    heatmap: Array
+    size: Array
+    offset: Array
+    index: Array
+    mask: Array
+
+
+@dataclass
+class Batch:
+    """A collated batch, kept compact for the trip to the device (targets are encoded there).
+
+    images: (B, 3, S, S) uint8 RGB network inputs.
+    boxes_xyxy: (B, M, 4) float32 boxes in input pixels, padded with zeros.
+    classes: (B, M) int64 contiguous class indices in [0, num_classes), padded with 0.
+    valid: (B, M) bool, True for real objects.
+    image_ids: (B,) int64 dataset image ids.
+    inverse_affine: (B, 2, 3) float32 maps input pixels back to original image pixels.
+    """
+
+    images: torch.Tensor
+    boxes_xyxy: torch.Tensor
+    classes: torch.Tensor
+    valid: torch.Tensor
+    image_ids: torch.Tensor
+    inverse_affine: torch.Tensor
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        return Batch(*(t.to(device, non_blocking=non_blocking) for t in (
+            self.images, self.boxes_xyxy, self.classes, self.valid, self.image_ids, self.inverse_affine)))
+
+    def pin_memory(self) -> Batch:
+        return Batch(*(t.pin_memory() for t in (
+            self.images, self.boxes_xyxy, self.classes, self.valid, self.image_ids, self.inverse_affine)))
+
+
+def box_xyxy_to_xywh(boxes_xyxy: Array) -> Array:
+    """(..., 4) x1, y1, x2, y2 -> COCO x, y, width, height."""
+    out = boxes_xyxy.copy() if isinstance(boxes_xyxy, np.ndarray) else boxes_xyxy.clone()
+    out[..., 2:] = boxes_xyxy[..., 2:] - boxes_xyxy[..., :2]
+    return out
+
+
+def box_xywh_to_xyxy(boxes_xywh: Array) -> Array:
+    """(..., 4) COCO x, y, width, height -> x1, y1, x2, y2."""
+    out = boxes_xywh.copy() if isinstance(boxes_xywh, np.ndarray) else boxes_xywh.clone()
+    out[..., 2:] = boxes_xywh[..., :2] + boxes_xywh[..., 2:]
+    return out
+
+
+def apply_affine(points_xy: Array, affine: Array) -> Array:
+    """Map (..., 2) points through a (2, 3) affine matrix (or (B, 2, 3) with points (B, N, 2))."""
+    linear = affine[..., :2].swapaxes(-1, -2) if isinstance(affine, np.ndarray) else affine[..., :2].mT
+    return points_xy @ linear + affine[..., None, :, 2]
