@@ -7,6 +7,7 @@ the boxes are documented.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -46,6 +47,7 @@ class Batch:
     valid: (B, M) bool, True for real objects.
     image_ids: (B,) int64 dataset image ids.
     inverse_affine: (B, 2, 3) float32 maps input pixels back to original image pixels.
+    skipped: how many samples of this batch were dropped (corrupt images), for reporting.
     """
 
     images: torch.Tensor
@@ -54,14 +56,18 @@ class Batch:
     valid: torch.Tensor
     image_ids: torch.Tensor
     inverse_affine: torch.Tensor
+    skipped: int = 0
+
+    def _map(self, function) -> Batch:
+        tensors = {f.name: function(getattr(self, f.name)) for f in dataclasses.fields(self)
+                   if isinstance(getattr(self, f.name), torch.Tensor)}
+        return dataclasses.replace(self, **tensors)
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
-        return Batch(*(t.to(device, non_blocking=non_blocking) for t in (
-            self.images, self.boxes_xyxy, self.classes, self.valid, self.image_ids, self.inverse_affine)))
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
 
     def pin_memory(self) -> Batch:
-        return Batch(*(t.pin_memory() for t in (
-            self.images, self.boxes_xyxy, self.classes, self.valid, self.image_ids, self.inverse_affine)))
+        return self._map(torch.Tensor.pin_memory)
 
 
 def box_xyxy_to_xywh(boxes_xyxy: Array) -> Array:
