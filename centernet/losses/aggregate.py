@@ -1,0 +1,76 @@
+"""The ExdetLoss pattern, generalised: named head terms with weights, returning (total, stats)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from centernet.config import LossConfig
+from centernet.losses.centernet import masked_l1_loss, penalty_reduced_focal_loss
+from centernet.losses.focal import heatmap_quality_focal_loss, heatmap_sigmoid_focal_loss
+from centernet.structures import Targets
+
+HeadOutputs = Mapping[str, torch.Tensor]
+Term = Callable[[HeadOutputs, Targets], torch.Tensor]
+
+# --hm-loss name -> dense heatmap criterion (logits, target, class_weights=None) -> scalar
+HEATMAP_CRITERIA: dict[str, Callable[..., torch.Tensor]] = {
+    "penalty_reduced": penalty_reduced_focal_loss,
+    "quality_focal": heatmap_quality_focal_loss,
+    "sigmoid_focal": heatmap_sigmoid_focal_loss,
+}
+
+
+class HeatmapTerm:
+    """The heatmap head's term: a dense criterion on (logits, Gaussian target), optionally class-weighted."""
+
+    def __init__(self, criterion: Callable[..., torch.Tensor], class_weights: torch.Tensor | None = None) -> None:
+        self.criterion = criterion
+        self.class_weights = class_weights
+
+    def __call__(self, outputs: HeadOutputs, targets: Targets) -> torch.Tensor:
+        return self.criterion(outputs["heatmap"], targets.heatmap, class_weights=self.class_weights)
+
+
+def size_term(outputs: HeadOutputs, targets: Targets) -> torch.Tensor:
+    """Masked L1 on box (w, h) in output pixels."""
+    return masked_l1_loss(outputs["size"], targets.index, targets.mask, targets.size)
+
+
+def offset_term(outputs: HeadOutputs, targets: Targets) -> torch.Tensor:
+    """Masked L1 on the sub-pixel centre offset."""
+    return masked_l1_loss(outputs["offset"], targets.index, targets.mask, targets.offset)
+
+
+class DetectionLoss(nn.Module):
+    """Sum of weighted named terms, averaged over stacks (several outputs for intermediate supervision).
+
+    `forward(outputs, targets)` takes one head-output mapping or a sequence of them (one per stack) and
+    returns (total, stats): stats has "loss" and "<name>_loss" per term, detached 0-d tensors.
+    """
+
+    def __init__(self, terms: Mapping[str, tuple[Term, float]]) -> None:
+        super().__init__()
+        self.terms = dict(terms)
+
+    def forward(self, outputs: HeadOutputs | Sequence[HeadOutputs],
+                targets: Targets) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        stacks = [outputs] if isinstance(outputs, Mapping) else list(outputs)
+        parts = {name: sum(term(stack, targets) for stack in stacks) / len(stacks)
+                 for name, (term, _) in self.terms.items()}
+        total = sum(weight * parts[name] for name, (_, weight) in self.terms.items())
+        stats = {"loss": total.detach(), **{f"{name}_loss": part.detach() for name, part in parts.items()}}
+        return total, stats
+
+
+def build_criterion(config: LossConfig, class_weights: torch.Tensor | None = None) -> DetectionLoss:
+    """The CenterNet criterion from the config: heatmap, size and offset terms with their weights."""
+    if config.heatmap not in HEATMAP_CRITERIA:
+        raise ValueError(f"unknown heatmap loss {config.heatmap!r}; choose from {', '.join(HEATMAP_CRITERIA)}")
+    return DetectionLoss({
+        "heatmap": (HeatmapTerm(HEATMAP_CRITERIA[config.heatmap], class_weights), config.heatmap_weight),
+        "size": (size_term, config.size_weight),
+        "offset": (offset_term, config.offset_weight),
+    })

@@ -1,0 +1,75 @@
+"""Decoding on hand-built heads: peaks, top-K, boxes, flip merge and the map back to image pixels."""
+
+import torch
+
+from centernet.decode import decode, merge_flip, peak_mask, to_image_coordinates
+
+
+def hand_built_heads():
+    heatmap = torch.zeros(1, 2, 8, 8)
+    heatmap[0, 0, 2, 3] = 0.9  # a peak of class 0 at (x 3, y 2)
+    heatmap[0, 0, 2, 4] = 0.5  # its neighbour: suppressed by the 3x3 max
+    heatmap[0, 1, 6, 1] = 0.7  # a peak of class 1 at (x 1, y 6)
+    size = torch.zeros(1, 2, 8, 8)
+    size[0, :, 2, 3] = torch.tensor([2.0, 4.0])
+    size[0, :, 6, 1] = torch.tensor([1.0, 1.0])
+    offset = torch.zeros(1, 2, 8, 8)
+    offset[0, :, 2, 3] = torch.tensor([0.5, 0.25])
+    return heatmap, size, offset
+
+
+def test_peak_mask_keeps_local_maxima_only():
+    heatmap, _, _ = hand_built_heads()
+    peaks = peak_mask(heatmap)
+    assert peaks[0, 0, 2, 4] == 0 and peaks[0, 0, 2, 3] == 0.9 and peaks[0, 1, 6, 1] == 0.7
+
+
+def test_decode_hand_built_heatmap():
+    detections = decode(*hand_built_heads(), k=3)
+    assert detections.shape == (1, 3, 6)
+    torch.testing.assert_close(detections[0, 0], torch.tensor([2.5, 0.25, 4.5, 4.25, 0.9, 0.0]))
+    torch.testing.assert_close(detections[0, 1], torch.tensor([0.5, 5.5, 1.5, 6.5, 0.7, 1.0]))
+    assert detections[0, 2, 4] == 0  # the suppressed neighbour never shows up with its score
+
+
+def test_decode_without_offset_uses_pixel_centres():
+    heatmap, size, _ = hand_built_heads()
+    detections = decode(heatmap, size, None, k=1)
+    torch.testing.assert_close(detections[0, 0, :4], torch.tensor([2.5, 0.5, 4.5, 4.5]))
+
+
+def test_decode_batched_equals_one_by_one():
+    generator = torch.Generator().manual_seed(0)
+    heatmap = torch.rand(3, 4, 16, 16, generator=generator)
+    size = torch.rand(3, 2, 16, 16, generator=generator) * 8
+    offset = torch.rand(3, 2, 16, 16, generator=generator)
+    batched = decode(heatmap, size, offset, k=20)
+    for i in range(3):
+        torch.testing.assert_close(batched[i:i + 1], decode(heatmap[i:i + 1], size[i:i + 1], offset[i:i + 1], k=20))
+
+
+def test_decode_limits_k_to_the_number_of_pixels():
+    assert decode(torch.rand(2, 1, 2, 2), torch.rand(2, 2, 2, 2), None, k=100).shape == (2, 4, 6)
+
+
+def test_flip_merge_averages_heatmap_and_size_and_keeps_original_offset():
+    heatmap = torch.rand(1, 2, 4, 6)
+    size = torch.rand(1, 2, 4, 6)
+    offset = torch.rand(1, 2, 4, 6)
+    merged = merge_flip(torch.cat([heatmap, heatmap.flip(-1)]), torch.cat([size, size.flip(-1)]),
+                        torch.cat([offset, torch.zeros_like(offset)]))
+    torch.testing.assert_close(merged[0], heatmap)
+    torch.testing.assert_close(merged[1], size)
+    torch.testing.assert_close(merged[2], offset)
+
+
+def test_to_image_coordinates_inverts_a_letterbox_and_clips():
+    # a 200 x 100 image letterboxed into 64 x 64: scale 64 / 200, centred vertically
+    scale = 200 / 64
+    inverse = torch.tensor([[[scale, 0.0, 0.0], [0.0, scale, 50.0 - 32 * scale]]])
+    detections = torch.tensor([[[2.0, 4.0, 6.0, 12.0, 0.8, 1.0], [15.0, 0.0, 17.0, 2.0, 0.5, 0.0]]])
+    mapped = to_image_coordinates(detections, inverse, stride=4, image_sizes=torch.tensor([[200, 100]]))
+    torch.testing.assert_close(mapped[0, 0], torch.tensor([25.0, 0.0, 75.0, 100.0, 0.8, 1.0]))
+    torch.testing.assert_close(mapped[0, 1, :4], torch.tensor([187.5, 0.0, 200.0, 0.0]))
+    corners = to_image_coordinates(detections, inverse, stride=4)
+    torch.testing.assert_close(corners[0, 1, :4], torch.tensor([187.5, -50.0, 212.5, -25.0]))  # unclipped

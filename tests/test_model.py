@@ -1,0 +1,73 @@
+"""The ResNet CenterNet: shapes, the reference parameter count, initialisation, and overfitting one batch."""
+
+import math
+
+import pytest
+import torch
+from torchvision.ops import box_iou
+
+from centernet.config import LossConfig
+from centernet.decode import decode
+from centernet.losses import build_criterion
+from centernet.model import build_model
+from centernet.targets import encode_targets_batched
+
+
+def test_resnet18_has_the_reference_parameter_count():
+    model = build_model("resnet18", num_classes=80)
+    assert sum(p.numel() for p in model.parameters()) == 15_820_372
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet34", "resnet50", "resnet101"])
+def test_heads_are_at_stride_four(arch):
+    model = build_model(arch, num_classes=3).eval()
+    with torch.inference_mode():
+        outputs = model(torch.zeros(1, 3, 64, 96))
+    assert outputs["heatmap"].shape == (1, 3, 16, 24)
+    assert outputs["size"].shape == (1, 2, 16, 24) and outputs["offset"].shape == (1, 2, 16, 24)
+
+
+def test_heatmap_bias_starts_at_the_focal_prior():
+    model = build_model("resnet18", num_classes=4)
+    torch.testing.assert_close(model.heads.heatmap[-1].bias, torch.full((4,), -math.log(9)))
+    assert model.heads.size[-1].bias.abs().sum() == 0 and model.heads.offset[-1].bias.abs().sum() == 0
+
+
+def test_unknown_arch_and_bad_class_count_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown arch"):
+        build_model("resnet7", num_classes=3)
+    with pytest.raises(ValueError, match="num_classes"):
+        build_model("resnet18", num_classes=0)
+
+
+def test_overfits_one_batch_on_cpu_until_decoding_recovers_the_boxes():
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, 64, 64) * 0.2
+    boxes = torch.tensor([[[4.0, 8, 28, 36], [36, 28, 60, 56]], [[12, 12, 52, 44], [0, 0, 0, 0]]])
+    classes = torch.tensor([[0, 1], [1, 0]])
+    valid = torch.tensor([[True, True], [True, False]])
+    for image, image_boxes, image_valid in zip(images, boxes.long(), valid, strict=True):
+        for (x1, y1, x2, y2), keep in zip(image_boxes.tolist(), image_valid, strict=True):
+            if keep:
+                image[:, y1:y2, x1:x2] = 0.9  # something to see
+    targets = encode_targets_batched(boxes, classes, valid, 2, (16, 16))
+    model = build_model("resnet18", num_classes=2)
+    criterion = build_criterion(LossConfig())
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(100):
+        loss, _ = criterion(model(images), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.inference_mode():
+        outputs = model(images)
+    detections = decode(outputs["heatmap"].sigmoid(), outputs["size"], outputs["offset"], k=5)
+    for i in range(2):
+        truth = boxes[i][valid[i]] / 4
+        found = detections[i, : len(truth)]
+        assert (found[:, 4] > 0.3).all()
+        iou = box_iou(truth, found[:, :4])
+        best = iou.max(dim=1)
+        assert (best.values > 0.7).all(), iou
+        assert (found[best.indices, 5] == classes[i][valid[i]].float()).all()
