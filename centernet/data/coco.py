@@ -1,0 +1,214 @@
+"""COCO-format dataset: annotation file + image folder -> network-input images and boxes, and batch collation.
+
+Class indices: the dataset's category ids, sorted ascending, become contiguous indices [0, num_classes);
+`num_classes` counts object classes only (there is no background class). Crowd annotations (iscrowd=1) are
+not training targets; they stay in the annotation file, where COCOeval uses them as ignore regions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from pycocotools.coco import COCO
+
+from centernet.config import AugmentConfig
+from centernet.data.images import read_image_rgb
+from centernet.data.transforms import (
+    color_jitter,
+    letterbox_affine,
+    pca_lighting,
+    random_affine,
+    to_float_image,
+    to_uint8_image,
+    transform_boxes,
+    warp_image,
+)
+from centernet.data.validate import load_coco_json
+from centernet.errors import DataError
+from centernet.structures import Batch, box_xywh_to_xyxy
+
+
+@dataclass
+class Sample:
+    """One network input and its targets.
+
+    image: (3, S, S) uint8 RGB.
+    boxes_xyxy: (N, 4) float32 boxes in input pixels, inside [0, S - 1].
+    classes: (N,) int64 contiguous class indices.
+    image_id: the dataset's image id.
+    inverse_affine: (2, 3) float32 mapping input pixels back to original image pixels.
+    """
+
+    image: torch.Tensor
+    boxes_xyxy: torch.Tensor
+    classes: torch.Tensor
+    image_id: int
+    inverse_affine: torch.Tensor
+
+
+def _load_coco(ann_file: str) -> COCO:
+    """A pycocotools COCO index built from JSON we have checked ourselves (and without its prints)."""
+    coco = COCO()
+    coco.dataset = load_coco_json(ann_file)
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+class CocoDataset(torch.utils.data.Dataset):
+    """Images and boxes of a COCO annotation file, as `Sample`s of side `input_size`.
+
+    train=True applies the reference augmentation (random affine crop and flip, colour jitter, PCA
+    lighting, each as configured in `augment`); train=False letterboxes the whole image, unaugmented.
+    Randomness comes from a generator seeded by (seed, epoch, index), so a sample does not depend on the
+    worker that loads it; call `set_epoch` each epoch (with persistent DataLoader workers the workers hold
+    copies of the dataset, so recreate the loader or the epoch change will not reach them).
+    A missing or corrupt image raises DataError when `strict`, else warns and yields None (see `collate`).
+    """
+
+    def __init__(
+        self,
+        ann_file: str | os.PathLike,
+        image_dir: str | os.PathLike,
+        input_size: int,
+        train: bool,
+        augment: AugmentConfig | None = None,
+        max_objects: int = 128,
+        seed: int = 0,
+        strict: bool = False,
+    ) -> None:
+        self.ann_file = os.fspath(ann_file)
+        self.image_dir = os.fspath(image_dir)
+        self.input_size = input_size
+        self.train = train
+        self.augment = augment if augment is not None else AugmentConfig()
+        self.max_objects = max_objects
+        self.seed = seed
+        self.strict = strict
+        self.epoch = 0
+        self.coco = _load_coco(self.ann_file)
+        self.category_ids: list[int] = sorted(self.coco.cats)
+        self.class_names: list[str] = [str(self.coco.cats[category]["name"]) for category in self.category_ids]
+        self.num_classes = len(self.category_ids)
+        self.class_index = {category: index for index, category in enumerate(self.category_ids)}
+        self.image_ids: list[int] = sorted(self.coco.imgs)
+        self._check_annotation_categories()
+
+    def _check_annotation_categories(self) -> None:
+        unknown = sorted({annotation["category_id"] for annotation in self.coco.anns.values()} - set(self.class_index))
+        if unknown:
+            raise DataError(f"{self.ann_file}: annotations use unknown category ids {unknown}")
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the random stream of `epoch` (training augmentation differs per epoch, reproducibly)."""
+        self.epoch = epoch
+
+    def collate_fn(self) -> functools.partial:
+        """`collate` bound to this dataset's `max_objects`, for DataLoader(collate_fn=...)."""
+        return functools.partial(collate, max_objects=self.max_objects)
+
+    def image_path(self, image_id: int) -> str:
+        return os.path.join(self.image_dir, self.coco.imgs[image_id]["file_name"])
+
+    def annotations(self, image_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """Non-crowd objects of an image: (N, 4) float32 boxes_xyxy in original pixels, (N,) int64 classes."""
+        annotations = [annotation for annotation in self.coco.imgToAnns.get(image_id, [])
+                       if not annotation.get("iscrowd", 0)]
+        boxes_xywh = np.array([annotation["bbox"] for annotation in annotations], dtype=np.float32).reshape(-1, 4)
+        classes = np.array([self.class_index[annotation["category_id"]] for annotation in annotations],
+                           dtype=np.int64)
+        return box_xywh_to_xyxy(boxes_xywh), classes
+
+    def _read_image(self, image_id: int) -> np.ndarray:
+        """(H, W, 3) uint8 RGB; its size must match the annotation file, or the boxes would be misplaced."""
+        path = self.image_path(image_id)
+        image = read_image_rgb(path)
+        info = self.coco.imgs[image_id]
+        expected = (info.get("height"), info.get("width"))
+        if None not in expected and image.shape[:2] != expected:
+            raise DataError(f"image is {image.shape[1]}x{image.shape[0]} but the annotations say "
+                            f"{expected[1]}x{expected[0]}: {path}")
+        return image
+
+    def __getitem__(self, index: int) -> Sample | None:
+        image_id = self.image_ids[index]
+        try:
+            image = self._read_image(image_id)
+        except DataError as error:
+            if self.strict:
+                raise
+            warnings.warn(f"skipping image: {error}", stacklevel=2)
+            return None
+        boxes_xyxy, classes = self.annotations(image_id)
+        height, width = image.shape[:2]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        if self.train:
+            affine, inverse, _ = random_affine(width, height, self.input_size, self.augment, rng)
+        else:
+            affine, inverse = letterbox_affine(width, height, self.input_size)
+        image = warp_image(image, affine, self.input_size)
+        boxes_xyxy, keep = transform_boxes(boxes_xyxy, affine, self.input_size)
+        if self.train:
+            image = self._augment_colour(image, rng)
+        return Sample(
+            image=torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+            boxes_xyxy=torch.from_numpy(boxes_xyxy),
+            classes=torch.from_numpy(classes[keep]),
+            image_id=int(image_id),
+            inverse_affine=torch.from_numpy(inverse),
+        )
+
+    def _augment_colour(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Colour jitter then PCA lighting on an (S, S, 3) uint8 image, back to uint8 (clipped, rounded)."""
+        if self.augment.color_jitter <= 0 and self.augment.pca_lighting <= 0:
+            return image
+        image_float = to_float_image(image)
+        if self.augment.color_jitter > 0:
+            image_float = color_jitter(image_float, self.augment.color_jitter, rng)
+        if self.augment.pca_lighting > 0:
+            image_float = pca_lighting(image_float, self.augment.pca_lighting, rng)
+        return to_uint8_image(image_float)
+
+
+def collate(samples: list[Sample | None], max_objects: int) -> Batch:
+    """Stack samples into a `Batch`, for DataLoader(collate_fn=functools.partial(collate, max_objects=M)).
+
+    None samples (unreadable images) are dropped and counted in `Batch.skipped`. Boxes and classes are padded
+    with zeros to M = max_objects (objects beyond M are truncated); `valid` marks the real ones. If every
+    sample was dropped, the batch has B = 0 and images of shape (0, 3, 0, 0).
+    """
+    kept = [sample for sample in samples if sample is not None]
+    batch_size = len(kept)
+    boxes_xyxy = torch.zeros(batch_size, max_objects, 4, dtype=torch.float32)
+    classes = torch.zeros(batch_size, max_objects, dtype=torch.int64)
+    valid = torch.zeros(batch_size, max_objects, dtype=torch.bool)
+    for row, sample in enumerate(kept):
+        count = min(len(sample.classes), max_objects)
+        boxes_xyxy[row, :count] = sample.boxes_xyxy[:count]
+        classes[row, :count] = sample.classes[:count]
+        valid[row, :count] = True
+    if kept:
+        images = torch.stack([sample.image for sample in kept])
+        inverse_affine = torch.stack([sample.inverse_affine for sample in kept])
+    else:
+        images = torch.zeros(0, 3, 0, 0, dtype=torch.uint8)
+        inverse_affine = torch.zeros(0, 2, 3, dtype=torch.float32)
+    return Batch(
+        images=images,
+        boxes_xyxy=boxes_xyxy,
+        classes=classes,
+        valid=valid,
+        image_ids=torch.tensor([sample.image_id for sample in kept], dtype=torch.int64),
+        inverse_affine=inverse_affine,
+        skipped=len(samples) - batch_size,
+    )

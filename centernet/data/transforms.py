@@ -1,0 +1,200 @@
+"""Image and box transforms: the affine crop (letterbox and random), colour augmentation, normalisation.
+
+Frames: "original pixels" are the image file's pixel coordinates; "input pixels" are those of the square
+network input of side `input_size`. Both are continuous, with COCO's pixel-edge convention: pixel (i, j)
+covers [i, i + 1) x [j, j + 1), so an image of width W spans [0, W]. Boxes are (x1, y1, x2, y2) float32 in
+that frame, and every affine matrix here ((2, 3) float32, mapping column vectors (x, y, 1)) maps that frame
+too, so boxes and the inverse affine need no half-pixel corrections. Only `warp_image` converts to
+cv2's convention, where integer coordinates are pixel centres. (The reference mixes the two conventions,
+which misplaces flipped boxes by one pixel relative to the image content.)
+
+Everything here is numpy/cv2 on one image, except `normalize`, which runs on the device on whole batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from centernet.config import AugmentConfig
+from centernet.structures import apply_affine
+
+# PCA of ImageNet pixel colours, as used by the reference (CornerNet). The reference's images are BGR and the
+# eigenvector rows are its B, G, R channels; our images are RGB, so the rows are reversed to R, G, B.
+# Columns are the eigenvectors, in the order of the eigenvalues.
+PCA_EIGENVALUES = np.array([0.2141788, 0.01817699, 0.00341571], dtype=np.float32)
+PCA_EIGENVECTORS_BGR = np.array(
+    [
+        [-0.58752847, -0.69563484, 0.41340352],
+        [-0.5832747, 0.00994535, -0.81221408],
+        [-0.56089297, 0.71832671, 0.41158938],
+    ],
+    dtype=np.float32,
+)
+PCA_EIGENVECTORS_RGB = np.ascontiguousarray(PCA_EIGENVECTORS_BGR[::-1])
+
+
+def affine_matrix(center_xy: Sequence[float], scale: float, output_size: int) -> np.ndarray:
+    """(2, 3) float32 mapping the square of side `scale` (original pixels) centred at `center_xy`
+    onto an `output_size` x `output_size` image, without rotation (the reference's get_affine_transform)."""
+    zoom = output_size / scale
+    center_x, center_y = float(center_xy[0]), float(center_xy[1])
+    return np.array(
+        [
+            [zoom, 0.0, output_size / 2 - zoom * center_x],
+            [0.0, zoom, output_size / 2 - zoom * center_y],
+        ],
+        dtype=np.float32,
+    )
+
+
+def invert_affine(affine: np.ndarray) -> np.ndarray:
+    """The inverse of a (2, 3) affine matrix, as (2, 3) float32 (computed in float64 for precision)."""
+    return cv2.invertAffineTransform(affine.astype(np.float64)).astype(np.float32)
+
+
+def letterbox_affine(width: int, height: int, input_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validation and inference transform: the whole image, centred, aspect kept, padded with zeros.
+
+    Returns (affine, inverse), each (2, 3) float32: original pixels -> input pixels, and back.
+    """
+    affine = affine_matrix((width / 2, height / 2), max(width, height), input_size)
+    return affine, invert_affine(affine)
+
+
+def horizontal_flip_matrix(width: int) -> np.ndarray:
+    """(2, 3) float32 mirroring the image: x -> width - x in the pixel-edge frame, which sends pixel index i
+    to width - 1 - i (the reference's flip, written for pixel indices)."""
+    return np.array([[-1.0, 0.0, float(width)], [0.0, 1.0, 0.0]], dtype=np.float32)
+
+
+def compose_affine(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """(2, 3) float32 applying `inner` first, then `outer`."""
+    outer_3x3 = np.vstack([outer.astype(np.float64), [0.0, 0.0, 1.0]])
+    inner_3x3 = np.vstack([inner.astype(np.float64), [0.0, 0.0, 1.0]])
+    return (outer_3x3 @ inner_3x3)[:2].astype(np.float32)
+
+
+def random_affine(
+    width: int, height: int, input_size: int, augment: AugmentConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Training transform: the reference's random scale, shift and horizontal flip as one affine crop.
+
+    The crop side is max(width, height) * U(1 - scale, 1 + scale) and its centre moves by
+    U(-shift, shift) * width (x) and * height (y) from the image centre. The reference draws both from a
+    Gaussian clipped to the same ranges; a uniform draw covers the range evenly and needs no clipping.
+    A flip (probability `flip`) is composed into the matrix so that the image is warped once.
+
+    Returns (affine, inverse, flipped); the matrices are (2, 3) float32, original pixels <-> input pixels.
+    """
+    scale = max(width, height) * rng.uniform(1.0 - augment.scale, 1.0 + augment.scale)
+    center_x = width / 2 + width * rng.uniform(-augment.shift, augment.shift)
+    center_y = height / 2 + height * rng.uniform(-augment.shift, augment.shift)
+    flipped = bool(rng.random() < augment.flip)
+    if not flipped:
+        affine = affine_matrix((center_x, center_y), scale, input_size)
+    else:
+        # The reference flips the image, then mirrors the crop centre into the flipped frame.
+        crop = affine_matrix((width - center_x, center_y), scale, input_size)
+        affine = compose_affine(crop, horizontal_flip_matrix(width))
+    return affine, invert_affine(affine), flipped
+
+
+def warp_image(image: np.ndarray, affine: np.ndarray, input_size: int) -> np.ndarray:
+    """Warp an (H, W, 3) uint8 image into an (input_size, input_size, 3) uint8 one; the border is 0.
+
+    `affine` maps pixel-edge coordinates (see the module docstring), bilinear interpolation.
+    """
+    # cv2 puts pixel centres at integer coordinates: centre = edge - 0.5 on both sides of the map.
+    affine_centres = affine.astype(np.float64).copy()
+    affine_centres[:, 2] += affine_centres[:, :2].sum(axis=1) * 0.5 - 0.5
+    return cv2.warpAffine(
+        image,
+        affine_centres,
+        (input_size, input_size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
+
+
+def transform_boxes(
+    boxes_xyxy: np.ndarray, affine: np.ndarray, input_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Map (N, 4) float32 boxes in original pixels into input pixels.
+
+    All four corners are mapped and bounded by their min/max (so a flip keeps x1 < x2), then clipped to
+    [0, input_size - 1]. Boxes whose clipped width or height is <= 0 are dropped.
+
+    Returns (boxes_xyxy (K, 4) float32 in input pixels, keep (N,) bool telling which boxes remain).
+    """
+    boxes_xyxy = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4)
+    x1, y1, x2, y2 = boxes_xyxy.T
+    corners = np.stack([np.stack([x1, y1], -1), np.stack([x2, y1], -1),
+                        np.stack([x1, y2], -1), np.stack([x2, y2], -1)], axis=1)  # (N, 4, 2)
+    mapped = apply_affine(corners, affine.astype(np.float32))
+    boxes = np.concatenate([mapped.min(axis=1), mapped.max(axis=1)], axis=1)
+    # input_size - 1 as in the reference: box centres then stay strictly inside the output map.
+    boxes = np.clip(boxes, 0, input_size - 1).astype(np.float32)
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    return boxes[keep], keep
+
+
+def _blend(image: np.ndarray, other: np.ndarray | float, factor: float) -> np.ndarray:
+    """factor * image + (1 - factor) * other: factor > 1 moves away from `other`, < 1 towards it."""
+    return image * factor + other * (1.0 - factor)
+
+
+def color_jitter(image: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Reference colour augmentation on an (H, W, 3) float32 RGB image in [0, 1]; returns a new array.
+
+    Brightness (scale), contrast (blend with the mean grey level) and saturation (blend with the grey
+    image), applied in random order, each with factor 1 + U(-strength, strength). As in the reference,
+    the grey image is computed once, before any of the three. The result is not clipped.
+    """
+    gray = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_RGB2GRAY)
+    gray_mean = float(gray.mean())
+    result = image.astype(np.float32, copy=True)
+    for operation in rng.permutation(3):
+        factor = 1.0 + rng.uniform(-strength, strength)
+        if operation == 0:  # brightness
+            result = result * factor
+        elif operation == 1:  # contrast
+            result = _blend(result, gray_mean, factor)
+        else:  # saturation
+            result = _blend(result, gray[:, :, None], factor)
+    return result.astype(np.float32)
+
+
+def pca_lighting(image: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
+    """AlexNet-style PCA lighting noise on an (H, W, 3) float32 RGB image in [0, 1]; returns a new array.
+
+    Adds eigenvectors @ (eigenvalues * alpha), alpha ~ N(0, std) per component, to every pixel, using the
+    reference's eigenvectors with rows reordered from BGR to RGB. The result is not clipped.
+    """
+    alpha = rng.normal(0.0, std, size=3).astype(np.float32)
+    shift_rgb = PCA_EIGENVECTORS_RGB @ (PCA_EIGENVALUES * alpha)
+    return (image + shift_rgb).astype(np.float32)
+
+
+def to_float_image(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> float32 in [0, 1]."""
+    return image.astype(np.float32) / 255.0
+
+
+def to_uint8_image(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1] (values outside are clipped) -> uint8, rounded."""
+    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+
+
+def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """(B, 3, H, W) uint8 RGB -> float32 (x / 255 - mean) / std, on the tensor's own device.
+
+    `mean` and `std` are per RGB channel, on the [0, 1] scale.
+    """
+    mean_tensor = torch.as_tensor(mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+    std_tensor = torch.as_tensor(std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+    return (images.float() / 255.0 - mean_tensor) / std_tensor
