@@ -82,6 +82,7 @@ class TrainConfig:
     seed: int = 0
     eval_interval: int = 1  # evaluate every N epochs (and always after the last)
     strict: bool = False  # a corrupt image fails the run instead of being skipped
+    resume: bool = False  # continue from RUN_DIR/last.pt when it exists
 
 
 @dataclass(frozen=True)

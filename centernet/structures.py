@@ -88,3 +88,19 @@ def apply_affine(points_xy: Array, affine: Array) -> Array:
     """Map (..., 2) points through a (2, 3) affine matrix (or (B, 2, 3) with points (B, N, 2))."""
     linear = affine[..., :2].swapaxes(-1, -2) if isinstance(affine, np.ndarray) else affine[..., :2].mT
     return points_xy @ linear + affine[..., None, :, 2]
+
+
+@dataclass
+class Detections:
+    """One image's detections in original image pixels (numpy, on the host).
+
+    boxes_xyxy: (N, 4) float32; scores: (N,) float32 in [0, 1], descending; classes: (N,) int64 contiguous
+    class indices in [0, num_classes).
+    """
+
+    boxes_xyxy: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)

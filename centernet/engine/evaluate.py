@@ -1,0 +1,115 @@
+"""COCO evaluation: run the Predictor over a dataset, write COCO results, score them with COCOeval."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+from tqdm import tqdm
+
+from centernet.data.coco import CocoDataset
+from centernet.data.transforms import invert_affine
+from centernet.predictor import Predictor
+from centernet.structures import Batch, Detections, apply_affine, box_xyxy_to_xywh
+from centernet.targets import encode_targets_batched
+
+METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+@dataclass
+class Evaluation:
+    """What one pass over a validation set produced."""
+
+    metrics: dict[str, float]  # AP, AP50, AP75, APs, APm, APl (fractions in [0, 1])
+    per_class_ap: dict[str, float]
+    results: list[dict]  # COCO results format, original image and category ids
+    losses: dict[str, float] = field(default_factory=dict)  # validation losses, when a criterion was given
+    examples: list[tuple[np.ndarray, Detections, np.ndarray]] = field(default_factory=list)  # see _example
+
+
+def detections_to_coco(detections: Detections, image_id: int, category_ids: list[int]) -> list[dict]:
+    """One image's detections as COCO result records (boxes x, y, width, height in original pixels)."""
+    boxes = box_xyxy_to_xywh(detections.boxes_xyxy.astype(np.float64)).round(2)
+    return [{"image_id": int(image_id), "category_id": int(category_ids[label]), "bbox": box.tolist(),
+             "score": round(float(score), 5)}
+            for box, score, label in zip(boxes, detections.scores, detections.classes, strict=True)]
+
+
+def coco_metrics(coco_gt: COCO, results: list[dict], class_names: list[str],
+                 category_ids: list[int]) -> tuple[dict[str, float], dict[str, float]]:
+    """COCOeval bbox metrics and per-class AP@[.5:.95]; with no detections everything is 0."""
+    if not results:
+        return {name: 0.0 for name in METRIC_NAMES}, {name: 0.0 for name in class_names}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_dt = coco_gt.loadRes(results)
+        evaluator = COCOeval(coco_gt, coco_dt, "bbox")
+        evaluator.params.imgIds = sorted(coco_gt.getImgIds())
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    metrics = {name: max(float(value), 0.0) for name, value in zip(METRIC_NAMES, evaluator.stats[:6], strict=True)}
+    precision = evaluator.eval["precision"]  # (thresholds, recall, classes, areas, max dets); -1 = no ground truth
+    per_class = {}
+    for column, category_id in enumerate(evaluator.params.catIds):
+        values = precision[:, :, column, 0, -1]
+        values = values[values > -1]
+        per_class[class_names[category_ids.index(category_id)]] = float(values.mean()) if values.size else 0.0
+    return metrics, per_class
+
+
+def _image_sizes(coco: COCO, image_ids: torch.Tensor) -> torch.Tensor:
+    return torch.tensor([[coco.imgs[int(i)]["width"], coco.imgs[int(i)]["height"]] for i in image_ids])
+
+
+def evaluate(predictor: Predictor, dataset: CocoDataset, batch_size: int = 16, workers: int = 0,
+             criterion: Callable | None = None, num_examples: int = 0, progress: bool = True) -> Evaluation:
+    """Detect on every image of a (validation, letterboxed) dataset and score with COCOeval.
+
+    With `criterion`, also averages the validation losses; `num_examples` keeps a few (input image,
+    detections, heatmap) triples for TensorBoard.
+    """
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
+                                         collate_fn=dataset.collate_fn())
+    results, loss_sums, batches, examples = [], {}, 0, []
+    size = predictor.config.data.input_size
+    for batch in tqdm(loader, desc="evaluate", unit="batch", disable=not progress, leave=False):
+        batch: Batch
+        if len(batch.image_ids) == 0:
+            continue
+        outputs = predictor.forward(batch.images)
+        if criterion is not None:
+            _accumulate_losses(criterion, outputs, batch, predictor.device, size, loss_sums)
+            batches += 1
+        detections = predictor.postprocess(outputs, batch.inverse_affine, _image_sizes(dataset.coco, batch.image_ids))
+        for image_id, image_detections in zip(batch.image_ids.tolist(), detections, strict=True):
+            results += detections_to_coco(image_detections, image_id, dataset.category_ids)
+        for i in range(min(num_examples - len(examples), len(detections))):
+            examples.append(_example(batch, i, detections[i], outputs["heatmap"][i]))
+    metrics, per_class = coco_metrics(dataset.coco, results, dataset.class_names, dataset.category_ids)
+    losses = {name: total / max(batches, 1) for name, total in loss_sums.items()}
+    return Evaluation(metrics, per_class, results, losses, examples)
+
+
+def _example(batch: Batch, i: int, detections: Detections, heatmap_logits: torch.Tensor):
+    """(input image (S, S, 3) uint8, detections moved back into input pixels, class-max heatmap (h, w))."""
+    to_input = invert_affine(batch.inverse_affine[i].numpy())
+    corners = apply_affine(detections.boxes_xyxy.reshape(-1, 2), to_input).reshape(-1, 4)
+    moved = Detections(corners.astype(np.float32), detections.scores, detections.classes)
+    return batch.images[i].permute(1, 2, 0).numpy(), moved, heatmap_logits.sigmoid().amax(0).cpu().numpy()
+
+
+def _accumulate_losses(criterion, outputs, batch: Batch, device, input_size: int, sums: dict[str, float]) -> None:
+    count = len(batch.image_ids)
+    outputs = {name: value[:count] for name, value in outputs.items()}  # the unflipped half under flip test
+    batch = batch.to(device)
+    targets = encode_targets_batched(batch.boxes_xyxy, batch.classes, batch.valid, outputs["heatmap"].shape[1],
+                                     (input_size // 4, input_size // 4))
+    _, stats = criterion(outputs, targets)
+    for name, value in stats.items():
+        sums[name] = sums.get(name, 0.0) + float(value)

@@ -1,0 +1,48 @@
+"""Run-directory logging: config.json, metrics.jsonl and TensorBoard event files (rank 0 only)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch.utils.tensorboard import SummaryWriter
+
+from centernet.config import Config, config_to_dict
+from centernet.engine.evaluate import Evaluation
+from centernet.viz import draw_detections, overlay_heatmap
+
+
+class RunLogger:
+    """Writes what a run produces into `out`: scalars and images for TensorBoard, one JSON line per evaluation."""
+
+    def __init__(self, out: str | Path, config: Config, interval: int = 10) -> None:
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
+        self.writer = SummaryWriter(str(self.out))
+        self.interval = interval
+
+    def scalars(self, prefix: str, values: dict[str, float], step: int) -> None:
+        for name, value in values.items():
+            self.writer.add_scalar(f"{prefix}/{name}", value, step)
+
+    def evaluation(self, result: Evaluation, class_names: list[str], epoch: int, step: int) -> None:
+        """COCO metrics, per-class AP, validation losses and example images with boxes and heatmaps."""
+        self.scalars("val", result.metrics, step)
+        self.scalars("val", {name: value for name, value in result.losses.items()}, step)
+        self.scalars("val_ap_per_class", result.per_class_ap, step)
+        for index, (image, detections, heatmap) in enumerate(result.examples):
+            drawn = draw_detections(image, detections, class_names, score_threshold=0.3)
+            panel = np.concatenate([drawn, overlay_heatmap(image, heatmap)], axis=1)
+            self.writer.add_image(f"val_examples/{index}", panel, step, dataformats="HWC")
+        self.writer.add_scalar("val/epoch", epoch, step)
+        self.writer.flush()
+
+    def log_json(self, record: dict[str, Any]) -> None:
+        with open(self.out / "metrics.jsonl", "a") as file:
+            file.write(json.dumps(record) + "\n")
+
+    def close(self) -> None:
+        self.writer.close()

@@ -1,0 +1,318 @@
+"""The training loop: data -> device-side targets -> model -> loss -> step; evaluation, checkpoints, logs."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import random
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from centernet.config import STRIDE, Config, TrainConfig, config_to_dict
+from centernet.data.coco import CocoDataset
+from centernet.data.transforms import normalize
+from centernet.data.validate import check_coco
+from centernet.engine import distributed
+from centernet.engine.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
+from centernet.engine.evaluate import Evaluation, evaluate
+from centernet.engine.logger import RunLogger
+from centernet.errors import CenterNetError
+from centernet.losses import DetectionLoss, build_criterion
+from centernet.losses.focal import class_balanced_weights
+from centernet.model import build_model
+from centernet.predictor import Predictor, autocast_dtype, resolve_device
+from centernet.structures import Batch
+from centernet.targets import encode_targets_batched
+
+MAX_BAD_STEPS_IN_A_ROW = 20
+
+
+@dataclass
+class TrainState:
+    """Everything a step needs, built once per run."""
+
+    config: Config
+    model: nn.Module  # possibly DDP-wrapped
+    criterion: DetectionLoss
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    rank: int
+    world_size: int
+    epoch: int = 0
+    step: int = 0
+    best_ap: float = -1.0
+    bad_steps_in_a_row: int = 0
+
+    @property
+    def bare_model(self) -> nn.Module:
+        return self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig, world_size: int) -> torch.optim.Optimizer:
+    """Adam / AdamW / SGD with lr scaled linearly from `reference_batch` to the global batch."""
+    lr = config.lr * config.batch_size * world_size / config.reference_batch
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config.weight_decay)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=config.weight_decay)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adam, adamw or sgd")
+
+
+def lr_factor(iteration: int, config: TrainConfig, iters_per_epoch: int) -> float:
+    """Linear warmup, then a step (x0.1 at each of `lr_steps` epochs) or cosine schedule, per iteration."""
+    warmup = min(1.0, (iteration + 1) / config.warmup_iters) if config.warmup_iters > 0 else 1.0
+    if config.schedule == "step":
+        epoch = iteration // max(iters_per_epoch, 1)
+        return warmup * 0.1 ** sum(epoch >= boundary for boundary in config.lr_steps)
+    if config.schedule == "cosine":
+        progress = iteration / max(config.epochs * iters_per_epoch, 1)
+        return warmup * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    raise ValueError(f"unknown schedule {config.schedule!r}; choose step or cosine")
+
+
+def class_weights_for(dataset: CocoDataset, beta: float | None) -> torch.Tensor | None:
+    """Class-balanced heatmap weights from the training set's object counts (None when off)."""
+    if beta is None:
+        return None
+    counts = Counter(dataset.category_ids.index(a["category_id"]) for a in dataset.coco.dataset["annotations"]
+                     if not a.get("iscrowd", 0))
+    return class_balanced_weights([counts.get(i, 0) for i in range(dataset.num_classes)], beta=beta)
+
+
+def make_loader(dataset: CocoDataset, config: Config, epoch: int, world_size: int, rank: int):
+    """A fresh loader per epoch, so the epoch reaches the workers' copies of the dataset (reproducible order)."""
+    dataset.set_epoch(epoch)
+    generator = torch.Generator().manual_seed(config.train.seed + epoch)
+    sampler = None
+    if world_size > 1:
+        sampler = torch.utils.data.DistributedSampler(dataset, world_size, rank, shuffle=True, seed=config.train.seed,
+                                                      drop_last=True)
+        sampler.set_epoch(epoch)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=config.train.batch_size, shuffle=sampler is None, sampler=sampler,
+        num_workers=config.data.workers, collate_fn=dataset.collate_fn(), drop_last=True, generator=generator,
+        pin_memory=torch.cuda.is_available())
+
+
+def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
+    """One optimisation step; returns the loss stats, or None when the loss was not finite (step skipped)."""
+    config = state.config
+    batch = batch.to(state.device, non_blocking=True)
+    images = normalize(batch.images, config.data.mean, config.data.std)
+    if config.train.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    output_size = (config.data.input_size // STRIDE, config.data.input_size // STRIDE)
+    targets = encode_targets_batched(batch.boxes_xyxy, batch.classes, batch.valid, config.model.num_classes,
+                                     output_size)
+    use_amp = config.train.amp and state.device.type == "cuda"
+    autocast = torch.autocast("cuda", dtype=autocast_dtype(state.device)) if use_amp else contextlib.nullcontext()
+    with autocast:
+        outputs = state.model(images)
+    loss, stats = state.criterion(outputs, targets)
+    values = {name: float(value) for name, value in stats.items()}
+    if not distributed.all_ranks_agree(math.isfinite(values["loss"]), state.device):
+        state.optimizer.zero_grad(set_to_none=True)
+        state.bad_steps_in_a_row += 1
+        return None
+    state.bad_steps_in_a_row = 0
+    state.optimizer.zero_grad(set_to_none=True)
+    state.scaler.scale(loss).backward()
+    if config.train.grad_clip:
+        state.scaler.unscale_(state.optimizer)
+        torch.nn.utils.clip_grad_norm_(state.model.parameters(), config.train.grad_clip)
+    state.scaler.step(state.optimizer)
+    state.scaler.update()
+    state.scheduler.step()
+    state.step += 1
+    return values
+
+
+def train_one_epoch(state: TrainState, loader, logger: RunLogger | None) -> int:
+    """Run one epoch; returns how many samples were skipped (corrupt images)."""
+    state.model.train()
+    skipped = 0
+    window: dict[str, list[float]] = {}
+    bar = tqdm(loader, desc=f"epoch {state.epoch + 1}/{state.config.train.epochs}", unit="it",
+               disable=state.rank != 0, leave=False, dynamic_ncols=True)
+    for batch in bar:
+        skipped += batch.skipped
+        if len(batch.image_ids) == 0:
+            continue
+        values = train_step(state, batch)
+        if values is None:
+            tqdm.write(f"warning: non-finite loss at step {state.step}; step skipped, weights unchanged")
+            if state.bad_steps_in_a_row >= MAX_BAD_STEPS_IN_A_ROW:
+                raise CenterNetError(f"training diverged: {MAX_BAD_STEPS_IN_A_ROW} non-finite losses in a row "
+                                     f"at step {state.step}; lower --lr or enable --grad-clip")
+            continue
+        for name, value in values.items():
+            window.setdefault(name, []).append(value)
+        bar.set_postfix(loss=f"{values['loss']:.3f}", lr=f"{state.scheduler.get_last_lr()[0]:.2e}")
+        if logger is not None and state.step % logger.interval == 0:
+            logger.scalars("train", {name: float(np.mean(v)) for name, v in window.items()}, state.step)
+            logger.scalars("train", {"lr": state.scheduler.get_last_lr()[0]}, state.step)
+            window.clear()
+    return skipped
+
+
+def checkpoint_state(state: TrainState, dataset: CocoDataset) -> dict[str, Any]:
+    """Model, optimizer, scheduler, scaler, epoch, config and class names: plain tensors and builtins."""
+    return {
+        "model": state.bare_model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict(),
+        "scaler": state.scaler.state_dict(),
+        "epoch": state.epoch,
+        "step": state.step,
+        "best_ap": state.best_ap,
+        "config": config_to_dict(state.config),
+        "class_names": list(dataset.class_names),
+        "category_ids": list(dataset.category_ids),
+    }
+
+
+def restore(state: TrainState, saved: dict[str, Any]) -> None:
+    state.bare_model.load_state_dict(saved["model"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.scheduler.load_state_dict(saved["scheduler"])
+    state.scaler.load_state_dict(saved["scaler"])
+    state.epoch, state.step, state.best_ap = saved["epoch"], saved["step"], saved["best_ap"]
+
+
+def resume_config(config: Config, out: Path) -> tuple[Config, dict[str, Any] | None]:
+    """With --resume and an existing last.pt: the saved config (keeping this launch's epochs, device, workers)."""
+    last = out / "last.pt"
+    if not last.is_file():
+        return config, None
+    saved = load_checkpoint(last)
+    train = dataclasses.replace(checkpoint_config(saved, last).train, epochs=config.train.epochs,
+                                device=config.train.device, out=config.train.out)
+    resumed = dataclasses.replace(checkpoint_config(saved, last), train=train,
+                                  data=dataclasses.replace(checkpoint_config(saved, last).data,
+                                                           workers=config.data.workers))
+    return resumed, saved
+
+
+def load_datasets(config: Config) -> tuple[CocoDataset, CocoDataset | None]:
+    """Validate the annotation files (every problem reported at once), then open the datasets."""
+    data = config.data
+    if not data.train_ann or not data.train_images:
+        raise CenterNetError("training needs --train-ann FILE and --train-images DIR")
+    check_coco(data.train_ann, data.train_images)
+    train_set = CocoDataset(data.train_ann, data.train_images, data.input_size, train=True, augment=data.augment,
+                            max_objects=data.max_objects, seed=config.train.seed, strict=config.train.strict)
+    if not data.val_ann:
+        return train_set, None
+    check_coco(data.val_ann, data.val_images)
+    val_set = CocoDataset(data.val_ann, data.val_images, data.input_size, train=False, max_objects=data.max_objects,
+                          strict=config.train.strict)
+    if val_set.category_ids != train_set.category_ids:
+        raise CenterNetError(f"categories of {data.val_ann} differ from those of {data.train_ann}")
+    return train_set, val_set
+
+
+def build_state(config: Config, train_set: CocoDataset, rank: int, local_rank: int, world_size: int) -> TrainState:
+    device = resolve_device(config.train.device)
+    if device.type == "cuda" and world_size > 1:
+        device = torch.device("cuda", local_rank)
+    seed_everything(config.train.seed)
+    model = build_model(config.model.arch, config.model.num_classes, config.model.head_conv,
+                        config.model.backbone_weights).to(device)
+    if config.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if world_size > 1:
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    weights = class_weights_for(train_set, config.loss.class_balance)
+    criterion = build_criterion(config.loss, None if weights is None else weights.to(device))
+    optimizer = build_optimizer(model, config.train, world_size)
+    iters_per_epoch = max(len(train_set) // (config.train.batch_size * world_size), 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda iteration: lr_factor(iteration, config.train, iters_per_epoch))
+    use_scaler = config.train.amp and device.type == "cuda" and autocast_dtype(device) == torch.float16
+    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
+    return TrainState(config, model, criterion, optimizer, scheduler, scaler, device, rank, world_size)
+
+
+def run_evaluation(state: TrainState, val_set: CocoDataset, logger: RunLogger) -> Evaluation:
+    predictor = Predictor(state.bare_model, state.config, val_set.class_names, state.device,
+                          category_ids=val_set.category_ids)
+    result = evaluate(predictor, val_set, batch_size=state.config.train.batch_size,
+                      workers=state.config.data.workers, criterion=state.criterion, num_examples=4)
+    state.bare_model.train()
+    logger.evaluation(result, val_set.class_names, state.epoch, state.step)
+    return result
+
+
+def train(config: Config) -> dict[str, Any]:
+    """Train as configured; returns the last evaluation's metrics (empty without validation data)."""
+    rank, local_rank, world_size = distributed.init_distributed(config.train.device)
+    try:
+        return _train(config, rank, local_rank, world_size)
+    finally:
+        distributed.cleanup_distributed()
+
+
+def _train(config: Config, rank: int, local_rank: int, world_size: int) -> dict[str, Any]:
+    out = Path(config.train.out)
+    saved = None
+    if config.train.resume:
+        config, saved = resume_config(config, out)
+    train_set, val_set = load_datasets(config)
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, num_classes=train_set.num_classes))
+    state = build_state(config, train_set, rank, local_rank, world_size)
+    if saved is not None:
+        restore(state, saved)
+    logger = RunLogger(out, config) if rank == 0 else None
+    metrics: dict[str, Any] = {}
+    while state.epoch < config.train.epochs:
+        skipped = train_one_epoch(state, make_loader(train_set, config, state.epoch, world_size, rank), logger)
+        state.epoch += 1
+        if world_size > 1 and not distributed.replicas_in_sync(state.model):
+            raise CenterNetError(f"replicas diverged after epoch {state.epoch}")
+        if rank == 0:
+            metrics = _end_of_epoch(state, train_set, val_set, logger, skipped)
+        distributed.barrier()
+    if logger is not None:
+        logger.close()
+    return metrics
+
+
+def _end_of_epoch(state: TrainState, train_set: CocoDataset, val_set: CocoDataset | None, logger: RunLogger,
+                  skipped: int) -> dict[str, Any]:
+    config = state.config
+    if skipped:
+        tqdm.write(f"warning: {skipped} corrupt images skipped in epoch {state.epoch}")
+        logger.scalars("train", {"skipped_images": skipped}, state.step)
+    metrics: dict[str, Any] = {}
+    due = state.epoch % config.train.eval_interval == 0 or state.epoch == config.train.epochs
+    if val_set is not None and due:
+        result = run_evaluation(state, val_set, logger)
+        metrics = result.metrics
+        logger.log_json({"epoch": state.epoch, "step": state.step, **result.metrics,
+                         "per_class_ap": result.per_class_ap, "val_losses": result.losses})
+        tqdm.write(f"epoch {state.epoch}: AP {result.metrics['AP']:.4f}  AP50 {result.metrics['AP50']:.4f}  "
+                   f"val loss {result.losses.get('loss', float('nan')):.4f}")
+        if result.metrics["AP"] > state.best_ap:
+            state.best_ap = result.metrics["AP"]
+            save_checkpoint(logger.out / "best.pt", checkpoint_state(state, train_set))
+    save_checkpoint(logger.out / "last.pt", checkpoint_state(state, train_set))
+    return metrics

@@ -1,0 +1,44 @@
+"""Drawing detections and heatmaps on images (RGB uint8 in, RGB uint8 out)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from centernet.structures import Detections
+
+
+def class_color(label: int) -> tuple[int, int, int]:
+    """A stable, distinct RGB colour per class index (golden-ratio hue steps)."""
+    hue = int((label * 0.618033988749895 % 1.0) * 180)
+    hsv = np.uint8([[[hue, 220, 255]]])
+    return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+
+
+def draw_detections(image_rgb: np.ndarray, detections: Detections, class_names: Sequence[str],
+                    score_threshold: float = 0.0) -> np.ndarray:
+    """A copy of `image_rgb` (H, W, 3) uint8 with boxes (in this image's pixels), class names and scores."""
+    canvas = np.ascontiguousarray(image_rgb).copy()
+    thickness = max(1, round(min(canvas.shape[:2]) / 300))
+    scale = max(0.35, min(canvas.shape[:2]) / 1000)
+    for box, score, label in zip(detections.boxes_xyxy, detections.scores, detections.classes, strict=True):
+        if score < score_threshold:
+            continue
+        x1, y1, x2, y2 = (int(round(float(v))) for v in box)
+        color = class_color(int(label))
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
+        text = f"{class_names[int(label)]} {score:.2f}"
+        (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        top = max(y1 - height - baseline, 0)
+        cv2.rectangle(canvas, (x1, top), (x1 + width, top + height + baseline), color, -1)
+        cv2.putText(canvas, text, (x1, top + height), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return canvas
+
+
+def overlay_heatmap(image_rgb: np.ndarray, heatmap: np.ndarray, strength: float = 0.5) -> np.ndarray:
+    """Blend a (h, w) heatmap in [0, 1] (resized to the image) over `image_rgb` as a colour map."""
+    resized = cv2.resize(np.clip(heatmap, 0, 1).astype(np.float32), (image_rgb.shape[1], image_rgb.shape[0]))
+    colored = cv2.applyColorMap((resized * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
+    return cv2.addWeighted(np.ascontiguousarray(image_rgb), 1 - strength, colored, strength, 0)
