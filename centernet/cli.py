@@ -45,6 +45,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     optim.add_argument("--channels-last", action="store_true")
     optim.add_argument("--seed", type=int, default=0)
     optim.add_argument("--eval-interval", type=int, default=1, help="evaluate every N epochs")
+    optim.add_argument("--log-interval", type=int, default=10, help="TensorBoard train scalars every N steps")
     optim.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     optim.add_argument("--strict", action="store_true", help="fail on a corrupt image instead of skipping it")
     loss.add_argument("--hm-loss", choices=("penalty_reduced", "quality_focal", "sigmoid_focal"),
@@ -75,7 +76,8 @@ def config_from_train_args(args: argparse.Namespace) -> Config:
                           weight_decay=args.weight_decay, schedule=args.schedule, lr_steps=tuple(args.lr_steps),
                           warmup_iters=args.warmup_iters, grad_clip=args.grad_clip, amp=args.amp,
                           channels_last=args.channels_last, device=args.device, seed=args.seed,
-                          eval_interval=args.eval_interval, strict=args.strict, resume=args.resume),
+                          eval_interval=args.eval_interval, log_interval=args.log_interval, strict=args.strict,
+                          resume=args.resume),
         inference=InferenceConfig(),
     )
 

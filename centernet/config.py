@@ -81,6 +81,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     seed: int = 0
     eval_interval: int = 1  # evaluate every N epochs (and always after the last)
+    log_interval: int = 10  # write train scalars to TensorBoard every N steps
     strict: bool = False  # a corrupt image fails the run instead of being skipped
     resume: bool = False  # continue from RUN_DIR/last.pt when it exists
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(f"cannot read checkpoint {path}: not a file written by torch.save") from None
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"refusing to load {path}: it holds objects that would run code when unpickled "
                               f"({first_line})") from None

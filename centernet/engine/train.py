@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import math
 import random
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,11 @@ class TrainState:
     @property
     def bare_model(self) -> nn.Module:
         return self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
+
+
+def warn(message: str) -> None:
+    """A warning on stderr that does not break the progress bars."""
+    tqdm.write(f"warning: {message}", file=sys.stderr)
 
 
 def seed_everything(seed: int) -> None:
@@ -159,7 +165,7 @@ def train_one_epoch(state: TrainState, loader, logger: RunLogger | None) -> int:
             continue
         values = train_step(state, batch)
         if values is None:
-            tqdm.write(f"warning: non-finite loss at step {state.step}; step skipped, weights unchanged")
+            warn(f"non-finite loss at step {state.step}; step skipped, weights unchanged")
             if state.bad_steps_in_a_row >= MAX_BAD_STEPS_IN_A_ROW:
                 raise CenterNetError(f"training diverged: {MAX_BAD_STEPS_IN_A_ROW} non-finite losses in a row "
                                      f"at step {state.step}; lower --lr or enable --grad-clip")
@@ -281,13 +287,16 @@ def _train(config: Config, rank: int, local_rank: int, world_size: int) -> dict[
     state = build_state(config, train_set, rank, local_rank, world_size)
     if saved is not None:
         restore(state, saved)
-    logger = RunLogger(out, config) if rank == 0 else None
+    logger = RunLogger(out, config, config.train.log_interval) if rank == 0 else None
     metrics: dict[str, Any] = {}
     while state.epoch < config.train.epochs:
         skipped = train_one_epoch(state, make_loader(train_set, config, state.epoch, world_size, rank), logger)
         state.epoch += 1
-        if world_size > 1 and not distributed.replicas_in_sync(state.model):
-            raise CenterNetError(f"replicas diverged after epoch {state.epoch}")
+        if world_size > 1:
+            if not distributed.replicas_in_sync(state.model):
+                raise CenterNetError(f"replicas diverged after epoch {state.epoch}")
+            if rank == 0:
+                tqdm.write(f"epoch {state.epoch}: {world_size} replicas in sync")
         if rank == 0:
             metrics = _end_of_epoch(state, train_set, val_set, logger, skipped)
         distributed.barrier()
@@ -300,7 +309,7 @@ def _end_of_epoch(state: TrainState, train_set: CocoDataset, val_set: CocoDatase
                   skipped: int) -> dict[str, Any]:
     config = state.config
     if skipped:
-        tqdm.write(f"warning: {skipped} corrupt images skipped in epoch {state.epoch}")
+        warn(f"{skipped} corrupt images skipped in epoch {state.epoch}")
         logger.scalars("train", {"skipped_images": skipped}, state.step)
     metrics: dict[str, Any] = {}
     due = state.epoch % config.train.eval_interval == 0 or state.epoch == config.train.epochs

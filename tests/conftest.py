@@ -1,0 +1,38 @@
+"""Shared fixtures: a tiny synthetic shapes dataset made on the fly (nothing is downloaded)."""
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Tests share 2 cores with data-loader workers and subprocesses: one intra-op thread avoids oversubscription.
+torch.set_num_threads(1)
+
+
+def load_script(name: str):
+    """Import scripts/NAME.py as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses in the script look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def shapes(tmp_path_factory) -> Path:
+    """16 training and 8 validation images of 64 px with COCO annotations (category ids 1, 3, 7)."""
+    out = tmp_path_factory.mktemp("shapes")
+    load_script("make_shapes").make_shapes(out, num_train=16, num_val=8, image_size=64, seed=0)
+    return out
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for child processes: one thread each, the package importable from the checkout."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env.pop("CENTERNET_DEBUG", None)
+    return env

@@ -1,0 +1,111 @@
+"""Training end to end on CPU: run directory, TensorBoard tags, evaluation json, kill + resume, DDP (gloo)."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from pycocotools.coco import COCO
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from centernet.cli import main
+from centernet.engine.checkpoint import load_checkpoint
+from tests.conftest import ROOT, subprocess_env
+
+
+def train_args(shapes: Path, out: Path, *extra: str, epochs: int = 2) -> list[str]:
+    return ["train", "--train-ann", str(shapes / "annotations/train.json"), "--train-images", str(shapes / "train"),
+            "--val-ann", str(shapes / "annotations/val.json"), "--val-images", str(shapes / "val"),
+            "--out", str(out), "--input-size", "64", "--epochs", str(epochs), "--batch-size", "4", "--lr", "1e-3",
+            "--workers", "0", "--device", "cpu", "--log-interval", "1", *extra]
+
+
+@pytest.fixture(scope="module")
+def trained_run(shapes, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    assert main(train_args(shapes, out)) == 0
+    return out
+
+
+def test_run_directory_holds_config_checkpoints_metrics_and_events(trained_run):
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["model"]["num_classes"] == 3 and config["data"]["input_size"] == 64
+    lines = (trained_run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    record = json.loads(lines[-1])
+    assert record["epoch"] == 2 and set(record["per_class_ap"]) == {"circle", "square", "triangle"}
+    for name in ("AP", "AP50", "AP75", "APs", "APm", "APl"):
+        assert 0.0 <= record[name] <= 1.0
+    for name in ("last.pt", "best.pt"):
+        state = torch.load(trained_run / name, weights_only=True)
+        assert {"model", "optimizer", "scheduler", "scaler", "epoch", "config", "class_names"} <= set(state)
+    assert load_checkpoint(trained_run / "last.pt")["epoch"] == 2
+
+
+def test_tensorboard_events_read_back_with_the_expected_tags(trained_run):
+    events = EventAccumulator(str(trained_run), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    expected = {"train/loss", "train/heatmap_loss", "train/size_loss", "train/offset_loss", "train/lr", "val/AP",
+                "val/AP50", "val/loss", "val/heatmap_loss", "val_ap_per_class/circle"}
+    assert expected <= scalars, expected - scalars
+    assert len(events.Scalars("train/loss")) == 8  # 2 epochs x 4 steps, logged every step
+    assert {"val_examples/0", "val_examples/3"} <= set(events.Tags()["images"])
+
+
+def test_evaluate_writes_coco_results_that_pycocotools_loads(trained_run, shapes, tmp_path, capsys):
+    out, metrics = tmp_path / "detections.json", tmp_path / "metrics.json"
+    assert main(["evaluate", "--checkpoint", str(trained_run / "last.pt"),
+                 "--ann", str(shapes / "annotations/val.json"), "--images", str(shapes / "val"),
+                 "--out", str(out), "--metrics", str(metrics), "--workers", "0", "--device", "cpu", "--flip"]) == 0
+    results = json.loads(out.read_text())
+    ground_truth = COCO(str(shapes / "annotations/val.json"))
+    if results:
+        loaded = ground_truth.loadRes(str(out))
+        assert {a["category_id"] for a in loaded.dataset["annotations"]} <= {1, 3, 7}
+    scores = json.loads(metrics.read_text())
+    assert {"AP", "AP50", "AP75", "APs", "APm", "APl", "per_class_ap"} <= set(scores)
+    assert "AP50" in capsys.readouterr().out
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "centernet.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=subprocess_env(), cwd=ROOT)
+
+
+def final_weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "last.pt", weights_only=True)["model"]
+
+
+def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(shapes, tmp_path):
+    epochs = 4
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert run_cli(*train_args(shapes, whole, "--no-color", epochs=epochs)).returncode == 0
+    process = subprocess.Popen([sys.executable, "-m", "centernet.cli", *train_args(shapes, killed, "--no-color",
+                                                                                   epochs=epochs)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=subprocess_env(), cwd=ROOT)
+    deadline = time.monotonic() + 240
+    while not (killed / "last.pt").exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert load_checkpoint(killed / "last.pt")["epoch"] < epochs
+    resumed = run_cli(*train_args(shapes, killed, "--no-color", "--resume", epochs=epochs))
+    assert resumed.returncode == 0, resumed.stderr
+    for name, value in final_weights(whole).items():
+        assert torch.equal(value, final_weights(killed)[name]), name
+
+
+def test_two_process_gloo_ddp_keeps_replicas_identical(shapes, tmp_path):
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "centernet.cli", *train_args(shapes, out, epochs=2)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=subprocess_env(), cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "epoch 2: 2 replicas in sync" in result.stdout + result.stderr
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2  # only rank 0 writes
