@@ -8,8 +8,10 @@ from functools import partial
 import torch
 from torch import nn
 
+from centernet.model.dla import DLABody
 from centernet.model.heads import CenterNetHeads
 from centernet.model.resnet import ResNetBody
+from centernet.model.resnet_dcn import ResNetDCNBody
 
 
 class CenterNet(nn.Module):
@@ -34,6 +36,11 @@ ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], int]] = {
     "resnet34": (partial(ResNetBody, "resnet34"), 64),
     "resnet50": (partial(ResNetBody, "resnet50"), 64),
     "resnet101": (partial(ResNetBody, "resnet101"), 64),
+    "resnet18_dcn": (partial(ResNetDCNBody, "resnet18"), 64),
+    "resnet50_dcn": (partial(ResNetDCNBody, "resnet50"), 64),
+    "resnet101_dcn": (partial(ResNetDCNBody, "resnet101"), 64),
+    "dla34": (partial(DLABody, deformable=True), 256),
+    "dla34_plain": (partial(DLABody, deformable=False), 256),
 }
 
 
