@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from centernet.apps.demo import add_demo_arguments, run_demo
+from centernet.apps.export import add_export_arguments, run_export
 from centernet.config import AugmentConfig, Config, DataConfig, InferenceConfig, LossConfig, ModelConfig, TrainConfig
 from centernet.errors import CenterNetError
 
@@ -96,7 +98,9 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="a centernet checkpoint (last.pt / best.pt)")
+    parser.add_argument("--checkpoint", required=True,
+                        help="a centernet checkpoint (last.pt / best.pt), or an ONNX export with --backend onnxruntime")
+    parser.add_argument("--backend", choices=("pytorch", "onnxruntime"), default="pytorch")
     parser.add_argument("--ann", required=True, help="COCO annotation json")
     parser.add_argument("--images", required=True, help="folder of the images")
     parser.add_argument("--out", required=True, help="where to write the detections (COCO results json)")
@@ -112,10 +116,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from centernet.data.coco import CocoDataset
     from centernet.data.validate import check_coco
     from centernet.engine.evaluate import evaluate
-    from centernet.predictor import Predictor
+    from centernet.onnx_backend import load_predictor
 
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, amp=args.amp,
-                                          flip_test=args.flip or None)
+    predictor = load_predictor(args.checkpoint, args.backend, device=args.device, amp=args.amp,
+                               flip_test=args.flip or None)
     check_coco(args.ann, args.images)
     dataset = CocoDataset(args.ann, args.images, predictor.config.data.input_size, train=False)
     if dataset.category_ids != predictor.category_ids:
@@ -142,10 +146,12 @@ def get_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     add_train_arguments(commands.add_parser("train", help="train a detector on a COCO-format dataset"))
     add_evaluate_arguments(commands.add_parser("evaluate", help="COCO mAP of a checkpoint on a dataset"))
+    add_demo_arguments(commands.add_parser("demo", help="detect in a video, camera, image or folder; draw and time"))
+    add_export_arguments(commands.add_parser("export", help="a checkpoint -> ONNX or TorchScript, verified"))
     return parser
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate}
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "demo": run_demo, "export": run_export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

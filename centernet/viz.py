@@ -42,3 +42,20 @@ def overlay_heatmap(image_rgb: np.ndarray, heatmap: np.ndarray, strength: float 
     resized = cv2.resize(np.clip(heatmap, 0, 1).astype(np.float32), (image_rgb.shape[1], image_rgb.shape[0]))
     colored = cv2.applyColorMap((resized * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
     return cv2.addWeighted(np.ascontiguousarray(image_rgb), 1 - strength, colored, strength, 0)
+
+
+def frame_strip(frames_rgb: Sequence[np.ndarray], height: int = 240, gap: int = 4) -> np.ndarray:
+    """Frames (H_i, W_i, 3) uint8 RGB scaled to `height` (aspect kept) side by side, `gap` white pixels apart.
+
+    Returns (height, W, 3) uint8 RGB, for a README figure or a TensorBoard image of a demo run.
+    """
+    if len(frames_rgb) == 0:
+        raise ValueError("frame_strip needs at least one frame")
+    separator = np.full((height, gap, 3), 255, dtype=np.uint8)
+    parts = []
+    for frame in frames_rgb:
+        width = max(1, round(frame.shape[1] * height / frame.shape[0]))
+        shrinking = frame.shape[0] > height
+        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        parts.extend([separator, cv2.resize(np.ascontiguousarray(frame), (width, height), interpolation=interpolation)])
+    return np.concatenate(parts[1:], axis=1)

@@ -1,0 +1,189 @@
+"""`centernet demo`: detect objects in a video file, a camera stream, an image or a folder of images.
+
+Frames are read, letterboxed (uint8 until the device), run through the Predictor's network and decoder
+`--batch-size` at a time under inference mode, then drawn and written. Each stage is timed for the report
+printed at the end. Everything that can fail on the user's input (the input, the output paths and codec, the
+checkpoint, `--show` without a display) fails before the first frame is processed, as a one-line error.
+
+torch, the Predictor and the I/O module are imported inside the functions that use them: `centernet --help`
+imports this module to build its parser, and torch alone takes seconds to import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tqdm import tqdm
+
+from centernet.errors import CenterNetError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from centernet.apps.video import FrameOutputs, ImageSource, VideoSource
+    from centernet.predictor import Predictor
+    from centernet.structures import Detections
+
+STAGES = ("read/decode", "preprocess", "network", "postprocess", "draw/write")
+STRIP_FRAMES = 4  # annotated frames in the example strip (--strip, --tensorboard)
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True,
+                        help="a centernet checkpoint (last.pt / best.pt), or an ONNX export with --backend onnxruntime")
+    parser.add_argument("--backend", choices=("pytorch", "onnxruntime"), default="pytorch")
+    parser.add_argument("--input", required=True,
+                        help="a video file, an image, a folder of images, or a camera index (0, 1, ...)")
+    parser.add_argument("--output", help="annotated video (.mp4: mp4v, .avi: MJPG) for video or camera input; "
+                                         "a folder for image input (the images keep their names)")
+    parser.add_argument("--json", help="write one JSON line of detections per frame to this file")
+    parser.add_argument("--score-threshold", type=float, default=0.3,
+                        help="keep (draw, write) detections scoring at least this")
+    parser.add_argument("--batch-size", type=int, default=4,
+                        help="frames per network call (1 gives a camera the lowest latency)")
+    parser.add_argument("--show", action="store_true", help="show annotated frames in a window (q or Esc stops)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--flip", action="store_true", help="flip test: average with the mirrored frame")
+    parser.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
+    parser.add_argument("--strip", help=f"write {STRIP_FRAMES} annotated frames side by side to this image (.png)")
+    parser.add_argument("--tensorboard", metavar="RUN_DIR", help="add that strip to RUN_DIR's TensorBoard (demo/strip)")
+
+
+@dataclass
+class StageTimes:
+    """Wall-clock seconds spent in each stage of the loop, summed over the run."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+
+    @contextlib.contextmanager
+    def measure(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] += time.perf_counter() - start
+
+
+def strip_indices(total: int | None, fps: float | None, count: int = STRIP_FRAMES) -> set[int]:
+    """Frame indices for the strip: spread over the whole input when its length is known, else one a second."""
+    if total:
+        count = min(count, total)
+        return {round(i * (total - 1) / max(count - 1, 1)) for i in range(count)}
+    step = max(1, round(fps or 1))
+    return {i * step for i in range(count)}
+
+
+def detect_batch(predictor: Predictor, images_rgb: Sequence[np.ndarray], times: StageTimes) -> list[Detections]:
+    """`Predictor.__call__` for a batch of (H, W, 3) uint8 RGB frames, split into timed stages.
+
+    The same letterbox and the same `forward` + `postprocess` as `Predictor.predict_batch`, called one after
+    the other so that the network and the decoding are timed apart.
+    """
+    import numpy as np
+    import torch
+
+    from centernet.predictor import preprocess_image
+
+    with times.measure("preprocess"):
+        prepared = [preprocess_image(image, predictor.config.data.input_size) for image in images_rgb]
+        images = torch.from_numpy(np.stack([warped for warped, _ in prepared])).permute(0, 3, 1, 2)
+        inverse_affine = torch.from_numpy(np.stack([inverse for _, inverse in prepared]))
+        image_sizes = torch.tensor([[image.shape[1], image.shape[0]] for image in images_rgb])
+    with times.measure("network"):
+        outputs = predictor.forward(images)
+        if predictor.device.type == "cuda":
+            # CUDA kernels run asynchronously: without this their time would be billed to postprocess.
+            torch.cuda.synchronize(predictor.device)
+    with times.measure("postprocess"):
+        return predictor.postprocess(outputs, inverse_affine, image_sizes)
+
+
+def process(source: VideoSource | ImageSource, predictor: Predictor, outputs: FrameOutputs, batch_size: int,
+            times: StageTimes, progress: tqdm) -> None:
+    """Read, detect, draw and write every frame of `source`, `batch_size` frames at a time."""
+    frames = iter(source)
+    while True:
+        with times.measure("read/decode"):
+            batch = list(itertools.islice(frames, batch_size))
+        if not batch:
+            return
+        detections = detect_batch(predictor, [frame.image_rgb for frame in batch], times)
+        with times.measure("draw/write"):
+            keep_going = all(outputs.write(frame, found) for frame, found in zip(batch, detections, strict=True))
+        progress.update(len(batch))
+        if not keep_going:
+            return
+
+
+def format_report(frame_count: int, wall_seconds: float, times: StageTimes, setting: str) -> str:
+    """Two lines: frames and frames per second (end to end and network only), then the split of wall time."""
+    wall_seconds = max(wall_seconds, 1e-9)
+    network_seconds = max(times.seconds["network"], 1e-9)
+    header = (f"demo: {frame_count} frames in {wall_seconds:.2f} s: {frame_count / wall_seconds:.1f} FPS end to "
+              f"end, {frame_count / network_seconds:.1f} FPS network only ({setting})")
+    other = max(wall_seconds - sum(times.seconds.values()), 0.0)
+    split = [*times.seconds.items(), ("other", other)]
+    return header + "\ntime split: " + ", ".join(
+        f"{stage} {seconds:.2f} s ({100 * seconds / wall_seconds:.0f}%)" for stage, seconds in split)
+
+
+def run_loop(source: VideoSource | ImageSource, predictor: Predictor, outputs: FrameOutputs,
+             args: argparse.Namespace) -> None:
+    """`process` with a progress bar (live frames per second) and the report, also after Ctrl-C.
+
+    Ctrl-C is how a camera stream ends, so there it ends the run normally; elsewhere it propagates (exit 130)
+    after the caller has finalised the outputs.
+    """
+    times = StageTimes()
+    progress = tqdm(total=source.total, unit="frame", desc="demo", dynamic_ncols=True)
+    start = time.perf_counter()
+    try:
+        process(source, predictor, outputs, args.batch_size, times, progress)
+    except KeyboardInterrupt:
+        if not source.camera:
+            tqdm.write(f"interrupted after {progress.n} frames; the outputs keep them", file=sys.stderr)
+            raise
+    finally:
+        progress.close()
+        flip = ", flip test" if predictor.inference.flip_test else ""
+        amp = ", amp" if predictor.amp else ""
+        setting = (f"batch {args.batch_size}, input {predictor.config.data.input_size}, {predictor.device}"
+                   f"{flip}{amp}")
+        print(format_report(progress.n, time.perf_counter() - start, times, setting))
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    if args.batch_size < 1:
+        raise CenterNetError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if not 0.0 <= args.score_threshold <= 1.0:
+        raise CenterNetError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from centernet.apps import video
+    from centernet.onnx_backend import load_predictor
+
+    check_arguments(args)
+    with contextlib.ExitStack() as stack:
+        source = video.open_source(args.input)
+        stack.callback(source.close)
+        video.check_outputs(args.output, args.json, args.strip, source)
+        display = video.Display() if args.show else None
+        if display is not None:
+            stack.callback(display.close)
+        predictor = load_predictor(args.checkpoint, args.backend, device=args.device, amp=args.amp,
+                                   score_threshold=args.score_threshold, flip_test=args.flip or None)
+        wants_strip = bool(args.strip or args.tensorboard)
+        outputs = video.FrameOutputs(predictor.class_names, video.open_sink(args.output, source), args.json,
+                                     display, strip_indices(source.total, source.fps) if wants_strip else set())
+        stack.callback(outputs.close)
+        run_loop(source, predictor, outputs, args)
+    video.write_strip(outputs.strip_frames, args.strip, args.tensorboard)
+    return 0

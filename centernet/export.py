@@ -1,0 +1,251 @@
+"""Model export: a checkpoint -> an ONNX or TorchScript file that runs without this package's Python code.
+
+`centernet export` (centernet/apps/export.py) is the command line over `export_checkpoint`.
+
+The exported graph takes what the Predictor feeds its network: letterboxed (B, 3, S, S) uint8 RGB images
+(`predictor.preprocess_image`). Normalisation with the checkpoint's mean and std happens inside the graph, so
+a consumer needs only the input size, and an image costs a quarter of the bytes of a float one. Outputs:
+
+- network only (default): heatmap (B, C, S/4, S/4) logits (no sigmoid), size (B, 2, S/4, S/4) box (w, h)
+  and offset (B, 2, S/4, S/4) centre (dx, dy), both in output-map pixels: exactly `CenterNet.forward`.
+- `with_decode`: boxes_xyxy (B, K, 4) float32 in input pixels (the S x S letterboxed image; not clipped),
+  scores (B, K) float32 descending, classes (B, K) int64 in [0, C); `decode` after a sigmoid, K = min(top_k,
+  C * (S/4)**2). No score threshold: callers drop low scores and map boxes back through the inverse letterbox.
+
+`num_classes` (C) excludes background. The file carries what the Predictor needs (class names, category ids,
+input size, mean/std, the whole config) as JSON: in the ONNX model's metadata_props under "centernet", in a
+TorchScript file as the extra file "centernet.json".
+
+ONNX goes through the TorchScript-based exporter (`dynamo=False`): the torch.export-based one needs
+onnxscript, which is not a dependency, while this one maps max_pool2d / topk / gather straight to
+MaxPool / TopK / GatherElements and takes a custom symbolic for torchvision's deform_conv2d, for which
+torchvision registers none. That symbolic writes ONNX DeformConv, which exists from opset 19 on, so the DCN
+architectures (resnet*_dcn, dla34) need `opset >= 19`. onnxruntime 1.32 runs DeformConv on CPU and matches
+torchvision to 1e-6; an onnxruntime that cannot makes the export fail after writing the file, with a one-line
+error naming the fallback: `--format torchscript`.
+A TorchScript file needs `import torchvision` before `torch.jit.load` when the architecture is deformable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.onnx import symbolic_helper
+
+from centernet.config import STRIDE, Config, config_to_dict
+from centernet.data.transforms import normalize
+from centernet.decode import decode
+from centernet.errors import CenterNetError
+from centernet.model.dcn import ModulatedDeformConv2d
+from centernet.predictor import Predictor
+from centernet.structures import HEAD_NAMES
+
+FORMATS = ("onnx", "torchscript")
+DEFAULT_OPSET = 19  # the first opset with DeformConv, which the deformable architectures need
+MIN_OPSET = 11  # TopK with a `largest` attribute, which decoding needs
+MAX_OPSET = 20  # the newest opset the TorchScript-based exporter writes
+METADATA_KEY = "centernet"  # ONNX metadata_props key; TorchScript extra file METADATA_KEY + ".json"
+INPUT_NAME = "images"
+DECODED_NAMES = ("boxes_xyxy", "scores", "classes")
+
+
+def import_optional(name: str) -> ModuleType:
+    """onnx and onnxruntime, the optional `export` extra: imported where used, so the CLI works without them."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise CenterNetError(f"{name} is not installed: pip install 'centernet[export]'") from None
+
+
+class ExportedNetwork(nn.Module):
+    """uint8 images -> normalised -> CenterNet heads, and with `top_k` set, decoded detections.
+
+    images_uint8: (B, 3, S, S) uint8 RGB. Returns a tuple in the order of `output_names` (formats: module
+    docstring).
+    """
+
+    def __init__(self, model: nn.Module, mean: tuple[float, ...], std: tuple[float, ...],
+                 top_k: int | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.mean = tuple(mean)
+        self.std = tuple(std)
+        self.top_k = top_k
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return HEAD_NAMES if self.top_k is None else DECODED_NAMES
+
+    def forward(self, images_uint8: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outputs = self.model(normalize(images_uint8, self.mean, self.std))
+        if self.top_k is None:
+            return tuple(outputs[name] for name in HEAD_NAMES)
+        detections = decode(outputs["heatmap"].sigmoid(), outputs["size"], outputs["offset"], k=self.top_k)
+        return detections[..., :4] * STRIDE, detections[..., 4], detections[..., 5].long()
+
+
+@symbolic_helper.parse_args("v", "v", "v", "v", "v", "i", "i", "i", "i", "i", "i", "i", "i", "b")
+def deform_conv2d_symbolic(graph, features, weight, offset, mask, bias, stride_h: int, stride_w: int, pad_h: int,
+                           pad_w: int, dilation_h: int, dilation_w: int, groups: int, offset_groups: int,
+                           use_mask: bool):
+    """torchvision::deform_conv2d -> ONNX DeformConv (opset 19). Both lay offsets out as (dy, dx) pairs per
+    kernel position, and torchvision passes a zero bias when there is none."""
+    inputs = [features, weight, offset, bias, mask] if use_mask else [features, weight, offset, bias]
+    return graph.op("DeformConv", *inputs, strides_i=[stride_h, stride_w], pads_i=[pad_h, pad_w, pad_h, pad_w],
+                    dilations_i=[dilation_h, dilation_w], group_i=groups, offset_group_i=offset_groups)
+
+
+def is_deformable(model: nn.Module) -> bool:
+    return any(isinstance(module, ModulatedDeformConv2d) for module in model.modules())
+
+
+def export_metadata(config: Config, class_names: list[str], category_ids: list[int], top_k: int | None) -> dict:
+    """What a consumer of the file needs, as JSON-able builtins; `config.data.input_size` is the export's."""
+    return {
+        "format_version": 1,
+        "arch": config.model.arch,
+        "num_classes": config.model.num_classes,
+        "class_names": list(class_names),
+        "category_ids": [int(category) for category in category_ids],
+        "input_size": config.data.input_size,
+        "input": f"{INPUT_NAME}: (B, 3, S, S) uint8 RGB, letterboxed; normalised inside the graph",
+        "mean": list(config.data.mean),
+        "std": list(config.data.std),
+        "stride": STRIDE,
+        "with_decode": top_k is not None,
+        "top_k": top_k,
+        "outputs": list(HEAD_NAMES if top_k is None else DECODED_NAMES),
+        "config": config_to_dict(config),
+    }
+
+
+@contextlib.contextmanager
+def expected_warnings_silenced():
+    """Silence the warnings every export of this network raises, all expected: torch deprecates both exporters
+    and torch.jit (chosen on purpose, module docstring), and the tracer notes that mean, std and the input
+    size become constants of the graph, as intended (only the batch axis may vary)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message="The feature will be removed", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning)
+        yield
+
+
+def example_images(batch: int, input_size: int) -> torch.Tensor:
+    """Random (batch, 3, S, S) uint8 images, the same on every call."""
+    generator = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (batch, 3, input_size, input_size), dtype=torch.uint8, generator=generator)
+
+
+def export_onnx(network: ExportedNetwork, path: str | os.PathLike, input_size: int, metadata: dict[str, Any], *,
+                dynamic_batch: bool = False, opset: int = DEFAULT_OPSET) -> None:
+    """Write `network` as ONNX with `metadata` (JSON) in metadata_props; the batch is 1 unless `dynamic_batch`."""
+    onnx = import_optional("onnx")
+    torch.onnx.register_custom_op_symbolic("torchvision::deform_conv2d", deform_conv2d_symbolic, DEFAULT_OPSET)
+    names = (INPUT_NAME, *network.output_names)
+    buffer = io.BytesIO()
+    with expected_warnings_silenced():
+        torch.onnx.export(network.eval(), (example_images(1, input_size),), buffer, dynamo=False, opset_version=opset,
+                          input_names=[INPUT_NAME], output_names=list(network.output_names),
+                          dynamic_axes={name: {0: "batch"} for name in names} if dynamic_batch else None)
+    model = onnx.load_from_string(buffer.getvalue())
+    onnx.helper.set_model_props(model, {METADATA_KEY: json.dumps(metadata)})
+    onnx.save(model, path)
+
+
+def verify_onnx(path: str | os.PathLike, network: ExportedNetwork, input_size: int, dynamic_batch: bool) -> None:
+    """onnx.checker, then one onnxruntime (CPU) run compared with PyTorch on random images."""
+    onnx, onnxruntime = import_optional("onnx"), import_optional("onnxruntime")
+    onnx.checker.check_model(str(path), full_check=True)
+    images = example_images(2 if dynamic_batch else 1, input_size)
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        outputs = session.run(list(network.output_names), {INPUT_NAME: images.numpy()})
+    except Exception as error:  # onnxruntime raises its own pybind types (NotImplemented, Fail, ...)
+        reason = str(error).strip().splitlines()[0]
+        if is_deformable(network):
+            raise CenterNetError(f"wrote {path}, but onnxruntime {onnxruntime.__version__} cannot run its DeformConv "
+                                 f"({reason}); export deformable architectures with --format torchscript, or run the "
+                                 "file with an ONNX runtime that has DeformConv (opset 19)") from None
+        raise CenterNetError(f"wrote {path}, but onnxruntime cannot run it: {reason}") from None
+    with torch.inference_mode():
+        expected = network(images)
+    # Decoded boxes and classes may swap places between equal scores; the sorted scores may not.
+    compared = [1] if network.top_k is not None else range(len(expected))
+    for index in compared:
+        difference = float(np.abs(outputs[index] - expected[index].numpy()).max())
+        if difference > 1e-3 * (1 + float(expected[index].abs().max())):
+            raise CenterNetError(f"wrote {path}, but onnxruntime's {network.output_names[index]} differs from "
+                                 f"PyTorch's by up to {difference:.3g}")
+
+
+def export_torchscript(network: ExportedNetwork, path: str | os.PathLike, input_size: int,
+                       metadata: dict[str, Any]) -> None:
+    """Trace `network` (any batch size) and save it with `metadata` as the extra file "centernet.json"."""
+    # Traced with a batch of 2 so that no size-1 batch can be folded into the graph as a constant.
+    with expected_warnings_silenced(), torch.no_grad():
+        traced = torch.jit.trace(network.eval(), (example_images(2, input_size),))
+        torch.jit.save(traced, str(path), _extra_files={f"{METADATA_KEY}.json": json.dumps(metadata)})
+        loaded = torch.jit.load(str(path))
+    images = example_images(1, input_size)
+    with torch.no_grad():
+        pairs = zip(loaded(images), network(images), strict=True)
+        difference = max(float((ours - theirs).abs().max()) for ours, theirs in pairs)
+    if difference > 1e-4:
+        raise CenterNetError(f"wrote {path}, but the loaded trace differs from the model by up to {difference:.3g}")
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, export_format: str = "onnx",
+                      input_size: int | None = None, with_decode: bool = False, top_k: int | None = None,
+                      dynamic_batch: bool = False, opset: int | None = None) -> Path:
+    """Export a checkpoint's network (on CPU) and verify the file; returns the path written.
+
+    input_size: the square input side S, a multiple of 32 (None: the checkpoint's training size).
+    top_k: detections per image with `with_decode` (None: the checkpoint's InferenceConfig.top_k).
+    dynamic_batch: ONNX only; a TorchScript trace always takes any batch size.
+    opset: ONNX opset, MIN_OPSET to MAX_OPSET (None: DEFAULT_OPSET).
+    Every user error (file, format, arch, opset) is a one-line CenterNetError or ValueError.
+    """
+    if export_format not in FORMATS:
+        raise CenterNetError(f"unsupported format {export_format!r}; choose from {', '.join(FORMATS)}")
+    if top_k is not None and not with_decode:
+        raise CenterNetError("--top-k sets the detections of --with-decode; add --with-decode")
+    if top_k is not None and top_k < 1:
+        raise CenterNetError(f"--top-k must be at least 1, got {top_k}")
+    predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
+    config = predictor.config
+    input_size = config.data.input_size if input_size is None else input_size
+    if input_size <= 0 or input_size % 32:
+        raise CenterNetError(f"--input-size must be a positive multiple of 32, got {input_size}")
+    opset = DEFAULT_OPSET if opset is None else opset
+    if export_format == "onnx" and not MIN_OPSET <= opset <= MAX_OPSET:
+        raise CenterNetError(f"--opset must be in {MIN_OPSET}..{MAX_OPSET}, got {opset}")
+    if export_format == "onnx" and opset < DEFAULT_OPSET and is_deformable(predictor.model):
+        raise CenterNetError(f"arch {config.model.arch} uses deformable convolution, which ONNX has from opset "
+                             f"{DEFAULT_OPSET}; use --opset {DEFAULT_OPSET} or higher")
+    top_k = (top_k or config.inference.top_k) if with_decode else None
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, input_size=input_size))
+    metadata = export_metadata(config, predictor.class_names, predictor.category_ids, top_k)
+    network = ExportedNetwork(predictor.model, config.data.mean, config.data.std, top_k).eval()
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if export_format == "onnx":
+        export_onnx(network, output, input_size, metadata, dynamic_batch=dynamic_batch, opset=opset)
+        verify_onnx(output, network, input_size, dynamic_batch)
+    else:
+        export_torchscript(network, output, input_size, metadata)
+    return output
+
