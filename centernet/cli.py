@@ -45,6 +45,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     optim.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     optim.add_argument("--amp", action="store_true", help="mixed precision on CUDA (bf16 where supported)")
     optim.add_argument("--channels-last", action="store_true")
+    optim.add_argument("--compile", action="store_true", help="torch.compile the model and the heatmap loss")
     optim.add_argument("--seed", type=int, default=0)
     optim.add_argument("--eval-interval", type=int, default=1, help="evaluate every N epochs")
     optim.add_argument("--log-interval", type=int, default=10, help="TensorBoard train scalars every N steps")
@@ -77,7 +78,7 @@ def config_from_train_args(args: argparse.Namespace) -> Config:
                           reference_batch=args.reference_batch, optimizer=args.optimizer,
                           weight_decay=args.weight_decay, schedule=args.schedule, lr_steps=tuple(args.lr_steps),
                           warmup_iters=args.warmup_iters, grad_clip=args.grad_clip, amp=args.amp,
-                          channels_last=args.channels_last, device=args.device, seed=args.seed,
+                          channels_last=args.channels_last, compile=args.compile, device=args.device, seed=args.seed,
                           eval_interval=args.eval_interval, log_interval=args.log_interval, strict=args.strict,
                           resume=args.resume),
         inference=InferenceConfig(),
@@ -128,17 +129,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(predictor, dataset, batch_size=args.batch_size, workers=args.workers)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result.results))
-    print_metrics(result.metrics, result.per_class_ap)
+    print_metrics(result.metrics, result.per_class_ap, result.per_class_auroc)
     if args.metrics:
         Path(args.metrics).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.metrics).write_text(json.dumps({**result.metrics, "per_class_ap": result.per_class_ap}, indent=2))
+        Path(args.metrics).write_text(json.dumps({**result.metrics, "per_class_ap": result.per_class_ap,
+                                                  "per_class_auroc": result.per_class_auroc}, indent=2))
     return 0
 
 
-def print_metrics(metrics: dict[str, float], per_class_ap: dict[str, float]) -> None:
+def print_metrics(metrics: dict[str, float], per_class_ap: dict[str, float],
+                  per_class_auroc: dict[str, float | None]) -> None:
     print("  ".join(f"{name} {value * 100:5.1f}" for name, value in metrics.items()))
     for name, value in per_class_ap.items():
-        print(f"  {name:<20} AP {value * 100:5.1f}")
+        auroc = per_class_auroc.get(name)
+        print(f"  {name:<20} AP {value * 100:5.1f}  heatmap AUROC {'-' if auroc is None else f'{auroc:.4f}'}")
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -78,6 +78,7 @@ class TrainConfig:
     grad_clip: float | None = None  # max gradient norm; None: no clipping
     amp: bool = False  # mixed precision on CUDA (bf16 where supported, else fp16)
     channels_last: bool = False
+    compile: bool = False  # torch.compile the model and the heatmap loss (slow first steps, faster after)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     seed: int = 0
     eval_interval: int = 1  # evaluate every N epochs (and always after the last)

@@ -8,7 +8,7 @@ DATA=${DATA:-data/shapes}
 OUT=${OUT:-runs/quickstart}
 DEVICE=${DEVICE:-cpu}
 ARCH=${ARCH:-resnet18}
-EPOCHS=${EPOCHS:-14}
+EPOCHS=${EPOCHS:-12}
 
 python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 
@@ -20,7 +20,7 @@ centernet train --arch "$ARCH" \
   --train-ann "$DATA/annotations/train.json" --train-images "$DATA/train" \
   --val-ann "$DATA/annotations/val.json" --val-images "$DATA/val" \
   --out "$OUT" --input-size 128 --epochs "$EPOCHS" --batch-size 16 --lr 4e-3 \
-  --schedule cosine --warmup-iters 50 --no-color --eval-interval 7 --workers 1 --device "$DEVICE"
+  --schedule cosine --warmup-iters 50 --no-color --eval-interval 6 --workers 0 --device "$DEVICE"
 echo "training took $(( $(date +%s) - start )) s"
 
 centernet evaluate --checkpoint "$OUT/best.pt" --ann "$DATA/annotations/val.json" --images "$DATA/val" \

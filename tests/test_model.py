@@ -54,7 +54,7 @@ def test_overfits_one_batch_on_cpu_until_decoding_recovers_the_boxes():
     model = build_model("resnet18", num_classes=2)
     criterion = build_criterion(LossConfig())
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for _ in range(100):
+    for _ in range(200):
         loss, _ = criterion(model(images), targets)
         optimizer.zero_grad()
         loss.backward()

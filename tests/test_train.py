@@ -51,7 +51,7 @@ def test_tensorboard_events_read_back_with_the_expected_tags(trained_run):
     events.Reload()
     scalars = set(events.Tags()["scalars"])
     expected = {"train/loss", "train/heatmap_loss", "train/size_loss", "train/offset_loss", "train/lr", "val/AP",
-                "val/AP50", "val/loss", "val/heatmap_loss", "val_ap_per_class/circle"}
+                "val/AP50", "val/loss", "val/heatmap_loss", "val_ap_per_class/circle", "val_auroc_per_class/circle"}
     assert expected <= scalars, expected - scalars
     assert len(events.Scalars("train/loss")) == 8  # 2 epochs x 4 steps, logged every step
     assert {"val_examples/0", "val_examples/3"} <= set(events.Tags()["images"])
@@ -68,7 +68,8 @@ def test_evaluate_writes_coco_results_that_pycocotools_loads(trained_run, shapes
         loaded = ground_truth.loadRes(str(out))
         assert {a["category_id"] for a in loaded.dataset["annotations"]} <= {1, 3, 7}
     scores = json.loads(metrics.read_text())
-    assert {"AP", "AP50", "AP75", "APs", "APm", "APl", "per_class_ap"} <= set(scores)
+    assert {"AP", "AP50", "AP75", "APs", "APm", "APl", "per_class_ap", "per_class_auroc"} <= set(scores)
+    assert all(0.0 <= value <= 1.0 for value in scores["per_class_auroc"].values())
     assert "AP50" in capsys.readouterr().out
 
 

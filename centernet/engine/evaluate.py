@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from centernet.data.coco import CocoDataset
 from centernet.data.transforms import invert_affine
+from centernet.engine.auroc import HeatmapAUROC
 from centernet.predictor import Predictor
 from centernet.structures import Batch, Detections, apply_affine, box_xyxy_to_xywh
 from centernet.targets import encode_targets_batched
@@ -29,6 +30,7 @@ class Evaluation:
     metrics: dict[str, float]  # AP, AP50, AP75, APs, APm, APl (fractions in [0, 1])
     per_class_ap: dict[str, float]
     results: list[dict]  # COCO results format, original image and category ids
+    per_class_auroc: dict[str, float | None] = field(default_factory=dict)  # heatmap as a pixel classifier
     losses: dict[str, float] = field(default_factory=dict)  # validation losses, when a criterion was given
     examples: list[tuple[np.ndarray, Detections, np.ndarray]] = field(default_factory=list)  # see _example
 
@@ -71,20 +73,25 @@ def evaluate(predictor: Predictor, dataset: CocoDataset, batch_size: int = 16, w
              criterion: Callable | None = None, num_examples: int = 0, progress: bool = True) -> Evaluation:
     """Detect on every image of a (validation, letterboxed) dataset and score with COCOeval.
 
-    With `criterion`, also averages the validation losses; `num_examples` keeps a few (input image,
-    detections, heatmap) triples for TensorBoard.
+    Also measures the per-class heatmap AUROC; with `criterion`, averages the validation losses;
+    `num_examples` keeps a few (input image, detections, heatmap) triples for TensorBoard.
     """
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
                                          collate_fn=dataset.collate_fn())
     results, loss_sums, batches, examples = [], {}, 0, []
-    size = predictor.config.data.input_size
+    auroc = HeatmapAUROC(dataset.num_classes)
     for batch in tqdm(loader, desc="evaluate", unit="batch", disable=not progress, leave=False):
         batch: Batch
         if len(batch.image_ids) == 0:
             continue
         outputs = predictor.forward(batch.images)
+        count = len(batch.image_ids)
+        unflipped = {name: value[:count] for name, value in outputs.items()}  # the first half under flip test
+        targets = _targets(batch.to(predictor.device), unflipped["heatmap"].shape)
+        auroc.update(unflipped["heatmap"].sigmoid(), targets.heatmap)
         if criterion is not None:
-            _accumulate_losses(criterion, outputs, batch, predictor.device, size, loss_sums)
+            for name, value in criterion(unflipped, targets)[1].items():
+                loss_sums[name] = loss_sums.get(name, 0.0) + float(value)
             batches += 1
         detections = predictor.postprocess(outputs, batch.inverse_affine, _image_sizes(dataset.coco, batch.image_ids))
         for image_id, image_detections in zip(batch.image_ids.tolist(), detections, strict=True):
@@ -93,7 +100,8 @@ def evaluate(predictor: Predictor, dataset: CocoDataset, batch_size: int = 16, w
             examples.append(_example(batch, i, detections[i], outputs["heatmap"][i]))
     metrics, per_class = coco_metrics(dataset.coco, results, dataset.class_names, dataset.category_ids)
     losses = {name: total / max(batches, 1) for name, total in loss_sums.items()}
-    return Evaluation(metrics, per_class, results, losses, examples)
+    per_class_auroc = dict(zip(dataset.class_names, auroc.compute(), strict=True))
+    return Evaluation(metrics, per_class, results, per_class_auroc, losses, examples)
 
 
 def _example(batch: Batch, i: int, detections: Detections, heatmap_logits: torch.Tensor):
@@ -104,12 +112,7 @@ def _example(batch: Batch, i: int, detections: Detections, heatmap_logits: torch
     return batch.images[i].permute(1, 2, 0).numpy(), moved, heatmap_logits.sigmoid().amax(0).cpu().numpy()
 
 
-def _accumulate_losses(criterion, outputs, batch: Batch, device, input_size: int, sums: dict[str, float]) -> None:
-    count = len(batch.image_ids)
-    outputs = {name: value[:count] for name, value in outputs.items()}  # the unflipped half under flip test
-    batch = batch.to(device)
-    targets = encode_targets_batched(batch.boxes_xyxy, batch.classes, batch.valid, outputs["heatmap"].shape[1],
-                                     (input_size // 4, input_size // 4))
-    _, stats = criterion(outputs, targets)
-    for name, value in stats.items():
-        sums[name] = sums.get(name, 0.0) + float(value)
+def _targets(batch: Batch, heatmap_shape: torch.Size):
+    """The batch's ground truth at the heads' resolution, on the batch's device."""
+    return encode_targets_batched(batch.boxes_xyxy, batch.classes, batch.valid, heatmap_shape[1],
+                                  tuple(heatmap_shape[2:]))

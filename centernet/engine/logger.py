@@ -33,6 +33,7 @@ class RunLogger:
         self.scalars("val", result.metrics, step)
         self.scalars("val", {name: value for name, value in result.losses.items()}, step)
         self.scalars("val_ap_per_class", result.per_class_ap, step)
+        self.scalars("val_auroc_per_class", {k: v for k, v in result.per_class_auroc.items() if v is not None}, step)
         for index, (image, detections, heatmap) in enumerate(result.examples):
             drawn = draw_detections(image, detections, class_names, score_threshold=0.3)
             panel = np.concatenate([drawn, overlay_heatmap(image, heatmap)], axis=1)

@@ -245,10 +245,13 @@ def build_state(config: Config, train_set: CocoDataset, rank: int, local_rank: i
                         config.model.backbone_weights).to(device)
     if config.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if config.train.compile:
+        model.compile()  # in place, so the state_dict keys (and checkpoints) stay those of the plain model
     if world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     weights = class_weights_for(train_set, config.loss.class_balance)
-    criterion = build_criterion(config.loss, None if weights is None else weights.to(device))
+    criterion = build_criterion(config.loss, None if weights is None else weights.to(device),
+                                compile_heatmap=config.train.compile)
     optimizer = build_optimizer(model, config.train, world_size)
     iters_per_epoch = max(len(train_set) // (config.train.batch_size * world_size), 1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -317,7 +320,8 @@ def _end_of_epoch(state: TrainState, train_set: CocoDataset, val_set: CocoDatase
         result = run_evaluation(state, val_set, logger)
         metrics = result.metrics
         logger.log_json({"epoch": state.epoch, "step": state.step, **result.metrics,
-                         "per_class_ap": result.per_class_ap, "val_losses": result.losses})
+                         "per_class_ap": result.per_class_ap, "per_class_auroc": result.per_class_auroc,
+                         "val_losses": result.losses})
         tqdm.write(f"epoch {state.epoch}: AP {result.metrics['AP']:.4f}  AP50 {result.metrics['AP50']:.4f}  "
                    f"val loss {result.losses.get('loss', float('nan')):.4f}")
         if result.metrics["AP"] > state.best_ap:

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from centernet.config import LossConfig
-from centernet.losses.centernet import masked_l1_loss, penalty_reduced_focal_loss
+from centernet.losses.centernet import masked_l1_loss
 from centernet.losses.focal import heatmap_quality_focal_loss, heatmap_sigmoid_focal_loss
+from centernet.losses.fused import DenseKernels, fused_penalty_reduced_focal_loss
 from centernet.structures import Targets
 
 HeadOutputs = Mapping[str, torch.Tensor]
 Term = Callable[[HeadOutputs, Targets], torch.Tensor]
 
-# --hm-loss name -> dense heatmap criterion (logits, target, class_weights=None) -> scalar
+# --hm-loss name -> dense heatmap criterion (logits, target, class_weights=None) -> scalar. The penalty-reduced
+# loss is the fused form of `penalty_reduced_focal_loss`: equal values, several times faster, far less memory.
 HEATMAP_CRITERIA: dict[str, Callable[..., torch.Tensor]] = {
-    "penalty_reduced": penalty_reduced_focal_loss,
+    "penalty_reduced": fused_penalty_reduced_focal_loss,
     "quality_focal": heatmap_quality_focal_loss,
     "sigmoid_focal": heatmap_sigmoid_focal_loss,
 }
@@ -65,12 +68,20 @@ class DetectionLoss(nn.Module):
         return total, stats
 
 
-def build_criterion(config: LossConfig, class_weights: torch.Tensor | None = None) -> DetectionLoss:
-    """The CenterNet criterion from the config: heatmap, size and offset terms with their weights."""
+def build_criterion(config: LossConfig, class_weights: torch.Tensor | None = None,
+                    compile_heatmap: bool = False) -> DetectionLoss:
+    """The CenterNet criterion from the config: heatmap, size and offset terms with their weights.
+
+    `compile_heatmap` runs the penalty-reduced loss through torch.compile (compiled on first use, eager if
+    compilation fails); the other heatmap criteria ignore it.
+    """
     if config.heatmap not in HEATMAP_CRITERIA:
         raise ValueError(f"unknown heatmap loss {config.heatmap!r}; choose from {', '.join(HEATMAP_CRITERIA)}")
+    heatmap_criterion = HEATMAP_CRITERIA[config.heatmap]
+    if compile_heatmap and config.heatmap == "penalty_reduced":
+        heatmap_criterion = functools.partial(fused_penalty_reduced_focal_loss, kernels=DenseKernels(compiled=True))
     return DetectionLoss({
-        "heatmap": (HeatmapTerm(HEATMAP_CRITERIA[config.heatmap], class_weights), config.heatmap_weight),
+        "heatmap": (HeatmapTerm(heatmap_criterion, class_weights), config.heatmap_weight),
         "size": (size_term, config.size_weight),
         "offset": (offset_term, config.offset_weight),
     })

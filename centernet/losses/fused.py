@@ -1,0 +1,199 @@
+"""The penalty-reduced focal loss as one autograd Function with a closed-form backward.
+
+Equal to `penalty_reduced_focal_loss` (the log-sigmoid form) to float32 rounding, but it keeps no
+intermediate tensors for the backward pass: it saves the logits, the target and the (N,) positions of the
+N peaks, and recomputes what the gradient needs. The dense work is done in chunks of whole (H, W) planes,
+so the extra memory is the gradient plus a few chunks' temporaries, which on CPU stay in the caches.
+Optionally the dense work is `torch.compile`d into one fused loop instead.
+
+The loss splits into a sparse and a dense part. With p = sigmoid(x), y the target and w the class weight:
+  peaks (y == 1):  -w (1 - p)^alpha log p, evaluated only at the N peak positions;
+  the rest:        -w (1 - y)^beta p^alpha log(1 - p) = w (1 - y)^beta p^alpha softplus(x), evaluated
+                   everywhere, which is exact because (1 - y)^beta is 0 at the peaks.
+Its derivative in x is w (1 - y)^beta p^alpha (alpha (1 - p) softplus(x) + p); sigmoid and softplus are
+stable for any logit, so values and gradients stay finite at +-80 and beyond.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+# Elements per chunk. CPU: 1 MiB of float32 per temporary, so that a chunk's temporaries stay in the caches
+# (on the 2-core EPYC of docs/performance.md 2^16 to 2^19 are equally fast, 2^22 is 1.7x slower). GPUs: 16 MiB,
+# few kernel launches while the temporaries remain a small part of the (B * C, H * W) planes.
+CPU_CHUNK_ELEMENTS = 1 << 18
+GPU_CHUNK_ELEMENTS = 1 << 22
+# Integer exponents up to this are computed by repeated squaring: tensor.pow(4.0) calls std::pow per
+# element on CPU, about 100x slower than a multiply (pow(2.0) alone is special-cased by PyTorch).
+MAX_SQUARING_EXPONENT = 16
+
+
+def integer_power(base: torch.Tensor, exponent: float) -> torch.Tensor:
+    """base ** exponent, by repeated squaring when exponent is a small positive integer."""
+    if not (float(exponent).is_integer() and 0 < exponent <= MAX_SQUARING_EXPONENT):
+        return base.pow(exponent)
+    remaining, square, result = int(exponent), base, None
+    while True:
+        if remaining & 1:
+            result = square if result is None else result * square
+        remaining >>= 1
+        if not remaining:
+            return result
+        square = square * square
+
+
+def negative_weight(probability: torch.Tensor, target: torch.Tensor, alpha: float, beta: float,
+                    plane_weights: torch.Tensor | None) -> torch.Tensor:
+    """w (1 - y)^beta p^alpha for planes (R, H*W) of p = sigmoid(logits); plane_weights (R, 1) or None.
+
+    It is 0 at the peaks, where y = 1.
+    """
+    weight = integer_power(1 - target, beta) * integer_power(probability, alpha)
+    return weight if plane_weights is None else weight * plane_weights
+
+
+def negative_loss_sum(logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float,
+                      plane_weights: torch.Tensor | None) -> torch.Tensor:
+    """Sum of the dense (non-peak) term -w (1 - y)^beta p^alpha log(1 - p) over planes (R, H*W); 0-d."""
+    weight = negative_weight(torch.sigmoid(logits), target, alpha, beta, plane_weights)
+    return (weight * F.softplus(logits)).sum()
+
+
+def negative_gradient(logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float,
+                      plane_weights: torch.Tensor | None, scale: torch.Tensor) -> torch.Tensor:
+    """scale * d(dense term)/d(logits) for planes (R, H*W): (R, H*W); `scale` is a 0-d tensor."""
+    probability = torch.sigmoid(logits)
+    # 1 - p as sigmoid(-x): exact where p rounds to 1
+    slope = torch.addcmul(probability, torch.sigmoid(-logits), F.softplus(logits), value=alpha)
+    return negative_weight(probability, target, alpha, beta, plane_weights) * slope * scale
+
+
+def positive_terms(logits: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """At the peaks' logits (N,): the term (1 - p)^alpha log p and its derivative, as the reference writes it."""
+    log_p, log_not_p = F.logsigmoid(logits), F.logsigmoid(-logits)
+    modulator = (alpha * log_not_p).exp()
+    derivative = modulator * (torch.sigmoid(-logits) - alpha * torch.sigmoid(logits) * log_p)
+    return modulator * log_p, derivative
+
+
+def plane_chunks(planes: torch.Tensor) -> list[slice]:
+    """Row slices of `planes` (R, H*W), each about a chunk long for its device (at least one plane)."""
+    count, plane_size = planes.shape
+    chunk = CPU_CHUNK_ELEMENTS if planes.device.type == "cpu" else GPU_CHUNK_ELEMENTS
+    rows = max(1, chunk // max(plane_size, 1))
+    return [slice(start, min(start + rows, count)) for start in range(0, count, rows)]
+
+
+class DenseKernels:
+    """The dense sum and gradient, run chunk by chunk, or `torch.compile`d over the whole tensor.
+
+    Compilation happens on first use; if it fails (no C compiler, an unsupported device) a warning is
+    given and the chunked eager form is used from then on.
+    """
+
+    def __init__(self, compiled: bool) -> None:
+        self.compiled = compiled
+        self._compiled_functions: dict[Callable[..., torch.Tensor], Callable[..., torch.Tensor]] = {}
+
+    def _run_compiled(self, function: Callable[..., torch.Tensor], *args) -> torch.Tensor | None:
+        """`function(*args)` compiled on first use; None when compilation is off or has failed."""
+        if not self.compiled:
+            return None
+        try:
+            if function not in self._compiled_functions:
+                self._compiled_functions[function] = torch.compile(function)
+            return self._compiled_functions[function](*args)
+        except Exception as error:  # any compiler failure: the eager form computes the same values
+            warnings.warn(f"torch.compile of the fused focal loss failed, using eager: {error}", stacklevel=3)
+            self.compiled = False
+            return None
+
+    def loss_sum(self, logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float,
+                 plane_weights: torch.Tensor | None) -> torch.Tensor:
+        total = self._run_compiled(negative_loss_sum, logits, target, alpha, beta, plane_weights)
+        if total is not None:
+            return total
+        parts = [negative_loss_sum(logits[rows], target[rows], alpha, beta, _rows(plane_weights, rows))
+                 for rows in plane_chunks(logits)]
+        # per-chunk sums are added in float64 so that the chunking adds no rounding of its own
+        return torch.stack(parts).sum(dtype=torch.float64).to(logits.dtype)
+
+    def gradient(self, logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float,
+                 plane_weights: torch.Tensor | None, scale: torch.Tensor) -> torch.Tensor:
+        gradient = self._run_compiled(negative_gradient, logits, target, alpha, beta, plane_weights, scale)
+        if gradient is not None:
+            return gradient
+        gradient = torch.empty_like(logits)
+        for rows in plane_chunks(logits):
+            gradient[rows] = negative_gradient(logits[rows], target[rows], alpha, beta,
+                                               _rows(plane_weights, rows), scale)
+        return gradient
+
+
+def _rows(plane_weights: torch.Tensor | None, rows: slice) -> torch.Tensor | None:
+    return None if plane_weights is None else plane_weights[rows]
+
+
+def peak_positions(target: torch.Tensor) -> torch.Tensor:
+    """Flat positions (N,) int64 of the elements of `target` equal to 1."""
+    return (target == 1).flatten().nonzero().squeeze(1)
+
+
+class PenaltyReducedFocalFunction(torch.autograd.Function):
+    """forward(logits (R, P), target (R, P), alpha, beta, plane_weights (R, 1) | None, kernels) -> 0-d loss.
+
+    Planes in float32 (or float64, for gradcheck); the target is a constant: no gradient flows to it or to
+    the weights.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float,
+                plane_weights: torch.Tensor | None, kernels: DenseKernels) -> torch.Tensor:
+        peaks = peak_positions(target)
+        peak_loss, _ = positive_terms(logits.flatten()[peaks], alpha)
+        if plane_weights is not None:
+            peak_loss = peak_loss * plane_weights.flatten()[peaks // logits.shape[1]]
+        count = torch.tensor(float(max(len(peaks), 1)), dtype=logits.dtype, device=logits.device)
+        loss = (kernels.loss_sum(logits, target, alpha, beta, plane_weights) - peak_loss.sum()) / count
+        # the peaks' positions are (N,), negligible next to the planes, and spare the backward a full scan
+        ctx.save_for_backward(logits, target, plane_weights, peaks, count)
+        ctx.alpha, ctx.beta, ctx.kernels = alpha, beta, kernels
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        logits, target, plane_weights, peaks, count = ctx.saved_tensors
+        scale = grad_output / count
+        gradient = ctx.kernels.gradient(logits, target, ctx.alpha, ctx.beta, plane_weights, scale)
+        _, peak_derivative = positive_terms(logits.flatten()[peaks], ctx.alpha)
+        if plane_weights is not None:
+            peak_derivative = peak_derivative * plane_weights.flatten()[peaks // logits.shape[1]]
+        # the dense gradient is exactly 0 at the peaks, so writing there adds the peak term
+        gradient.view(-1)[peaks] = -peak_derivative * scale
+        return gradient, None, None, None, None, None
+
+
+EAGER_KERNELS = DenseKernels(compiled=False)
+
+
+def fused_penalty_reduced_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0,
+                                     beta: float = 4.0, class_weights: torch.Tensor | None = None,
+                                     kernels: DenseKernels = EAGER_KERNELS) -> torch.Tensor:
+    """`penalty_reduced_focal_loss` with a closed-form backward; same arguments and value.
+
+    logits, target: (B, C, H, W), target peaks exactly 1; class_weights (C,) or None. Returns the 0-d
+    float32 loss, divided by max(number of peaks, 1). Computed in float32 also under autocast.
+    `kernels`: chunked eager by default; pass `DenseKernels(compiled=True)` for the compiled form.
+    """
+    batch, channels = logits.shape[:2]
+    plane_weights = None
+    if class_weights is not None:
+        plane_weights = class_weights.to(logits.device, torch.float32).repeat(batch).view(-1, 1)
+    with torch.autocast(logits.device.type, enabled=False):
+        planes = logits.float().reshape(batch * channels, -1)
+        return PenaltyReducedFocalFunction.apply(planes, target.float().reshape(batch * channels, -1), alpha, beta,
+                                                 plane_weights, kernels)

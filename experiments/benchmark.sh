@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Performance figures of docs/performance.md: training step, heatmap loss, target encoding, data loading and
+# inference, each against its baseline, on whatever device is present (CUDA if any, else CPU).
+# The CPU run uses a training batch of 2 and an inference batch of 8 so that it finishes in about half an hour.
+# Override any variable from the environment, e.g. ARCHS="resnet18" SECTIONS=loss,targets THREADS=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ARCHS=${ARCHS:-resnet18 dla34}
+SECTIONS=${SECTIONS:-train,loss,targets,data,inference}
+DEVICE=${DEVICE:-auto}
+REPEATS=${REPEATS:-5}
+THREADS=${THREADS:-}  # intra-op threads; empty: PyTorch's default (all cores)
+OUT=${OUT:-runs/benchmark}
+mkdir -p "$OUT"
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/benchmark.txt"
+# KINETO_LOG_LEVEL=5 silences the profiler's log lines (it is used for peak memory on CPU)
+# shellcheck disable=SC2086
+KINETO_LOG_LEVEL=5 PYTHONUNBUFFERED=1 python scripts/benchmark.py --arch $ARCHS --input-size 512 --device "$DEVICE" \
+  --sections "$SECTIONS" --repeats "$REPEATS" --warmup 2 ${THREADS:+--threads "$THREADS"} 2>&1 \
+  | grep --line-buffered -v '^USDT:' | tee -a "$OUT/benchmark.txt"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/benchmark.txt"

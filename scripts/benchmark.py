@@ -1,0 +1,380 @@
+"""Time the training step, heatmap loss, target encoding, data loading and inference against baselines.
+
+Every figure is the median of --repeats runs after --warmup runs, printed next to a baseline measured in the
+same run and the ratio (> 1: ours is better). The runs of a comparison are interleaved (baseline, ours,
+baseline, ours, ...), so that a change in the load of a shared machine reaches both alike. Peak memory is the peak of
+bytes allocated above what was allocated before: torch.cuda.max_memory_allocated on CUDA, the profiler's
+tensor allocation events on CPU.
+
+Boxes are COCO-like, in a --input-size input: 41% small (side 4-32 px), 34% medium (32-96 px), 25% large
+(96-400 px), side uniform within its class, aspect ratio log-uniform in [0.5, 2], centres uniform.
+
+Usage:
+    python scripts/benchmark.py --arch resnet18 dla34 --sections train,loss,targets,data,inference
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import functools
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from centernet.baselines import reference_encode, reference_focal_loss
+from centernet.config import STRIDE, Config, DataConfig, ModelConfig, TrainConfig
+from centernet.data.coco import CocoDataset, collate
+from centernet.data.transforms import color_jitter, pca_lighting, random_affine, to_float_image, transform_boxes
+from centernet.engine.train import build_state, train_step
+from centernet.losses.aggregate import DetectionLoss, HeatmapTerm, offset_term, size_term
+from centernet.losses.centernet import penalty_reduced_focal_loss
+from centernet.losses.fused import DenseKernels, fused_penalty_reduced_focal_loss
+from centernet.model import build_model
+from centernet.model.build import ARCHITECTURES
+from centernet.predictor import Predictor, resolve_device
+from centernet.targets import encode_targets, encode_targets_batched
+
+NUM_CLASSES = 80
+SECTIONS = ("train", "loss", "targets", "data", "inference")
+SIDE_RANGES = ((4.0, 32.0), (32.0, 96.0), (96.0, 400.0))  # COCO's small / medium / large, by box side
+SIDE_SHARES = (0.41, 0.34, 0.25)  # COCO's share of small / medium / large objects
+
+
+def coco_like_boxes(rng: np.random.Generator, count: int, width: int, height: int) -> np.ndarray:
+    """(count, 4) float32 boxes_xyxy in a width x height image (sides scaled to 512-px COCO-like sizes)."""
+    kind = rng.choice(len(SIDE_SHARES), size=count, p=SIDE_SHARES)
+    side = rng.uniform(*np.array(SIDE_RANGES)[kind].T) * max(width, height) / 512
+    aspect = np.exp(rng.uniform(np.log(0.5), np.log(2.0), count))
+    box_w, box_h = side * np.sqrt(aspect), side / np.sqrt(aspect)
+    center_x, center_y = rng.uniform(0, width, count), rng.uniform(0, height, count)
+    boxes = np.stack([center_x - box_w / 2, center_y - box_h / 2, center_x + box_w / 2, center_y + box_h / 2], 1)
+    return np.clip(boxes, 0, [width - 1, height - 1] * 2).astype(np.float32)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_seconds(functions: dict[str, Callable[[], object]], device: torch.device, repeats: int,
+                   warmup: int) -> dict[str, float]:
+    """Median seconds per call of each function, their timed runs interleaved round by round."""
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            synchronize(device)
+            start = time.perf_counter()
+            function()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def peak_extra_bytes(function: Callable[[], object], device: torch.device) -> int:
+    """Peak bytes allocated while `function` runs, above those allocated before it."""
+    if device.type == "cuda":
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        function()
+        synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as profiler:
+        function()
+    # kineto's raw events carry every allocation (+bytes) and free (-bytes) in time order
+    changes = sorted((event.start_ns(), event.nbytes()) for event in profiler.profiler.kineto_results.events()
+                     if event.name() == "[memory]" and str(event.device_type()).endswith("CPU"))
+    running, peak = 0, 0
+    for _, nbytes in changes:
+        running += nbytes
+        peak = max(peak, running)
+    return peak
+
+
+def report(name: str, baseline: float, ours: float, unit: str, higher_is_better: bool) -> None:
+    """One figure with its baseline; the ratio is > 1 when ours is better (faster, or less memory)."""
+    ratio = ours / baseline if higher_is_better else baseline / ours
+    print(f"  {name:<48} baseline {baseline:10.3f} {unit:<9} ours {ours:10.3f} {unit:<9} ratio {ratio:6.2f}x")
+
+
+def machine_line(device: torch.device) -> str:
+    model = platform.processor() or "unknown CPU"
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+        model = names[0] if names else model
+    accelerator = torch.cuda.get_device_name(device) if device.type == "cuda" else "no GPU"
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    return (f"machine: {model}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} "
+            f"threads), device {device} ({accelerator}), load average {load}")
+
+
+def random_heatmap_case(batch: int, output_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (B, 80, S, S) around the initial bias and the target of 50 COCO-like objects per image."""
+    rng = np.random.default_rng(0)
+    input_size = output_size * STRIDE
+    boxes = torch.from_numpy(np.stack([coco_like_boxes(rng, 50, input_size, input_size) for _ in range(batch)]))
+    classes = torch.from_numpy(rng.integers(0, NUM_CLASSES, (batch, 50)))
+    targets = encode_targets_batched(boxes.to(device), classes.to(device), torch.ones(batch, 50, dtype=torch.bool,
+                                     device=device), NUM_CLASSES, (output_size, output_size))
+    logits = torch.randn(batch, NUM_CLASSES, output_size, output_size, device=device) - 2.19
+    return logits, targets.heatmap
+
+
+def benchmark_loss(args: argparse.Namespace, device: torch.device) -> None:
+    output_size = args.input_size // STRIDE
+    logits, target = random_heatmap_case(args.loss_batch, output_size, device)
+    print(f"heatmap loss forward + backward, ({args.loss_batch}, {NUM_CLASSES}, {output_size}, {output_size}), "
+          "baseline = reference formulation (sigmoid, clamp, masked pow/log)")
+
+    def step(loss_function: Callable[..., torch.Tensor]) -> Callable[[], None]:
+        def run() -> None:
+            leaf = logits.detach().requires_grad_()
+            loss_function(leaf, target).backward()
+        return run
+
+    forms = {"reference": reference_focal_loss,
+             "log-sigmoid autograd (previous default)": penalty_reduced_focal_loss,
+             "fused, eager (default)": fused_penalty_reduced_focal_loss}
+    if not args.no_compile:
+        compiled = functools.partial(fused_penalty_reduced_focal_loss, kernels=DenseKernels(compiled=True))
+        start = time.perf_counter()
+        step(compiled)()
+        print(f"  (compiling the fused loss took {time.perf_counter() - start:.1f} s, once)")
+        forms["fused, torch.compile (--compile)"] = compiled
+    seconds = median_seconds({name: step(form) for name, form in forms.items()}, device, args.repeats, args.warmup)
+    memory = {name: peak_extra_bytes(step(form), device) / 2**20 for name, form in forms.items()}
+    for name in list(forms)[1:]:
+        report(f"{name}: time", seconds["reference"] * 1e3, seconds[name] * 1e3, "ms", False)
+        report(f"{name}: peak extra memory", memory["reference"], memory[name], "MiB", False)
+
+
+def benchmark_targets(args: argparse.Namespace, device: torch.device) -> None:
+    rng = np.random.default_rng(1)
+    images = [(coco_like_boxes(rng, 50, args.input_size, args.input_size), rng.integers(0, NUM_CLASSES, 50))
+              for _ in range(32)]
+    output_size = (args.input_size // STRIDE,) * 2
+    print(f"target encoding, 50 COCO-like objects per image, {NUM_CLASSES} classes, output {output_size}, "
+          "baseline = per-object numpy loop (reference)")
+
+    def per_image(encode: Callable[..., object]) -> Callable[[], None]:
+        def run() -> None:
+            for boxes, classes in images:
+                encode(boxes, classes, NUM_CLASSES, output_size)
+        return run
+
+    boxes = torch.from_numpy(np.stack([boxes for boxes, _ in images])).to(device)
+    classes = torch.from_numpy(np.stack([classes for _, classes in images])).to(device)
+    valid = torch.ones(classes.shape, dtype=torch.bool, device=device)
+    seconds = median_seconds({
+        "reference": per_image(reference_encode), "numpy": per_image(encode_targets),
+        "batched": lambda: encode_targets_batched(boxes, classes, valid, NUM_CLASSES, output_size),
+    }, device, args.repeats, args.warmup)
+    per_image_ms = {name: value * 1e3 / len(images) for name, value in seconds.items()}
+    report("encode_targets (numpy, CPU)", per_image_ms["reference"], per_image_ms["numpy"], "ms/img", False)
+    report(f"encode_targets_batched (torch, {device}, batch {len(images)})", per_image_ms["reference"],
+           per_image_ms["batched"], "ms/img", False)
+
+
+def write_coco_like_dataset(folder: str, count: int, width: int = 640, height: int = 480) -> str:
+    """JPEGs of noisy gradients with 1-14 COCO-like boxes each (COCO averages 7.3); returns the json path."""
+    rng = np.random.default_rng(2)
+    images, annotations = [], []
+    ramp = np.linspace(0, 255, width, dtype=np.float32)[None, :, None]
+    for image_id in range(1, count + 1):
+        image = ramp * rng.uniform(0.3, 1, 3) + rng.normal(0, 20, (height, width, 3))
+        boxes = coco_like_boxes(rng, int(rng.integers(1, 15)), width, height)
+        for x1, y1, x2, y2 in boxes.astype(int).tolist():
+            image[y1:y2 + 1, x1:x2 + 1] = rng.uniform(0, 255, 3)
+        cv2.imwrite(os.path.join(folder, f"{image_id:06d}.jpg"), np.clip(image, 0, 255).astype(np.uint8))
+        images.append({"id": image_id, "file_name": f"{image_id:06d}.jpg", "width": width, "height": height})
+        for x1, y1, x2, y2 in boxes.tolist():
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "iscrowd": 0,
+                                "category_id": int(rng.integers(1, NUM_CLASSES + 1)),
+                                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1)})
+    categories = [{"id": index, "name": f"class{index}"} for index in range(1, NUM_CLASSES + 1)]
+    path = os.path.join(folder, "annotations.json")
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"images": images, "annotations": annotations, "categories": categories}, handle)
+    return path
+
+
+class ReferencePipeline(CocoDataset):
+    """The original loader's per-sample work: float32 image, colour augmentation, normalisation, CHW, and
+    the per-object numpy target encoding; the default collate then stacks float images and heatmaps."""
+
+    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        image_id = self.image_ids[index]
+        image = self._read_image(image_id)
+        boxes_xyxy, classes = self.annotations(image_id)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        affine, _, _ = random_affine(image.shape[1], image.shape[0], self.input_size, self.augment, rng)
+        warped = cv2.warpAffine(image, affine, (self.input_size, self.input_size), flags=cv2.INTER_LINEAR)
+        boxes_xyxy, keep = transform_boxes(boxes_xyxy, affine, self.input_size)
+        image_float = pca_lighting(color_jitter(to_float_image(warped), 0.4, rng), 0.1, rng)
+        mean, std = np.array(DataConfig().mean, np.float32), np.array(DataConfig().std, np.float32)
+        sample = reference_encode(boxes_xyxy, classes[keep], self.num_classes, (self.input_size // STRIDE,) * 2)
+        return {"input": ((image_float - mean) / std).transpose(2, 0, 1), **sample}
+
+
+def samples_per_second(dataset: CocoDataset, workers: int, batch_size: int, collate_fn) -> float:
+    """Rate of one pass of a fresh loader, timed from its second batch on."""
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False,
+                                         collate_fn=collate_fn, drop_last=True)
+    iterator = iter(loader)
+    next(iterator)  # worker start-up is paid once per epoch, not per sample
+    start, count = time.perf_counter(), 0
+    for _ in iterator:
+        count += batch_size
+    return count / (time.perf_counter() - start)
+
+
+def benchmark_data(args: argparse.Namespace, annotations: str, folder: str, demand: dict[str, float]) -> None:
+    print(f"data loading, 640x480 JPEGs -> {args.input_size} training samples, batch {args.data_batch}; "
+          "baseline = reference-style pipeline")
+    ours = CocoDataset(annotations, folder, args.input_size, train=True)
+    reference = ReferencePipeline(annotations, folder, args.input_size, train=True)
+    supply = 0.0
+    for workers in (0, 1, 2):
+        rates: dict[str, list[float]] = {"reference": [], "ours": []}
+        for _ in range(args.repeats):
+            rates["reference"].append(samples_per_second(reference, workers, args.data_batch,
+                                                         torch.utils.data.default_collate))
+            rates["ours"].append(samples_per_second(ours, workers, args.data_batch, ours.collate_fn()))
+        supply = statistics.median(rates["ours"])
+        report(f"{workers} workers", statistics.median(rates["reference"]), supply, "samples/s", True)
+    for arch, images_per_second in demand.items():
+        print(f"  training step demand ({arch}, our fastest step): {images_per_second:.2f} img/s; "
+              f"2 workers supply {supply / images_per_second:.1f}x that")
+
+
+def train_config(args: argparse.Namespace, arch: str, device: torch.device, **switches: bool) -> Config:
+    train = TrainConfig(batch_size=args.batch_size, device=str(device), **switches)
+    return Config(model=ModelConfig(arch=arch, num_classes=NUM_CLASSES),
+                  data=DataConfig(input_size=args.input_size), train=train)
+
+
+def benchmark_train(args: argparse.Namespace, device: torch.device, arch: str, dataset: CocoDataset) -> float:
+    """Prints baseline vs our variants; returns our best images/s (the loader's demand)."""
+    batch = collate([dataset[index] for index in range(args.batch_size)], max_objects=128)
+    cuda = device.type == "cuda"
+    variants = {"fp32 NCHW, fused loss": {}, "channels_last, fused loss": {"channels_last": True}}
+    if cuda:
+        variants["channels_last + AMP"] = {"channels_last": True, "amp": True}
+    if not args.no_compile:
+        variants["channels_last + AMP + compile" if cuda else "channels_last + compile"] = {
+            "channels_last": True, "amp": cuda, "compile": True}
+    print(f"training step {arch}, batch {args.batch_size}, input {args.input_size}, targets encoded on {device}; "
+          "baseline = fp32 NCHW with the reference heatmap loss")
+
+    states = {"baseline": build_state(train_config(args, arch, device), dataset, rank=0, local_rank=0, world_size=1)}
+    states["baseline"].criterion = DetectionLoss({
+        "heatmap": (HeatmapTerm(lambda logits, target, class_weights: reference_focal_loss(logits, target)), 1.0),
+        "size": (size_term, 0.1), "offset": (offset_term, 1.0)})
+    for name, switches in variants.items():
+        states[name] = build_state(train_config(args, arch, device, **switches), dataset, rank=0, local_rank=0,
+                                   world_size=1)
+    steps = {name: functools.partial(train_step, state, batch) for name, state in states.items()}
+    seconds = median_seconds(steps, device, args.repeats, args.warmup)
+    memory = {name: peak_extra_bytes(step, device) / 2**20 for name, step in steps.items()}
+    for name in variants:
+        report(f"{name}: throughput", args.batch_size / seconds["baseline"], args.batch_size / seconds[name],
+               "img/s", True)
+        report(f"{name}: peak extra memory", memory["baseline"], memory[name], "MiB", False)
+    return args.batch_size / min(seconds.values())
+
+
+def benchmark_inference(args: argparse.Namespace, device: torch.device, arch: str) -> None:
+    cuda = device.type == "cuda"
+    throughput_batch = args.inference_batch or (32 if cuda else 8)
+    print(f"inference {arch}, input {args.input_size}; baseline = fp32 NCHW network; ours = channels_last"
+          f"{' + AMP' if cuda else ''}; end to end = Predictor on 640x480 RGB images (letterbox, decode)")
+    rng = np.random.default_rng(3)
+    baseline_model = build_model(arch, NUM_CLASSES).to(device).eval()
+    model = copy.deepcopy(baseline_model).to(memory_format=torch.channels_last)
+    config = Config(model=ModelConfig(arch=arch, num_classes=NUM_CLASSES), data=DataConfig(input_size=args.input_size))
+    predictor = Predictor(model, config, [str(index) for index in range(NUM_CLASSES)], device, amp=cuda)
+    for batch in (1, throughput_batch):
+        images = torch.randn(batch, 3, args.input_size, args.input_size, device=device)
+        rgb = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(batch)]
+
+        def network(network_model: torch.nn.Module, amp: bool, images: torch.Tensor = images) -> None:
+            with torch.inference_mode(), torch.autocast(device.type, enabled=amp):
+                network_model(images)
+
+        runs = {"baseline": functools.partial(network, baseline_model, False),
+                "ours": functools.partial(network, model, cuda), "end to end": functools.partial(predictor, rgb)}
+        milliseconds = {name: value * 1e3 for name, value in
+                        median_seconds(runs, device, args.repeats, args.warmup).items()}
+        baseline, ours, end_to_end = milliseconds["baseline"], milliseconds["ours"], milliseconds["end to end"]
+        report(f"batch {batch}: network latency", baseline, ours, "ms", False)
+        report(f"batch {batch}: network throughput", batch / baseline * 1e3, batch / ours * 1e3, "img/s", True)
+        print(f"  batch {batch}: end to end (ours) {end_to_end:10.3f} ms = {end_to_end / ours:.2f}x the network "
+              f"alone, {batch / end_to_end * 1e3:.2f} img/s")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", nargs="+", default=["resnet18", "dla34"], help="architectures (unknown: skipped)")
+    parser.add_argument("--input-size", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, help="training batch (default: 32 on CUDA, 2 on CPU)")
+    parser.add_argument("--loss-batch", type=int, default=8, help="batch of the heatmap loss section")
+    parser.add_argument("--data-batch", type=int, default=8, help="batch of the data loading section")
+    parser.add_argument("--data-images", type=int, default=64, help="images in the synthetic dataset")
+    parser.add_argument("--inference-batch", type=int, help="throughput batch (default: 32 on CUDA, 8 on CPU)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per figure (the median is shown)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs before the timed ones")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated: {','.join(SECTIONS)}")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
+    parser.add_argument("--threads", type=int, help="intra-op CPU threads (default: PyTorch's choice)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = get_parser().parse_args(argv)
+    device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sections = [name.strip() for name in args.sections.split(",") if name.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        raise SystemExit(f"unknown sections {unknown}; choose from {', '.join(SECTIONS)}")
+    args.batch_size = args.batch_size or (32 if device.type == "cuda" else 2)
+    archs = [arch for arch in args.arch if arch in ARCHITECTURES]
+    for arch in sorted(set(args.arch) - set(archs)):
+        print(f"skipping arch {arch!r}: not registered")
+    print(machine_line(device))
+    if "loss" in sections:
+        benchmark_loss(args, device)
+    if "targets" in sections:
+        benchmark_targets(args, device)
+    with tempfile.TemporaryDirectory() as folder:
+        annotations = write_coco_like_dataset(folder, args.data_images) if {"train", "data"} & set(sections) else ""
+        demand: dict[str, float] = {}
+        if "train" in sections:
+            dataset = CocoDataset(annotations, folder, args.input_size, train=True)
+            for arch in archs:
+                demand[arch] = benchmark_train(args, device, arch, dataset)
+        if "data" in sections:
+            benchmark_data(args, annotations, folder, demand)
+    if "inference" in sections:
+        for arch in archs:
+            benchmark_inference(args, device, arch)
+    print(machine_line(device).replace("machine:", "after:", 1))
+
+
+if __name__ == "__main__":
+    main()
