@@ -8,19 +8,19 @@ DATA=${DATA:-data/shapes}
 OUT=${OUT:-runs/quickstart}
 DEVICE=${DEVICE:-cpu}
 ARCH=${ARCH:-resnet18}
-EPOCHS=${EPOCHS:-12}
+EPOCHS=${EPOCHS:-24}
 
 python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 
-python scripts/make_shapes.py --out "$DATA" --train 600 --val 100 --image-size 128 --seed 0
+python scripts/make_shapes.py --out "$DATA" --train 1000 --val 100 --image-size 64 --seed 0
 python scripts/make_shapes_video.py --out "$DATA/demo.avi" --frames 60
 
 start=$(date +%s)
 centernet train --arch "$ARCH" \
   --train-ann "$DATA/annotations/train.json" --train-images "$DATA/train" \
   --val-ann "$DATA/annotations/val.json" --val-images "$DATA/val" \
-  --out "$OUT" --input-size 128 --epochs "$EPOCHS" --batch-size 16 --lr 4e-3 \
-  --schedule cosine --warmup-iters 50 --no-color --eval-interval 6 --workers 0 --device "$DEVICE"
+  --out "$OUT" --input-size 64 --epochs "$EPOCHS" --batch-size 16 --lr 4e-3 \
+  --schedule cosine --warmup-iters 30 --no-color --no-scale --no-shift --eval-interval 8 --workers 0 --device "$DEVICE"
 echo "training took $(( $(date +%s) - start )) s"
 
 centernet evaluate --checkpoint "$OUT/best.pt" --ann "$DATA/annotations/val.json" --images "$DATA/val" \

@@ -23,10 +23,14 @@ def _render_scene():
 
 def make_shapes_video(path: str, frames: int = 60, width: int = 192, height: int = 128, fps: float = 15.0,
                       seed: int = 0) -> None:
-    """Pan a width x height window diagonally across a 2.5x larger scene; objects keep their training scale."""
+    """Pan a width x height window diagonally across a 2.5x larger scene.
+
+    Shapes are sized relative to the frame height as make_shapes sizes them relative to its square images, so
+    a letterboxed frame shows them at the scale the quickstart model was trained on.
+    """
     scene_size = int(2.5 * max(width, height))
-    scale = 128 / scene_size  # shapes as large, relative to the frame, as in 128 px training images
-    scene, _ = _render_scene()(np.random.default_rng(seed), scene_size, object_range=(40, 50),
+    scale = height / scene_size
+    scene, _ = _render_scene()(np.random.default_rng(seed), scene_size, object_range=(40, 60),
                                size_range=(0.12 * scale * 1.3, 0.45 * scale * 1.3))
     fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.endswith(".mp4") else "MJPG"))
     writer = cv2.VideoWriter(path, fourcc, fps, (width, height))
