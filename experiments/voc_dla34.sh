@@ -1,15 +1,5 @@
 #!/usr/bin/env bash
-# Pascal VOC 07+12 trainval -> VOC 2007 test, DLA-34 (DCN), 384 input, 70 epochs, lr x0.1 at 45 and 60 (the
-# reference's VOC schedule). NOT YET RUN: needs VOCdevkit under $VOC and a GPU; no README number comes from it.
-# Reports COCO-style AP; the VOC metric is AP50.
+# Pascal VOC 07+12 -> 2007 test, DLA-34 with deformable convolutions (see voc_resnet18.sh).
+# NOT YET RUN: needs VOCdevkit, a GPU and ImageNet DLA-34 weights (a local state dict: torchvision has none).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-VOC=${VOC:-data/VOCdevkit}
-ARCH=${ARCH:-dla34}
-python -m pip install --quiet -e ".[dev]"
-python scripts/voc_to_coco.py --voc-root "$VOC/VOC2007" "$VOC/VOC2012" --split trainval --image-root "$VOC" --out data/voc/trainval.json
-python scripts/voc_to_coco.py --voc-root "$VOC/VOC2007" --split test --image-root "$VOC" --out data/voc/test.json
-centernet train --arch "$ARCH" --backbone-weights "${WEIGHTS:?set WEIGHTS to an ImageNet DLA-34 state dict}" \
-  --train-ann data/voc/trainval.json --train-images "$VOC" --val-ann data/voc/test.json --val-images "$VOC" \
-  --out "runs/voc_$ARCH" --input-size 384 --epochs 70 --lr-steps 45 60 --batch-size 32 --lr 1.25e-4 \
-  --max-objects 50 --workers 8 --amp --eval-interval 10
+ARCH=dla34 WEIGHTS="${WEIGHTS:?set WEIGHTS to an ImageNet DLA-34 state dict}" exec bash "$(dirname "$0")/voc_resnet18.sh"

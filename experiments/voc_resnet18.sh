@@ -6,10 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VOC=${VOC:-data/VOCdevkit}
 ARCH=${ARCH:-resnet18}
+WEIGHTS=${WEIGHTS:-imagenet}
 python -m pip install --quiet -e ".[dev]"
 python scripts/voc_to_coco.py --voc-root "$VOC/VOC2007" "$VOC/VOC2012" --split trainval --image-root "$VOC" --out data/voc/trainval.json
 python scripts/voc_to_coco.py --voc-root "$VOC/VOC2007" --split test --image-root "$VOC" --out data/voc/test.json
-centernet train --arch "$ARCH" --backbone-weights "${WEIGHTS:-imagenet}" \
+centernet train --arch "$ARCH" --backbone-weights "$WEIGHTS" \
   --train-ann data/voc/trainval.json --train-images "$VOC" --val-ann data/voc/test.json --val-images "$VOC" \
   --out "runs/voc_$ARCH" --input-size 384 --epochs 70 --lr-steps 45 60 --batch-size 32 --lr 1.25e-4 \
   --max-objects 50 --workers 8 --amp --eval-interval 10
