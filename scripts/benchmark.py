@@ -274,6 +274,7 @@ def benchmark_train(args: argparse.Namespace, device: torch.device, arch: str, d
     if cuda:
         variants["channels_last + AMP"] = {"channels_last": True, "amp": True}
     if not args.no_compile:
+        variants["compile (model and loss)"] = {"compile": True}
         variants["channels_last + AMP + compile" if cuda else "channels_last + compile"] = {
             "channels_last": True, "amp": cuda, "compile": True}
     print(f"training step {arch}, batch {args.batch_size}, input {args.input_size}, targets encoded on {device}; "

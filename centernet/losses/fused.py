@@ -3,7 +3,7 @@
 Equal to `penalty_reduced_focal_loss` (the log-sigmoid form) to float32 rounding, but it keeps no
 intermediate tensors for the backward pass: it saves the logits, the target and the (N,) positions of the
 N peaks, and recomputes what the gradient needs. The dense work is done in chunks of whole (H, W) planes,
-so the extra memory is the gradient plus a few chunks' temporaries, which on CPU stay in the caches.
+so the extra memory is the gradient plus a few chunks' temporaries.
 Optionally the dense work is `torch.compile`d into one fused loop instead.
 
 The loss splits into a sparse and a dense part. With p = sigmoid(x), y the target and w the class weight:
@@ -22,10 +22,12 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-# Elements per chunk. CPU: 1 MiB of float32 per temporary, so that a chunk's temporaries stay in the caches
-# (on the 2-core EPYC of docs/performance.md 2^16 to 2^19 are equally fast, 2^22 is 1.7x slower). GPUs: 16 MiB,
-# few kernel launches while the temporaries remain a small part of the (B * C, H * W) planes.
-CPU_CHUNK_ELEMENTS = 1 << 18
+# Elements per chunk. CPU: PyTorch's intra-op grain (32768), below which an op runs on the calling thread.
+# Hundreds of larger chunk-sized ops, each an OpenMP parallel region, are slow when other processes share the
+# cores: with 2^18-element chunks (8, 80, 128, 128) took 7.0 s instead of 0.30 s on the 2-core machine of
+# docs/performance.md under OpenMP's default spin-waiting. The single-threaded chunks stay in the L2 cache.
+# GPUs: 16 MiB chunks, few kernel launches while the temporaries remain a small part of the planes.
+CPU_CHUNK_ELEMENTS = 1 << 15
 GPU_CHUNK_ELEMENTS = 1 << 22
 # Integer exponents up to this are computed by repeated squaring: tensor.pow(4.0) calls std::pow per
 # element on CPU, about 100x slower than a multiply (pow(2.0) alone is special-cased by PyTorch).
