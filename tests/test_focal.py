@@ -31,6 +31,16 @@ from centernet.losses.focal import (
 REDUCTIONS = ("none", "mean", "sum")
 
 
+def test_the_focal_family_is_public_api_of_centernet_losses():
+    import centernet.losses
+
+    names = ("sigmoid_focal_loss", "softmax_focal_loss", "class_balanced_weights", "class_balanced_focal_loss",
+             "quality_focal_loss", "distribution_focal_loss")
+    for name in names:
+        assert getattr(centernet.losses, name) is globals()[name], name
+        assert name in centernet.losses.__all__
+
+
 def _generator() -> torch.Generator:
     return torch.Generator().manual_seed(0)
 

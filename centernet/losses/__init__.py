@@ -2,12 +2,36 @@
 
 from centernet.losses.aggregate import HEATMAP_CRITERIA, DetectionLoss, build_criterion
 from centernet.losses.centernet import gather_pixels, masked_l1_loss, penalty_reduced_focal_loss
+from centernet.losses.focal import (
+    ClassBalancedFocalLoss,
+    DistributionFocalLoss,
+    QualityFocalLoss,
+    SigmoidFocalLoss,
+    SoftmaxFocalLoss,
+    class_balanced_focal_loss,
+    class_balanced_weights,
+    distribution_focal_loss,
+    quality_focal_loss,
+    sigmoid_focal_loss,
+    softmax_focal_loss,
+)
 
 __all__ = [
     "HEATMAP_CRITERIA",
+    "ClassBalancedFocalLoss",
     "DetectionLoss",
+    "DistributionFocalLoss",
+    "QualityFocalLoss",
+    "SigmoidFocalLoss",
+    "SoftmaxFocalLoss",
     "build_criterion",
+    "class_balanced_focal_loss",
+    "class_balanced_weights",
+    "distribution_focal_loss",
     "gather_pixels",
     "masked_l1_loss",
     "penalty_reduced_focal_loss",
+    "quality_focal_loss",
+    "sigmoid_focal_loss",
+    "softmax_focal_loss",
 ]
