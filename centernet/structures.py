@@ -28,6 +28,8 @@ class Targets(Generic[Array]):
     offset: (M, 2) float32 sub-pixel centre (dx, dy) = centre - floor(centre).
     index: (M,) int64 peak position y * W + x.
     mask: (M,) float32, 1 where a slot holds an object whose size and offset are learned.
+    ignore: (C, H, W) bool or None: heatmap pixels that are neither positive nor negative (inside a crowd
+        region of that class, except real objects' peaks); None when nothing is ignored.
     """
 
     heatmap: Array
@@ -35,6 +37,7 @@ class Targets(Generic[Array]):
     offset: Array
     index: Array
     mask: Array
+    ignore: Array | None = None
 
 
 @dataclass
@@ -44,19 +47,24 @@ class Batch:
     images: (B, 3, S, S) uint8 RGB network inputs.
     boxes_xyxy: (B, M, 4) float32 boxes in input pixels, padded with zeros.
     classes: (B, M) int64 contiguous class indices in [0, num_classes), padded with 0.
-    valid: (B, M) bool, True for real objects.
+    valid: (B, M) bool, True for real objects (training targets).
+    crowd: (B, M) bool, True for crowd regions (COCO iscrowd, VOC difficult): ignored by the heatmap loss in
+        their class channel, never targets. A slot is valid, crowd or padding.
     image_ids: (B,) int64 dataset image ids.
     inverse_affine: (B, 2, 3) float32 maps input pixels back to original image pixels.
     skipped: how many samples of this batch were dropped (corrupt images), for reporting.
+    truncated: (image id, number of objects) of each image that had more objects than M slots.
     """
 
     images: torch.Tensor
     boxes_xyxy: torch.Tensor
     classes: torch.Tensor
     valid: torch.Tensor
+    crowd: torch.Tensor
     image_ids: torch.Tensor
     inverse_affine: torch.Tensor
     skipped: int = 0
+    truncated: list[tuple[int, int]] = dataclasses.field(default_factory=list)
 
     def _map(self, function) -> Batch:
         tensors = {f.name: function(getattr(self, f.name)) for f in dataclasses.fields(self)

@@ -201,11 +201,37 @@ def _splat(heatmap: torch.Tensor, channel: torch.Tensor, peak: torch.Tensor, rad
     heatmap.view(-1).scatter_reduce_(0, flat, values[inside], reduce="amax")
 
 
+def crowd_ignore_mask(boxes_xyxy: torch.Tensor, classes: torch.Tensor, crowd: torch.Tensor, num_classes: int,
+                      output_size: tuple[int, int], stride: int = STRIDE) -> torch.Tensor:
+    """(B, C, H, W) bool: the output pixels that overlap a crowd region, in that region's class channel.
+
+    boxes_xyxy (B, M, 4) in input pixels, classes (B, M), crowd (B, M) bool. Output pixel (x, y) covers
+    [x, x + 1) x [y, y + 1) of the map; it is ignored when that square overlaps the box / stride.
+    """
+    batch, height, width = classes.shape[0], *output_size
+    ignore = torch.zeros(batch * num_classes, height, width, dtype=torch.bool, device=boxes_xyxy.device)
+    image, slot = crowd.nonzero(as_tuple=True)
+    if len(image) == 0:
+        return ignore.view(batch, num_classes, height, width)
+    boxes = boxes_xyxy[image, slot].float() / stride  # (N, 4) crowd boxes in output pixels
+    columns = torch.arange(width, device=boxes.device)
+    rows = torch.arange(height, device=boxes.device)
+    inside_x = (columns[None] + 1 > boxes[:, :1]) & (columns[None] < boxes[:, 2:3])  # (N, W)
+    inside_y = (rows[None] + 1 > boxes[:, 1:2]) & (rows[None] < boxes[:, 3:4])  # (N, H)
+    owner, y, x = (inside_y[:, :, None] & inside_x[:, None, :]).nonzero(as_tuple=True)  # pixels of (N, H, W)
+    planes = image * num_classes + classes[image, slot].long()
+    ignore[planes[owner], y, x] = True  # regions sharing a pixel all write True: no accumulation needed
+    return ignore.view(batch, num_classes, height, width)
+
+
 def encode_targets_batched(boxes_xyxy: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor, num_classes: int,
-                           output_size: tuple[int, int], stride: int = STRIDE) -> Targets[torch.Tensor]:
+                           output_size: tuple[int, int], stride: int = STRIDE,
+                           crowd: torch.Tensor | None = None) -> Targets[torch.Tensor]:
     """Encode a padded batch on its own device: boxes (B, M, 4) input pixels, classes (B, M), valid (B, M).
 
     Returns torch `Targets` with a leading batch axis, equal to `encode_targets` applied image by image.
+    crowd (B, M) bool, optional: crowd regions, which become `Targets.ignore` (pixels overlapping them in their
+    class channel, minus real objects' peaks, which stay positive); without any, `ignore` is None.
     """
     batch, slots = classes.shape
     height, width = output_size
@@ -216,5 +242,9 @@ def encode_targets_batched(boxes_xyxy: torch.Tensor, classes: torch.Tensor, vali
     channel = image * num_classes + classes.long()[image, slot]
     _splat(heatmap.view(-1, height, width), channel, peak[image, slot], radius[image, slot])
     mask = _keep_largest_per_peak(index, size[..., 0] * size[..., 1], valid, torch).float()
+    ignore = None
+    if crowd is not None and bool(crowd.any()):
+        ignore = crowd_ignore_mask(boxes_xyxy, classes, crowd.bool(), num_classes, output_size, stride)
+        ignore &= heatmap != 1
     return Targets(heatmap=heatmap, size=size * mask[..., None], offset=(center - peak) * mask[..., None],
-                   index=index * mask.long(), mask=mask)
+                   index=index * mask.long(), mask=mask, ignore=ignore)

@@ -218,7 +218,7 @@ class ReferencePipeline(CocoDataset):
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         image_id = self.image_ids[index]
         image = self._read_image(image_id)
-        boxes_xyxy, classes = self.annotations(image_id)
+        boxes_xyxy, classes, _ = self.annotations(image_id)
         rng = np.random.default_rng([self.seed, self.epoch, index])
         affine, _, _ = random_affine(image.shape[1], image.shape[0], self.input_size, self.augment, rng)
         warped = cv2.warpAffine(image, affine, (self.input_size, self.input_size), flags=cv2.INTER_LINEAR)

@@ -99,14 +99,20 @@ def test_category_ids_map_to_contiguous_indices_and_back(coco_files):
     assert dataset.image_ids == [3, 7, 10]
     sample = dataset[dataset.image_ids.index(10)]
     original_ids = [dataset.category_ids[index] for index in sample.classes.tolist()]
-    assert original_ids == [9, 2]  # the non-crowd annotations of image 10, in file order
+    assert original_ids == [9, 2, 5]  # the real objects of image 10 in file order, then its crowd region
+    assert sample.crowd.tolist() == [False, False, True]
 
 
-def test_crowd_boxes_are_not_targets(coco_files):
+def test_crowd_regions_come_last_and_are_flagged_never_valid(coco_files):
     dataset = make_dataset(coco_files, train=False)
-    boxes_xyxy, classes = dataset.annotations(10)
-    assert len(classes) == 2 and 1 not in classes.tolist()  # index 1 is category 5, only crowd on this image
+    boxes_xyxy, classes, crowd = dataset.annotations(10)
+    assert classes.tolist() == [2, 0, 1] and crowd.tolist() == [False, False, True]
+    np.testing.assert_allclose(boxes_xyxy[2], [0, 0, 90, 60])  # the crowd box, x, y, w, h -> x1, y1, x2, y2
+    batch = collate([dataset[dataset.image_ids.index(10)]], max_objects=4)
+    assert batch.valid.tolist() == [[True, True, False, False]]
+    assert batch.crowd.tolist() == [[False, False, True, False]]
     assert dataset[dataset.image_ids.index(7)].boxes_xyxy.shape == (0, 4)  # an image without objects
+    assert dataset.class_counts() == [1, 1, 1]  # two, five, nine: the crowd region is not counted
 
 
 def test_letterbox_inverse_maps_input_pixels_back_to_original(coco_files):
@@ -117,7 +123,7 @@ def test_letterbox_inverse_maps_input_pixels_back_to_original(coco_files):
     assert bool((sample.image[:, 12:-12].amax(dim=0) > 0).float().mean() > 0.9)
     corners = sample.boxes_xyxy.numpy().reshape(-1, 2, 2)
     restored = apply_affine(corners, sample.inverse_affine.numpy()).reshape(-1, 4)
-    expected = box_xywh_to_xyxy(np.array([ANNOTATIONS[0]["bbox"], ANNOTATIONS[1]["bbox"]], dtype=np.float32))
+    expected = box_xywh_to_xyxy(np.array([ANNOTATIONS[i]["bbox"] for i in range(3)], dtype=np.float32))  # 2: crowd
     np.testing.assert_allclose(restored, expected, atol=1e-3)
 
 
@@ -305,11 +311,12 @@ def test_check_coco_caps_the_listing(tmp_path):
     assert lines[0] == f"60 problems in {ann_file}:" and lines[-1].strip() == "... and 10 more"
 
 
-def fake_sample(image_id: int, num_objects: int) -> Sample:
+def fake_sample(image_id: int, num_objects: int, num_crowd: int = 0) -> Sample:
     return Sample(
         image=torch.full((3, 8, 8), image_id, dtype=torch.uint8),
         boxes_xyxy=torch.arange(num_objects * 4, dtype=torch.float32).reshape(num_objects, 4) + 1,
         classes=torch.arange(num_objects, dtype=torch.int64),
+        crowd=torch.arange(num_objects) >= num_objects - num_crowd,
         image_id=image_id,
         inverse_affine=torch.eye(2, 3),
     )
@@ -320,12 +327,20 @@ def test_collate_pads_truncates_and_counts_skipped_samples():
     assert isinstance(batch, Batch) and batch.skipped == 2
     assert batch.images.shape == (2, 3, 8, 8) and batch.boxes_xyxy.shape == (2, 3, 4)
     assert batch.valid.tolist() == [[True, True, False], [True, True, True]]
+    assert batch.truncated == [(2, 5)]  # image 2 had 5 objects for 3 slots
     assert batch.classes.tolist() == [[0, 1, 0], [0, 1, 2]]
     assert batch.boxes_xyxy[0, 2].tolist() == [0, 0, 0, 0]
     assert batch.image_ids.tolist() == [1, 2] and batch.image_ids.dtype == torch.int64
     assert batch.inverse_affine.shape == (2, 2, 3)
     empty = collate([None], max_objects=3)
     assert empty.skipped == 1 and empty.images.shape[0] == 0
+
+
+def test_collate_marks_crowd_slots_apart_from_valid_ones():
+    batch = collate([fake_sample(1, 3, num_crowd=1), fake_sample(2, 4, num_crowd=2)], max_objects=3)
+    assert batch.valid.tolist() == [[True, True, False], [True, True, False]]
+    assert batch.crowd.tolist() == [[False, False, True], [False, False, True]]  # image 2's last crowd left out
+    assert batch.truncated == [(2, 4)]
 
 
 def test_dataloader_yields_batches(coco_files):
@@ -408,6 +423,7 @@ def test_voc_to_coco_converts_a_tiny_tree(tmp_path):
     assert person["iscrowd"] == 1 and person["category_id"] == 15
     assert monitor["image_id"] == 2 and monitor["category_id"] == 20
     assert validate_coco(out, root / "JPEGImages") == []
-    assert len(CocoDataset(out, root / "JPEGImages", 32, train=False).annotations(1)[1]) == 1  # crowd dropped
+    _, _, crowd = CocoDataset(out, root / "JPEGImages", 32, train=False).annotations(1)
+    assert crowd.tolist() == [False, True]  # the difficult person is a crowd (ignore) region, not a target
     dropped = voc_to_coco.voc_to_coco([root], "train", drop_difficult=True)
     assert [annotation["category_id"] for annotation in dropped["annotations"]] == [9, 20]

@@ -1,8 +1,10 @@
 """COCO-format dataset: annotation file + image folder -> network-input images and boxes, and batch collation.
 
 Class indices: the dataset's category ids, sorted ascending, become contiguous indices [0, num_classes);
-`num_classes` counts object classes only (there is no background class). Crowd annotations (iscrowd=1) are
-not training targets; they stay in the annotation file, where COCOeval uses them as ignore regions.
+`num_classes` counts object classes only (there is no background class). Crowd annotations (iscrowd=1, and
+VOC "difficult" objects, which scripts/voc_to_coco.py converts to iscrowd=1) are ignore regions in training
+and in evaluation: they are never targets, the heatmap loss counts the pixels inside them (in their class
+channel) neither as positives nor as negatives, and COCOeval ignores detections that match them.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ class Sample:
     """One network input and its targets.
 
     image: (3, S, S) uint8 RGB.
-    boxes_xyxy: (N, 4) float32 boxes in input pixels, inside [0, S - 1].
+    boxes_xyxy: (N, 4) float32 boxes in input pixels, inside [0, S - 1]; real objects first, then crowd regions.
     classes: (N,) int64 contiguous class indices.
+    crowd: (N,) bool, True for crowd regions (ignore regions, not targets).
     image_id: the dataset's image id.
     inverse_affine: (2, 3) float32 mapping input pixels back to original image pixels.
     """
@@ -49,6 +52,7 @@ class Sample:
     image: torch.Tensor
     boxes_xyxy: torch.Tensor
     classes: torch.Tensor
+    crowd: torch.Tensor
     image_id: int
     inverse_affine: torch.Tensor
 
@@ -109,6 +113,14 @@ class CocoDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.image_ids)
 
+    def class_counts(self) -> list[int]:
+        """Objects per contiguous class index over the whole file (crowd regions not counted)."""
+        counts = [0] * self.num_classes
+        for annotation in self.coco.anns.values():
+            if not annotation.get("iscrowd", 0):
+                counts[self.class_index[annotation["category_id"]]] += 1
+        return counts
+
     def set_epoch(self, epoch: int) -> None:
         """Select the random stream of `epoch` (training augmentation differs per epoch, reproducibly)."""
         self.epoch = epoch
@@ -120,14 +132,18 @@ class CocoDataset(torch.utils.data.Dataset):
     def image_path(self, image_id: int) -> str:
         return os.path.join(self.image_dir, self.coco.imgs[image_id]["file_name"])
 
-    def annotations(self, image_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """Non-crowd objects of an image: (N, 4) float32 boxes_xyxy in original pixels, (N,) int64 classes."""
-        annotations = [annotation for annotation in self.coco.imgToAnns.get(image_id, [])
-                       if not annotation.get("iscrowd", 0)]
+    def annotations(self, image_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """An image's objects, real ones first (in file order), then crowd regions.
+
+        Returns (N, 4) float32 boxes_xyxy in original pixels, (N,) int64 classes, (N,) bool crowd flags.
+        """
+        annotations = sorted(self.coco.imgToAnns.get(image_id, []), key=lambda annotation: bool(annotation.get(
+            "iscrowd", 0)))
         boxes_xywh = np.array([annotation["bbox"] for annotation in annotations], dtype=np.float32).reshape(-1, 4)
         classes = np.array([self.class_index[annotation["category_id"]] for annotation in annotations],
                            dtype=np.int64)
-        return box_xywh_to_xyxy(boxes_xywh), classes
+        crowd = np.array([bool(annotation.get("iscrowd", 0)) for annotation in annotations], dtype=bool)
+        return box_xywh_to_xyxy(boxes_xywh), classes, crowd
 
     def _read_image(self, image_id: int) -> np.ndarray:
         """(H, W, 3) uint8 RGB; its size must match the annotation file, or the boxes would be misplaced."""
@@ -149,7 +165,7 @@ class CocoDataset(torch.utils.data.Dataset):
                 raise
             warnings.warn(f"skipping image: {error}", stacklevel=2)
             return None
-        boxes_xyxy, classes = self.annotations(image_id)
+        boxes_xyxy, classes, crowd = self.annotations(image_id)
         height, width = image.shape[:2]
         rng = np.random.default_rng([self.seed, self.epoch, index])
         if self.train:
@@ -164,6 +180,7 @@ class CocoDataset(torch.utils.data.Dataset):
             image=torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
             boxes_xyxy=torch.from_numpy(boxes_xyxy),
             classes=torch.from_numpy(classes[keep]),
+            crowd=torch.from_numpy(crowd[keep]),
             image_id=int(image_id),
             inverse_affine=torch.from_numpy(inverse),
         )
@@ -183,20 +200,27 @@ class CocoDataset(torch.utils.data.Dataset):
 def collate(samples: list[Sample | None], max_objects: int) -> Batch:
     """Stack samples into a `Batch`, for DataLoader(collate_fn=functools.partial(collate, max_objects=M)).
 
-    None samples (unreadable images) are dropped and counted in `Batch.skipped`. Boxes and classes are padded
-    with zeros to M = max_objects (objects beyond M are truncated); `valid` marks the real ones. If every
-    sample was dropped, the batch has B = 0 and images of shape (0, 3, 0, 0).
+    None samples (unreadable images) are dropped and counted in `Batch.skipped`. Boxes, classes and crowd
+    flags are padded to M = max_objects slots; `valid` marks real objects and `crowd` crowd regions. Objects
+    beyond M are left out (crowd regions first, as samples list them last) and each such image is listed in
+    `Batch.truncated` with its object count, so that the trainer can say so. If every sample was dropped, the
+    batch has B = 0 and images of shape (0, 3, 0, 0).
     """
     kept = [sample for sample in samples if sample is not None]
     batch_size = len(kept)
     boxes_xyxy = torch.zeros(batch_size, max_objects, 4, dtype=torch.float32)
     classes = torch.zeros(batch_size, max_objects, dtype=torch.int64)
-    valid = torch.zeros(batch_size, max_objects, dtype=torch.bool)
+    crowd = torch.zeros(batch_size, max_objects, dtype=torch.bool)
+    used = torch.zeros(batch_size, max_objects, dtype=torch.bool)
+    truncated = []
     for row, sample in enumerate(kept):
         count = min(len(sample.classes), max_objects)
+        if len(sample.classes) > max_objects:
+            truncated.append((sample.image_id, len(sample.classes)))
         boxes_xyxy[row, :count] = sample.boxes_xyxy[:count]
         classes[row, :count] = sample.classes[:count]
-        valid[row, :count] = True
+        crowd[row, :count] = sample.crowd[:count]
+        used[row, :count] = True
     if kept:
         images = torch.stack([sample.image for sample in kept])
         inverse_affine = torch.stack([sample.inverse_affine for sample in kept])
@@ -207,8 +231,10 @@ def collate(samples: list[Sample | None], max_objects: int) -> Batch:
         images=images,
         boxes_xyxy=boxes_xyxy,
         classes=classes,
-        valid=valid,
+        valid=used & ~crowd,
+        crowd=crowd,
         image_ids=torch.tensor([sample.image_id for sample in kept], dtype=torch.int64),
         inverse_affine=inverse_affine,
         skipped=len(samples) - batch_size,
+        truncated=truncated,
     )

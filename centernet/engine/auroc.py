@@ -17,15 +17,19 @@ class HeatmapAUROC:
         self.positive = torch.zeros(num_classes, bins, dtype=torch.float64)
         self.negative = torch.zeros(num_classes, bins, dtype=torch.float64)
 
-    def update(self, probabilities: torch.Tensor, target: torch.Tensor) -> None:
-        """probabilities, target: (B, C, H, W); any device."""
+    def update(self, probabilities: torch.Tensor, target: torch.Tensor, ignore: torch.Tensor | None = None) -> None:
+        """probabilities, target: (B, C, H, W); any device. ignore: (B, C, H, W) bool or None, pixels that are
+        no negatives (inside crowd regions); peaks there stay positives."""
         num_classes = probabilities.shape[1]
         scores = probabilities.detach().float().transpose(0, 1).reshape(num_classes, -1)
         is_peak = target.transpose(0, 1).reshape(num_classes, -1) == 1
+        is_negative = ~is_peak
+        if ignore is not None:
+            is_negative &= ~ignore.transpose(0, 1).reshape(num_classes, -1)
         bin_index = (scores.clamp(0, 1) * (self.bins - 1)).round().long()
         offsets = torch.arange(num_classes, device=scores.device)[:, None] * self.bins
         flat = (bin_index + offsets).reshape(-1)
-        for counts, mask in ((self.positive, is_peak), (self.negative, ~is_peak)):
+        for counts, mask in ((self.positive, is_peak), (self.negative, is_negative)):
             histogram = torch.bincount(flat[mask.reshape(-1)], minlength=num_classes * self.bins)
             counts += histogram.view(num_classes, self.bins).double().cpu()
 

@@ -34,7 +34,8 @@ class HeatmapTerm:
         self.class_weights = class_weights
 
     def __call__(self, outputs: HeadOutputs, targets: Targets) -> torch.Tensor:
-        return self.criterion(outputs["heatmap"], targets.heatmap, class_weights=self.class_weights)
+        return self.criterion(outputs["heatmap"], targets.heatmap, class_weights=self.class_weights,
+                              ignore=targets.ignore)
 
 
 def size_term(outputs: HeadOutputs, targets: Targets) -> torch.Tensor:

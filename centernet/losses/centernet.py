@@ -7,14 +7,16 @@ import torch.nn.functional as F
 
 
 def penalty_reduced_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0,
-                               class_weights: torch.Tensor | None = None) -> torch.Tensor:
+                               class_weights: torch.Tensor | None = None,
+                               ignore: torch.Tensor | None = None) -> torch.Tensor:
     """CornerNet's focal loss with Gaussian penalty reduction, on logits.
 
     logits, target: (B, C, H, W); target peaks are exactly 1. With p = sigmoid(logits):
     L = -1/N * sum( y == 1: (1 - p)^alpha log p ; y < 1: (1 - y)^beta p^alpha log(1 - p) ),
     N = max(number of peaks, 1). Written with log-sigmoid, so it never clamps p (the reference's clamp
     to [1e-4, 1 - 1e-4] stops learning there) and stays finite for any logit, in fp32 and under autocast
-    (computed in float32). `class_weights` (C,) scales each class channel.
+    (computed in float32). `class_weights` (C,) scales each class channel; pixels of the bool mask `ignore`
+    (B, C, H, W) count neither as positives nor as negatives, except peaks, which stay positive.
     """
     logits, target = logits.float(), target.float()
     log_p = F.logsigmoid(logits)
@@ -24,6 +26,8 @@ def penalty_reduced_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha
     positive_term = (alpha * log_not_p).exp() * log_p
     negative_term = (1 - target).pow(beta) * (alpha * log_p).exp() * log_not_p
     loss = torch.where(positive, positive_term, negative_term)
+    if ignore is not None:
+        loss = loss.masked_fill(ignore & ~positive, 0.0)
     if class_weights is not None:
         loss = loss * class_weights.to(loss).view(1, -1, 1, 1)
     return -loss.sum() / positive.sum().clamp(min=1)

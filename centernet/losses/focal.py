@@ -194,32 +194,39 @@ def distribution_focal_loss(logits: torch.Tensor, target: torch.Tensor, reductio
     return _reduce(-(weight_left * log_left + weight_right * log_right), reduction)
 
 
-def _sum_over_peaks(loss: torch.Tensor, target: torch.Tensor, class_weights: torch.Tensor | None) -> torch.Tensor:
-    """Sum a per-pixel loss (B, C, H, W), each class channel scaled by class_weights (C,), / max(peaks, 1)."""
+def _sum_over_peaks(loss: torch.Tensor, target: torch.Tensor, class_weights: torch.Tensor | None,
+                    ignore: torch.Tensor | None) -> torch.Tensor:
+    """Sum a per-pixel loss (B, C, H, W) / max(peaks, 1), each class channel scaled by class_weights (C,),
+    pixels of the bool mask `ignore` (B, C, H, W) left out unless they are peaks."""
     if class_weights is not None:
         loss = loss * class_weights.to(loss).view(1, -1, 1, 1)
+    if ignore is not None:
+        loss = loss.masked_fill(ignore & (target != 1), 0.0)
     return loss.sum() / (target == 1).sum().clamp(min=1)
 
 
-def heatmap_quality_focal_loss(logits: torch.Tensor, target: torch.Tensor,
-                               class_weights: torch.Tensor | None = None) -> torch.Tensor:
+def heatmap_quality_focal_loss(logits: torch.Tensor, target: torch.Tensor, class_weights: torch.Tensor | None = None,
+                               ignore: torch.Tensor | None = None) -> torch.Tensor:
     """Quality focal loss (beta = 2) on a CenterNet heatmap, the Gaussian value as each pixel's soft target.
 
-    logits, target: (B, C, H, W), target in [0, 1] with peaks exactly 1; class_weights: (C,) or None.
+    logits, target: (B, C, H, W), target in [0, 1] with peaks exactly 1; class_weights: (C,) or None;
+    ignore: (B, C, H, W) bool or None, pixels that count for nothing (peaks excepted).
     L = sum(w_c BCE(x, y) |y - sigmoid(x)|^2) / max(number of peaks, 1), a scalar.
     """
-    return _sum_over_peaks(_quality_focal_elementwise(logits, target, beta=2.0), target, class_weights)
+    return _sum_over_peaks(_quality_focal_elementwise(logits, target, beta=2.0), target, class_weights, ignore)
 
 
-def heatmap_sigmoid_focal_loss(logits: torch.Tensor, target: torch.Tensor,
-                               class_weights: torch.Tensor | None = None) -> torch.Tensor:
+def heatmap_sigmoid_focal_loss(logits: torch.Tensor, target: torch.Tensor, class_weights: torch.Tensor | None = None,
+                               ignore: torch.Tensor | None = None) -> torch.Tensor:
     """RetinaNet focal loss (alpha 0.25, gamma 2) on a CenterNet heatmap: peaks positive, every other pixel negative.
 
-    logits, target: (B, C, H, W), target in [0, 1] with peaks exactly 1; class_weights: (C,) or None.
+    logits, target: (B, C, H, W), target in [0, 1] with peaks exactly 1; class_weights: (C,) or None;
+    ignore: (B, C, H, W) bool or None, pixels that count for nothing (peaks excepted).
     L = sum(w_c FL(x, [y == 1])) / max(number of peaks, 1), a scalar.
     """
     peaks = (target == 1).float()
-    return _sum_over_peaks(_sigmoid_focal_elementwise(logits, peaks, alpha=0.25, gamma=2.0), target, class_weights)
+    loss = _sigmoid_focal_elementwise(logits, peaks, alpha=0.25, gamma=2.0)
+    return _sum_over_peaks(loss, target, class_weights, ignore)
 
 
 class SigmoidFocalLoss(nn.Module):

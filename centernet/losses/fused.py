@@ -146,16 +146,17 @@ def peak_positions(target: torch.Tensor) -> torch.Tensor:
 
 
 class PenaltyReducedFocalFunction(torch.autograd.Function):
-    """forward(logits (R, P), target (R, P), alpha, beta, plane_weights (R, 1) | None, kernels) -> 0-d loss.
+    """forward(logits (R, P), target (R, P), alpha, beta, plane_weights (R, 1) | None, kernels, peaks) -> 0-d loss.
 
     Planes in float32 (or float64, for gradcheck); the target is a constant: no gradient flows to it or to
-    the weights.
+    the weights. `peaks`: the (N,) flat positions of the positives, or None to take those where target == 1.
     """
 
     @staticmethod
     def forward(ctx, logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float,
-                plane_weights: torch.Tensor | None, kernels: DenseKernels) -> torch.Tensor:
-        peaks = peak_positions(target)
+                plane_weights: torch.Tensor | None, kernels: DenseKernels,
+                peaks: torch.Tensor | None = None) -> torch.Tensor:
+        peaks = peak_positions(target) if peaks is None else peaks
         peak_loss, _ = positive_terms(logits.flatten()[peaks], alpha)
         if plane_weights is not None:
             peak_loss = peak_loss * plane_weights.flatten()[peaks // logits.shape[1]]
@@ -176,7 +177,7 @@ class PenaltyReducedFocalFunction(torch.autograd.Function):
             peak_derivative = peak_derivative * plane_weights.flatten()[peaks // logits.shape[1]]
         # the dense gradient is exactly 0 at the peaks, so writing there adds the peak term
         gradient.view(-1)[peaks] = -peak_derivative * scale
-        return gradient, None, None, None, None, None
+        return gradient, None, None, None, None, None, None
 
 
 EAGER_KERNELS = DenseKernels(compiled=False)
@@ -184,11 +185,13 @@ EAGER_KERNELS = DenseKernels(compiled=False)
 
 def fused_penalty_reduced_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0,
                                      beta: float = 4.0, class_weights: torch.Tensor | None = None,
+                                     ignore: torch.Tensor | None = None,
                                      kernels: DenseKernels = EAGER_KERNELS) -> torch.Tensor:
     """`penalty_reduced_focal_loss` with a closed-form backward; same arguments and value.
 
-    logits, target: (B, C, H, W), target peaks exactly 1; class_weights (C,) or None. Returns the 0-d
-    float32 loss, divided by max(number of peaks, 1). Computed in float32 also under autocast.
+    logits, target: (B, C, H, W), target peaks exactly 1; class_weights (C,) or None; ignore (B, C, H, W)
+    bool or None, pixels that count neither as positives nor as negatives (peaks stay positive). Returns the
+    0-d float32 loss, divided by max(number of peaks, 1). Computed in float32 also under autocast.
     `kernels`: chunked eager by default; pass `DenseKernels(compiled=True)` for the compiled form.
     """
     batch, channels = logits.shape[:2]
@@ -197,5 +200,13 @@ def fused_penalty_reduced_focal_loss(logits: torch.Tensor, target: torch.Tensor,
         plane_weights = class_weights.to(logits.device, torch.float32).repeat(batch).view(-1, 1)
     with torch.autocast(logits.device.type, enabled=False):
         planes = logits.float().reshape(batch * channels, -1)
-        return PenaltyReducedFocalFunction.apply(planes, target.float().reshape(batch * channels, -1), alpha, beta,
-                                                 plane_weights, kernels)
+        target = target.float()
+        if ignore is not None:
+            # the dense term's weight (1 - y)^beta is 0 where y = 1, so an ignored pixel is given y = 1 there;
+            # the peaks are found before, so this adds no positive, and real peaks keep y = 1 anyway
+            peaks = peak_positions(target)
+            target = target.masked_fill(ignore, 1.0)
+        else:
+            peaks = None
+        return PenaltyReducedFocalFunction.apply(planes, target.reshape(batch * channels, -1), alpha, beta,
+                                                 plane_weights, kernels, peaks)
