@@ -94,7 +94,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise CenterNetError("--val-ann and --val-images go together")
     metrics = train(config_from_train_args(args))
     if metrics:
-        print(json.dumps({name: round(value, 4) for name, value in metrics.items()}))
+        print(json.dumps({name: None if value is None else round(value, 4) for name, value in metrics.items()}))
     return 0
 
 
@@ -137,12 +137,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_metrics(metrics: dict[str, float], per_class_ap: dict[str, float],
+def print_metrics(metrics: dict[str, float | None], per_class_ap: dict[str, float],
                   per_class_auroc: dict[str, float | None]) -> None:
-    print("  ".join(f"{name} {value * 100:5.1f}" for name, value in metrics.items()))
+    """The COCO table in percent ("-": undefined, e.g. no small objects); per class, those with ground truth."""
+    from centernet.engine.evaluate import format_metric
+
+    print("  ".join(f"{name} {format_metric(value, 100, 5, 1)}" for name, value in metrics.items()))
     for name, value in per_class_ap.items():
         auroc = per_class_auroc.get(name)
-        print(f"  {name:<20} AP {value * 100:5.1f}  heatmap AUROC {'-' if auroc is None else f'{auroc:.4f}'}")
+        print(f"  {name:<20} AP {format_metric(value, 100, 5, 1)}  heatmap AUROC {format_metric(auroc)}")
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,8 +28,8 @@ METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 class Evaluation:
     """What one pass over a validation set produced."""
 
-    metrics: dict[str, float]  # AP, AP50, AP75, APs, APm, APl (fractions in [0, 1])
-    per_class_ap: dict[str, float]
+    metrics: dict[str, float | None]  # AP, AP50, AP75, APs, APm, APl in [0, 1]; None: undefined (no ground truth)
+    per_class_ap: dict[str, float]  # classes with ground truth in the set only
     results: list[dict]  # COCO results format, original image and category ids
     per_class_auroc: dict[str, float | None] = field(default_factory=dict)  # heatmap as a pixel classifier
     losses: dict[str, float] = field(default_factory=dict)  # validation losses, when a criterion was given
@@ -43,25 +44,48 @@ def detections_to_coco(detections: Detections, image_id: int, category_ids: list
             for box, score, label in zip(boxes, detections.scores, detections.classes, strict=True)]
 
 
-def coco_metrics(coco_gt: COCO, results: list[dict], class_names: list[str],
-                 category_ids: list[int]) -> tuple[dict[str, float], dict[str, float]]:
-    """COCOeval bbox metrics and per-class AP@[.5:.95]; with no detections everything is 0."""
-    if not results:
-        return {name: 0.0 for name in METRIC_NAMES}, {name: 0.0 for name in class_names}
+def format_metric(value: float | None, scale: float = 1.0, width: int = 0, digits: int = 4) -> str:
+    """A metric for a table: "-" when it is undefined (None), else the number times `scale`."""
+    return f"{'-':>{width}}" if value is None else f"{value * scale:{width}.{digits}f}"
+
+
+def _detections_index(coco_gt: COCO, results: list[dict]) -> COCO:
+    """A COCO index of `results` for COCOeval. loadRes fills in fields (area, id, iscrowd, segmentation) of the
+    dicts it is given, so it gets a copy and `results` keep exactly the COCO result fields; an empty list (which
+    loadRes cannot take) gives an empty index, scoring 0 wherever there is ground truth."""
+    if results:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return coco_gt.loadRes(copy.deepcopy(results))
+    empty = COCO()
+    empty.dataset = {"images": list(coco_gt.dataset["images"]), "categories": list(coco_gt.dataset["categories"]),
+                     "annotations": []}
     with contextlib.redirect_stdout(io.StringIO()):
-        coco_dt = coco_gt.loadRes(results)
-        evaluator = COCOeval(coco_gt, coco_dt, "bbox")
+        empty.createIndex()
+    return empty
+
+
+def coco_metrics(coco_gt: COCO, results: list[dict], class_names: list[str],
+                 category_ids: list[int]) -> tuple[dict[str, float | None], dict[str, float]]:
+    """COCOeval bbox metrics and per-class AP@[.5:.95].
+
+    A metric COCOeval reports as -1 (undefined: no ground truth in that area range) is None; classes without
+    ground truth are left out of the per-class dict.
+    """
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluator = COCOeval(coco_gt, _detections_index(coco_gt, results), "bbox")
         evaluator.params.imgIds = sorted(coco_gt.getImgIds())
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
-    metrics = {name: max(float(value), 0.0) for name, value in zip(METRIC_NAMES, evaluator.stats[:6], strict=True)}
+    metrics = {name: None if value < 0 else float(value)
+               for name, value in zip(METRIC_NAMES, evaluator.stats[:6], strict=True)}
     precision = evaluator.eval["precision"]  # (thresholds, recall, classes, areas, max dets); -1 = no ground truth
     per_class = {}
     for column, category_id in enumerate(evaluator.params.catIds):
         values = precision[:, :, column, 0, -1]
         values = values[values > -1]
-        per_class[class_names[category_ids.index(category_id)]] = float(values.mean()) if values.size else 0.0
+        if values.size:
+            per_class[class_names[category_ids.index(category_id)]] = float(values.mean())
     return metrics, per_class
 
 
@@ -88,7 +112,7 @@ def evaluate(predictor: Predictor, dataset: CocoDataset, batch_size: int = 16, w
         count = len(batch.image_ids)
         unflipped = {name: value[:count] for name, value in outputs.items()}  # the first half under flip test
         targets = _targets(batch.to(predictor.device), unflipped["heatmap"].shape)
-        auroc.update(unflipped["heatmap"].sigmoid(), targets.heatmap)
+        auroc.update(unflipped["heatmap"].sigmoid(), targets.heatmap, targets.ignore)
         if criterion is not None:
             for name, value in criterion(unflipped, targets)[1].items():
                 loss_sums[name] = loss_sums.get(name, 0.0) + float(value)
@@ -115,4 +139,4 @@ def _example(batch: Batch, i: int, detections: Detections, heatmap_logits: torch
 def _targets(batch: Batch, heatmap_shape: torch.Size):
     """The batch's ground truth at the heads' resolution, on the batch's device."""
     return encode_targets_batched(batch.boxes_xyxy, batch.classes, batch.valid, heatmap_shape[1],
-                                  tuple(heatmap_shape[2:]))
+                                  tuple(heatmap_shape[2:]), crowd=batch.crowd)

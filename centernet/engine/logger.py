@@ -30,7 +30,7 @@ class RunLogger:
 
     def evaluation(self, result: Evaluation, class_names: list[str], epoch: int, step: int) -> None:
         """COCO metrics, per-class AP, validation losses and example images with boxes and heatmaps."""
-        self.scalars("val", result.metrics, step)
+        self.scalars("val", {name: value for name, value in result.metrics.items() if value is not None}, step)
         self.scalars("val", {name: value for name, value in result.losses.items()}, step)
         self.scalars("val_ap_per_class", result.per_class_ap, step)
         self.scalars("val_auroc_per_class", {k: v for k, v in result.per_class_auroc.items() if v is not None}, step)

@@ -1,0 +1,110 @@
+"""COCO evaluation: honest metrics (undefined is not 0), untouched results, a known detection in original pixels."""
+
+import contextlib
+import copy
+import io
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from pycocotools.coco import COCO
+
+from centernet.config import Config, DataConfig, ModelConfig
+from centernet.data.coco import CocoDataset
+from centernet.engine.evaluate import coco_metrics, evaluate, format_metric
+from centernet.predictor import Predictor
+
+CATEGORIES = [{"id": 4, "name": "four"}, {"id": 9, "name": "nine"}, {"id": 12, "name": "twelve"}]
+CLASS_NAMES, CATEGORY_IDS = ["four", "nine", "twelve"], [4, 9, 12]
+# medium objects only (32^2 < area < 96^2); category 12 has no ground truth at all
+GROUND_TRUTH = [
+    {"id": 1, "image_id": 1, "category_id": 4, "bbox": [10.0, 10.0, 40.0, 40.0], "area": 1600.0, "iscrowd": 0},
+    {"id": 2, "image_id": 1, "category_id": 9, "bbox": [60.0, 50.0, 50.0, 45.0], "area": 2250.0, "iscrowd": 0},
+    {"id": 3, "image_id": 2, "category_id": 9, "bbox": [5.0, 20.0, 60.0, 40.0], "area": 2400.0, "iscrowd": 0},
+]
+
+
+def ground_truth_index() -> COCO:
+    coco = COCO()
+    coco.dataset = {"images": [{"id": 1, "width": 160, "height": 120}, {"id": 2, "width": 160, "height": 120}],
+                    "annotations": copy.deepcopy(GROUND_TRUTH), "categories": CATEGORIES}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+def perfect_results() -> list[dict]:
+    return [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": list(a["bbox"]), "score": 0.9}
+            for a in GROUND_TRUTH]
+
+
+def test_perfect_detections_score_ap_one_and_undefined_areas_are_none():
+    metrics, per_class = coco_metrics(ground_truth_index(), perfect_results(), CLASS_NAMES, CATEGORY_IDS)
+    assert metrics["AP"] == pytest.approx(1.0) and metrics["AP50"] == pytest.approx(1.0)
+    assert metrics["APm"] == pytest.approx(1.0)
+    assert metrics["APs"] is None and metrics["APl"] is None  # no small or large objects: undefined, not 0
+    assert per_class == pytest.approx({"four": 1.0, "nine": 1.0})  # "twelve" has no ground truth: left out
+
+
+def test_a_wrong_box_scores_below_one():
+    results = perfect_results()
+    results[2]["bbox"] = [35.0, 20.0, 60.0, 40.0]  # IoU 0.33 with its object: a miss at every threshold >= .5
+    metrics, per_class = coco_metrics(ground_truth_index(), results, CLASS_NAMES, CATEGORY_IDS)
+    assert per_class["four"] == pytest.approx(1.0) and per_class["nine"] == pytest.approx(0.5, abs=0.01)
+    assert metrics["AP"] < 0.8
+
+
+def test_scoring_leaves_the_results_with_exactly_the_coco_result_fields():
+    results = perfect_results()
+    coco_metrics(ground_truth_index(), results, CLASS_NAMES, CATEGORY_IDS)
+    assert results == perfect_results()  # pycocotools' loadRes adds area, id, iscrowd... to the dicts it gets
+
+
+def test_no_detections_score_zero_where_there_is_ground_truth_and_none_elsewhere():
+    metrics, per_class = coco_metrics(ground_truth_index(), [], CLASS_NAMES, CATEGORY_IDS)
+    assert metrics["AP"] == 0.0 and metrics["APm"] == 0.0
+    assert metrics["APs"] is None and metrics["APl"] is None
+    assert per_class == {"four": 0.0, "nine": 0.0}
+
+
+def test_format_metric_prints_a_dash_for_undefined():
+    assert format_metric(None, 100, 5, 1) == "    -" and format_metric(0.1234, 100, 5, 1) == " 12.3"
+
+
+class OnePeak(torch.nn.Module):
+    """Fixed heads on a 16 x 16 map: one class-1 peak at pixel (x 5, y 6), size (4, 2), offset (0.5, 0.25)."""
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        batch = images.shape[0]
+        heatmap = torch.full((batch, 2, 16, 16), -10.0)
+        heatmap[:, 1, 6, 5] = 5.0
+        size = torch.zeros(batch, 2, 16, 16)
+        size[:, :, 6, 5] = torch.tensor([4.0, 2.0])
+        offset = torch.zeros(batch, 2, 16, 16)
+        offset[:, :, 6, 5] = torch.tensor([0.5, 0.25])
+        return {"heatmap": heatmap, "size": size, "offset": offset}
+
+
+def test_evaluate_reports_a_known_detection_in_original_pixels(tmp_path):
+    """A 96 x 64 image letterboxed into 64 x 64 (scale 2/3, 10.67 rows of padding on top): the box (3.5, 5.25,
+    7.5, 7.25) in output pixels is (14, 21, 30, 29) in input pixels and (21, 15.5, 45, 27.5) in the image."""
+    (tmp_path / "images").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "a.png"), np.zeros((64, 96, 3), np.uint8))
+    annotation = {"id": 1, "image_id": 5, "category_id": 9, "bbox": [21.0, 15.5, 24.0, 12.0], "area": 288.0,
+                  "iscrowd": 0}
+    (tmp_path / "ann.json").write_text(json.dumps({
+        "images": [{"id": 5, "file_name": "a.png", "width": 96, "height": 64}], "annotations": [annotation],
+        "categories": [{"id": 4, "name": "four"}, {"id": 9, "name": "nine"}]}))
+    dataset = CocoDataset(tmp_path / "ann.json", tmp_path / "images", 64, train=False)
+    config = Config(model=ModelConfig(num_classes=2), data=DataConfig(input_size=64))
+    predictor = Predictor(OnePeak(), config, dataset.class_names, torch.device("cpu"), category_ids=[4, 9])
+    result = evaluate(predictor, dataset, batch_size=1, progress=False)
+    assert len(result.results) == 1, "the one peak above the score threshold must be detected"
+    detection = result.results[0]
+    assert set(detection) == {"image_id", "category_id", "bbox", "score"}
+    assert detection["image_id"] == 5 and detection["category_id"] == 9
+    np.testing.assert_allclose(detection["bbox"], [21.0, 15.5, 24.0, 12.0], atol=0.01)
+    assert detection["score"] == pytest.approx(1 / (1 + np.exp(-5.0)), abs=1e-5)
+    assert result.metrics["AP"] == pytest.approx(1.0)
