@@ -42,7 +42,7 @@ def training_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Te
 
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory) -> Path:
-    """A checkpoint shaped exactly like train.py's `checkpoint_state`, of a model overfit for a few steps."""
+    """A checkpoint shaped like train.py's `inference_checkpoint` (best.pt), of a model overfit for a few steps."""
     torch.manual_seed(0)
     config = Config(model=ModelConfig(arch="resnet18", num_classes=2), data=DataConfig(input_size=64))
     images, boxes, classes, valid = training_batch()
@@ -57,12 +57,9 @@ def checkpoint(tmp_path_factory) -> Path:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda iteration: 1.0)
-    path = tmp_path_factory.mktemp("checkpoint") / "last.pt"
-    save_checkpoint(path, {
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "scaler": torch.amp.GradScaler("cpu", enabled=False).state_dict(), "epoch": 1, "step": 24,
-        "best_ap": -1.0, "config": config_to_dict(config), "class_names": CLASS_NAMES, "category_ids": [1, 2]})
+    path = tmp_path_factory.mktemp("checkpoint") / "best.pt"
+    save_checkpoint(path, {"model": model.state_dict(), "epoch": 1, "step": 24, "config": config_to_dict(config),
+                           "class_names": CLASS_NAMES, "category_ids": [1, 2]})
     return path
 
 

@@ -7,7 +7,6 @@ import dataclasses
 import math
 import random
 import sys
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from centernet.data.transforms import normalize
 from centernet.data.validate import check_coco
 from centernet.engine import distributed
 from centernet.engine.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
-from centernet.engine.evaluate import Evaluation, evaluate
+from centernet.engine.evaluate import Evaluation, evaluate, format_metric
 from centernet.engine.logger import RunLogger
 from centernet.errors import CenterNetError
 from centernet.losses import DetectionLoss, build_criterion
@@ -45,15 +44,17 @@ class TrainState:
     model: nn.Module  # possibly DDP-wrapped
     criterion: DetectionLoss
     optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LambdaLR
     scaler: torch.amp.GradScaler
     device: torch.device
     rank: int
     world_size: int
+    iters_per_epoch: int
+    base_lr: float  # the learning rate before the schedule's factor: `lr` scaled to the global batch
     epoch: int = 0
     step: int = 0
     best_ap: float = -1.0
     bad_steps_in_a_row: int = 0
+    truncated_images: set[int] = dataclasses.field(default_factory=set)  # ids already warned about
 
     @property
     def bare_model(self) -> nn.Module:
@@ -71,9 +72,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def scaled_lr(config: TrainConfig, world_size: int) -> float:
+    """`lr` scaled linearly from `reference_batch` images to the global batch."""
+    return config.lr * config.batch_size * world_size / config.reference_batch
+
+
 def build_optimizer(model: nn.Module, config: TrainConfig, world_size: int) -> torch.optim.Optimizer:
     """Adam / AdamW / SGD with lr scaled linearly from `reference_batch` to the global batch."""
-    lr = config.lr * config.batch_size * world_size / config.reference_batch
+    lr = scaled_lr(config, world_size)
     if config.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=config.weight_decay)
     if config.optimizer == "adamw":
@@ -83,8 +89,17 @@ def build_optimizer(model: nn.Module, config: TrainConfig, world_size: int) -> t
     raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adam, adamw or sgd")
 
 
+def iterations_per_epoch(num_samples: int, batch_size: int, world_size: int) -> int:
+    """Batches a rank's loader yields per epoch (DistributedSampler and the loader both drop the remainder)."""
+    return max((num_samples // world_size) // batch_size, 1)
+
+
 def lr_factor(iteration: int, config: TrainConfig, iters_per_epoch: int) -> float:
-    """Linear warmup, then a step (x0.1 at each of `lr_steps` epochs) or cosine schedule, per iteration."""
+    """Linear warmup, then a step (x0.1 at each of `lr_steps` epochs) or cosine schedule, per iteration.
+
+    `iteration` is the loader position, epoch * iters_per_epoch + batch index, so skipped steps (a non-finite
+    loss, a batch of unreadable images) do not shift the schedule, and a resumed run continues it exactly.
+    """
     warmup = min(1.0, (iteration + 1) / config.warmup_iters) if config.warmup_iters > 0 else 1.0
     if config.schedule == "step":
         epoch = iteration // max(iters_per_epoch, 1)
@@ -99,9 +114,7 @@ def class_weights_for(dataset: CocoDataset, beta: float | None) -> torch.Tensor 
     """Class-balanced heatmap weights from the training set's object counts (None when off)."""
     if beta is None:
         return None
-    counts = Counter(dataset.category_ids.index(a["category_id"]) for a in dataset.coco.dataset["annotations"]
-                     if not a.get("iscrowd", 0))
-    return class_balanced_weights([counts.get(i, 0) for i in range(dataset.num_classes)], beta=beta)
+    return class_balanced_weights(dataset.class_counts(), beta=beta)
 
 
 def make_loader(dataset: CocoDataset, config: Config, epoch: int, world_size: int, rank: int):
@@ -119,6 +132,13 @@ def make_loader(dataset: CocoDataset, config: Config, epoch: int, world_size: in
         pin_memory=torch.cuda.is_available())
 
 
+def set_learning_rate(state: TrainState, iteration: int) -> None:
+    """The schedule's learning rate at loader position `iteration` (see `lr_factor`), on every param group."""
+    lr = state.base_lr * lr_factor(iteration, state.config.train, state.iters_per_epoch)
+    for group in state.optimizer.param_groups:
+        group["lr"] = lr
+
+
 def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
     """One optimisation step; returns the loss stats, or None when the loss was not finite (step skipped)."""
     config = state.config
@@ -128,7 +148,7 @@ def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
         images = images.contiguous(memory_format=torch.channels_last)
     output_size = (config.data.input_size // STRIDE, config.data.input_size // STRIDE)
     targets = encode_targets_batched(batch.boxes_xyxy, batch.classes, batch.valid, config.model.num_classes,
-                                     output_size)
+                                     output_size, crowd=batch.crowd)
     use_amp = config.train.amp and state.device.type == "cuda"
     autocast = torch.autocast("cuda", dtype=autocast_dtype(state.device)) if use_amp else contextlib.nullcontext()
     with autocast:
@@ -147,22 +167,44 @@ def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
         torch.nn.utils.clip_grad_norm_(state.model.parameters(), config.train.grad_clip)
     state.scaler.step(state.optimizer)
     state.scaler.update()
-    state.scheduler.step()
     state.step += 1
     return values
 
 
-def train_one_epoch(state: TrainState, loader, logger: RunLogger | None) -> int:
-    """Run one epoch; returns how many samples were skipped (corrupt images)."""
+@dataclass
+class EpochReport:
+    """What an epoch left out: samples skipped (corrupt images), objects past --max-objects and their images."""
+
+    skipped: int = 0
+    truncated_objects: int = 0
+    truncated_images: int = 0
+
+
+def report_truncation(state: TrainState, batch: Batch, dataset: CocoDataset, report: EpochReport) -> None:
+    """Count the objects this batch left out, and warn once per image (workers truncate, so dedupe here)."""
+    limit = state.config.data.max_objects
+    for image_id, count in batch.truncated:
+        report.truncated_objects += count - limit
+        report.truncated_images += 1
+        if image_id not in state.truncated_images:
+            state.truncated_images.add(image_id)
+            warn(f"{dataset.image_path(image_id)} (image id {image_id}) has {count} objects, more than "
+                 f"--max-objects {limit}: {count - limit} are left out of training; raise --max-objects")
+
+
+def train_one_epoch(state: TrainState, loader, dataset: CocoDataset, logger: RunLogger | None) -> EpochReport:
+    """Run one epoch; returns what it had to leave out."""
     state.model.train()
-    skipped = 0
+    report = EpochReport()
     window: dict[str, list[float]] = {}
     bar = tqdm(loader, desc=f"epoch {state.epoch + 1}/{state.config.train.epochs}", unit="it",
                disable=state.rank != 0, leave=False, dynamic_ncols=True)
-    for batch in bar:
-        skipped += batch.skipped
+    for position, batch in enumerate(bar):
+        report.skipped += batch.skipped
+        report_truncation(state, batch, dataset, report)
         if len(batch.image_ids) == 0:
             continue
+        set_learning_rate(state, state.epoch * state.iters_per_epoch + position)
         values = train_step(state, batch)
         if values is None:
             warn(f"non-finite loss at step {state.step}; step skipped, weights unchanged")
@@ -172,50 +214,89 @@ def train_one_epoch(state: TrainState, loader, logger: RunLogger | None) -> int:
             continue
         for name, value in values.items():
             window.setdefault(name, []).append(value)
-        bar.set_postfix(loss=f"{values['loss']:.3f}", lr=f"{state.scheduler.get_last_lr()[0]:.2e}")
+        lr = state.optimizer.param_groups[0]["lr"]
+        bar.set_postfix(loss=f"{values['loss']:.3f}", lr=f"{lr:.2e}")
         if logger is not None and state.step % logger.interval == 0:
             logger.scalars("train", {name: float(np.mean(v)) for name, v in window.items()}, state.step)
-            logger.scalars("train", {"lr": state.scheduler.get_last_lr()[0]}, state.step)
+            logger.scalars("train", {"lr": lr}, state.step)
             window.clear()
-    return skipped
+    return report
 
 
-def checkpoint_state(state: TrainState, dataset: CocoDataset) -> dict[str, Any]:
-    """Model, optimizer, scheduler, scaler, epoch, config and class names: plain tensors and builtins."""
+def inference_checkpoint(state: TrainState, dataset: CocoDataset) -> dict[str, Any]:
+    """What inference needs (best.pt): the weights, config, class names and category ids, and where they
+    come from (epoch, step); no optimizer state."""
     return {
         "model": state.bare_model.state_dict(),
-        "optimizer": state.optimizer.state_dict(),
-        "scheduler": state.scheduler.state_dict(),
-        "scaler": state.scaler.state_dict(),
         "epoch": state.epoch,
         "step": state.step,
-        "best_ap": state.best_ap,
         "config": config_to_dict(state.config),
         "class_names": list(dataset.class_names),
         "category_ids": list(dataset.category_ids),
     }
 
 
+def resume_checkpoint(state: TrainState, dataset: CocoDataset) -> dict[str, Any]:
+    """What an exact resume needs (last.pt): the inference checkpoint plus optimizer, scaler and best AP.
+
+    The learning rate is a function of the loader position (`lr_factor`), so no scheduler state is saved.
+    """
+    return {
+        **inference_checkpoint(state, dataset),
+        "optimizer": state.optimizer.state_dict(),
+        "scaler": state.scaler.state_dict(),
+        "best_ap": state.best_ap,
+    }
+
+
 def restore(state: TrainState, saved: dict[str, Any]) -> None:
     state.bare_model.load_state_dict(saved["model"])
     state.optimizer.load_state_dict(saved["optimizer"])
-    state.scheduler.load_state_dict(saved["scheduler"])
     state.scaler.load_state_dict(saved["scaler"])
     state.epoch, state.step, state.best_ap = saved["epoch"], saved["step"], saved["best_ap"]
 
 
+# Options a resumed run may change: how long, where and how fast it runs, and how often it reports.
+RESUMABLE_CHANGES = frozenset({"train.resume", "train.epochs", "train.device", "train.out", "data.workers",
+                               "train.log_interval", "train.eval_interval"})
+# Derived from the data set, not chosen by an option.
+DERIVED_FIELDS = frozenset({"model.num_classes"})
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{name}."))
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
+
+
+def changed_options(launched: Config, saved: Config) -> list[str]:
+    """`field: now X, saved Y` for every config field (dotted path) that differs and may not change on resume."""
+    now, before = _flatten(config_to_dict(launched)), _flatten(config_to_dict(saved))
+    return [f"{name}: now {now[name]!r}, saved {before.get(name)!r}" for name in sorted(now)
+            if name not in RESUMABLE_CHANGES | DERIVED_FIELDS and now[name] != before.get(name)]
+
+
 def resume_config(config: Config, out: Path) -> tuple[Config, dict[str, Any] | None]:
-    """With --resume and an existing last.pt: the saved config (keeping this launch's epochs, device, workers)."""
+    """With --resume and an existing last.pt: the saved config with this launch's epochs, device, workers,
+    output folder and intervals. Any other option that differs from the saved run is an error."""
     last = out / "last.pt"
     if not last.is_file():
         return config, None
     saved = load_checkpoint(last)
-    train = dataclasses.replace(checkpoint_config(saved, last).train, epochs=config.train.epochs,
-                                device=config.train.device, out=config.train.out)
-    resumed = dataclasses.replace(checkpoint_config(saved, last), train=train,
-                                  data=dataclasses.replace(checkpoint_config(saved, last).data,
-                                                           workers=config.data.workers))
-    return resumed, saved
+    saved_config = checkpoint_config(saved, last)
+    changes = changed_options(config, saved_config)
+    if changes:
+        raise CenterNetError(f"--resume: these options differ from the run saved in {last}: {'; '.join(changes)}; "
+                             "resume with the same options, or train into a new --out")
+    train = dataclasses.replace(saved_config.train, epochs=config.train.epochs, device=config.train.device,
+                                out=config.train.out, log_interval=config.train.log_interval,
+                                eval_interval=config.train.eval_interval, resume=True)
+    data = dataclasses.replace(saved_config.data, workers=config.data.workers)
+    return dataclasses.replace(saved_config, train=train, data=data), saved
 
 
 def load_datasets(config: Config) -> tuple[CocoDataset, CocoDataset | None]:
@@ -253,12 +334,11 @@ def build_state(config: Config, train_set: CocoDataset, rank: int, local_rank: i
     criterion = build_criterion(config.loss, None if weights is None else weights.to(device),
                                 compile_heatmap=config.train.compile)
     optimizer = build_optimizer(model, config.train, world_size)
-    iters_per_epoch = max(len(train_set) // (config.train.batch_size * world_size), 1)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda iteration: lr_factor(iteration, config.train, iters_per_epoch))
+    iters_per_epoch = iterations_per_epoch(len(train_set), config.train.batch_size, world_size)
     use_scaler = config.train.amp and device.type == "cuda" and autocast_dtype(device) == torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
-    return TrainState(config, model, criterion, optimizer, scheduler, scaler, device, rank, world_size)
+    return TrainState(config, model, criterion, optimizer, scaler, device, rank, world_size, iters_per_epoch,
+                      scaled_lr(config.train, world_size))
 
 
 def run_evaluation(state: TrainState, val_set: CocoDataset, logger: RunLogger) -> Evaluation:
@@ -293,7 +373,8 @@ def _train(config: Config, rank: int, local_rank: int, world_size: int) -> dict[
     logger = RunLogger(out, config, config.train.log_interval) if rank == 0 else None
     metrics: dict[str, Any] = {}
     while state.epoch < config.train.epochs:
-        skipped = train_one_epoch(state, make_loader(train_set, config, state.epoch, world_size, rank), logger)
+        report = train_one_epoch(state, make_loader(train_set, config, state.epoch, world_size, rank), train_set,
+                                 logger)
         state.epoch += 1
         if world_size > 1:
             if not distributed.replicas_in_sync(state.model):
@@ -301,7 +382,7 @@ def _train(config: Config, rank: int, local_rank: int, world_size: int) -> dict[
             if rank == 0:
                 tqdm.write(f"epoch {state.epoch}: {world_size} replicas in sync")
         if rank == 0:
-            metrics = _end_of_epoch(state, train_set, val_set, logger, skipped)
+            metrics = _end_of_epoch(state, train_set, val_set, logger, report)
         distributed.barrier()
     if logger is not None:
         logger.close()
@@ -309,11 +390,15 @@ def _train(config: Config, rank: int, local_rank: int, world_size: int) -> dict[
 
 
 def _end_of_epoch(state: TrainState, train_set: CocoDataset, val_set: CocoDataset | None, logger: RunLogger,
-                  skipped: int) -> dict[str, Any]:
+                  report: EpochReport) -> dict[str, Any]:
     config = state.config
-    if skipped:
-        warn(f"{skipped} corrupt images skipped in epoch {state.epoch}")
-        logger.scalars("train", {"skipped_images": skipped}, state.step)
+    if report.skipped:
+        warn(f"{report.skipped} corrupt images skipped in epoch {state.epoch}")
+        logger.scalars("train", {"skipped_images": report.skipped}, state.step)
+    if report.truncated_objects:
+        tqdm.write(f"epoch {state.epoch}: {report.truncated_objects} objects in {report.truncated_images} images "
+                   f"left out (more than --max-objects {config.data.max_objects})")
+        logger.scalars("train", {"truncated_objects": report.truncated_objects}, state.step)
     metrics: dict[str, Any] = {}
     due = state.epoch % config.train.eval_interval == 0 or state.epoch == config.train.epochs
     if val_set is not None and due:
@@ -321,11 +406,13 @@ def _end_of_epoch(state: TrainState, train_set: CocoDataset, val_set: CocoDatase
         metrics = result.metrics
         logger.log_json({"epoch": state.epoch, "step": state.step, **result.metrics,
                          "per_class_ap": result.per_class_ap, "per_class_auroc": result.per_class_auroc,
-                         "val_losses": result.losses})
-        tqdm.write(f"epoch {state.epoch}: AP {result.metrics['AP']:.4f}  AP50 {result.metrics['AP50']:.4f}  "
+                         "val_losses": result.losses, "truncated_objects": report.truncated_objects})
+        tqdm.write(f"epoch {state.epoch}: AP {format_metric(result.metrics['AP'])}  "
+                   f"AP50 {format_metric(result.metrics['AP50'])}  "
                    f"val loss {result.losses.get('loss', float('nan')):.4f}")
-        if result.metrics["AP"] > state.best_ap:
-            state.best_ap = result.metrics["AP"]
-            save_checkpoint(logger.out / "best.pt", checkpoint_state(state, train_set))
-    save_checkpoint(logger.out / "last.pt", checkpoint_state(state, train_set))
+        ap = result.metrics["AP"] if result.metrics["AP"] is not None else -1.0
+        if ap > state.best_ap:
+            state.best_ap = ap
+            save_checkpoint(logger.out / "best.pt", inference_checkpoint(state, train_set))
+    save_checkpoint(logger.out / "last.pt", resume_checkpoint(state, train_set))
     return metrics
