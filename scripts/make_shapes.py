@@ -4,7 +4,8 @@ Three classes with deliberately non-contiguous category ids (circle 1, square 3,
 id -> index mapping is exercised. Each image holds 1-5 shapes of 12%-45% of the image side in random
 colours that contrast with the background; overlaps are kept mild so every shape stays recognisable.
 Boxes are the tight boxes of the drawn shape masks, in COCO xywh with the pixel-edge convention
-(a shape covering pixel columns 3..7 has x = 3, width = 5).
+(a shape covering pixel columns 3..7 has x = 3, width = 5); `segmentation` holds COCO polygons of the same
+masks in the same convention (their extreme coordinates are the box edges).
 
 Layout written under OUT:
     OUT/train/000001.jpg ...    OUT/val/...
@@ -48,6 +49,24 @@ def tight_box_xywh(mask: np.ndarray) -> list[float]:
     columns = np.flatnonzero(mask.any(axis=0))
     x1, x2, y1, y2 = columns[0], columns[-1], rows[0], rows[-1]
     return [float(x1), float(y1), float(x2 - x1 + 1), float(y2 - y1 + 1)]
+
+
+def mask_polygons(mask: np.ndarray) -> list[list[float]]:
+    """COCO polygons [[x1, y1, x2, y2, ...], ...] of the outer boundaries of an (H, W) bool mask (pixel edges).
+
+    The contours are traced on the (H + 1, W + 1) grid of pixel corners that touch the mask, so a polygon runs
+    along the outer edges of its border pixels: a mask covering columns 3..7 gives x from 3 to 8, so the
+    polygons' extremes are the tight box's edges; a lone pixel gives a unit square, never a degenerate polygon;
+    pycocotools rasterises the polygons back to the mask plus a little at diagonal edges. Holes are not
+    represented (COCO polygons cannot hold them).
+    """
+    pixels = mask.astype(np.uint8)
+    corners = np.zeros((pixels.shape[0] + 1, pixels.shape[1] + 1), np.uint8)
+    for row_shift in (0, 1):
+        for column_shift in (0, 1):  # a corner touches the pixels above-left, above, left and itself
+            corners[row_shift:row_shift + pixels.shape[0], column_shift:column_shift + pixels.shape[1]] |= pixels
+    contours, _ = cv2.findContours(corners, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return [contour.reshape(-1).astype(float).tolist() for contour in contours]
 
 
 def shape_mask(name: str, center_xy: tuple[int, int], side: int, image_size: int, upside_down: bool) -> np.ndarray:
@@ -159,6 +178,7 @@ def _write_split(
                 "bbox": instance.box_xywh,
                 "area": float(instance.mask.sum()),
                 "iscrowd": 0,
+                "segmentation": mask_polygons(instance.mask),
             })
     ann_path = os.path.join(out_dir, "annotations", f"{split}.json")
     os.makedirs(os.path.dirname(ann_path), exist_ok=True)
