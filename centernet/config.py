@@ -1,103 +1,131 @@
-"""One config tree of frozen dataclasses, filled by the CLI and the experiment scripts.
+"""One config tree of frozen dataclasses: the single source of every default, and of the CLI.
 
-The whole tree is saved (as plain JSON-able dicts) in every checkpoint and in `RUN_DIR/config.json`, so a
-checkpoint alone is enough to rebuild the model and its pre-processing.
+Each field is declared with `option(default, help)`; `centernet train` derives one command-line option per
+field from these declarations (`--` + the field name with dashes), with the help text written beside the
+field and the choices taken from `centernet.catalog`. Adding a field here adds its option.
+
+The whole tree is saved (as plain JSON-able dicts, with its `version`) in every checkpoint and in
+`RUN_DIR/config.json`, so a checkpoint alone is enough to rebuild the model and its pre-processing. Configs
+written by older versions load through `config_from_dict`, which renames moved fields and gives fields that
+did not exist yet the values that reproduce the older version's behaviour.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from centernet import catalog
+
 STRIDE = 4  # output stride R of every architecture: heads are input_size / 4
+CONFIG_VERSION = 2
+
+
+def option(default: Any, help: str, *, choices: Mapping[str, Any] | None = None, required: bool = False,
+           cli: bool = True) -> Any:
+    """A config field with what its command-line option needs: help text, choices (the names of a catalog
+    dict), whether the option is required; `cli=False` for fields derived from the data, not chosen."""
+    metadata = {"help": help, "choices": tuple(choices) if choices is not None else None, "required": required,
+                "cli": cli}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """The network. `num_classes` counts object classes only: there is no background class."""
 
-    arch: str = "resnet18"
-    num_classes: int = 80
-    head_conv: int | None = None  # None: the architecture's default (64 for ResNet, 256 for DLA)
-    backbone_weights: str | None = None  # a local ImageNet state-dict file, or "imagenet" for torchvision's
+    arch: str = option("resnet18", "backbone and neck", choices=catalog.ARCHITECTURES)
+    num_classes: int = option(80, "object classes (from the training set)", cli=False)
+    head_conv: int | None = option(None, "hidden channels of each head (default: 64 for ResNet, 256 for DLA)")
+    backbone_weights: str | None = option(None, 'ImageNet weights: a local state-dict file, or "imagenet" for '
+                                                "torchvision's (cached or online)")
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Training augmentation, as in the reference; each switch can be turned off."""
+    """Training augmentation, as in the reference; 0 turns each one off."""
 
-    scale: float = 0.4  # random scale in [1 - scale, 1 + scale]
-    shift: float = 0.1  # random centre shift, as a fraction of the image size
-    flip: float = 0.5  # probability of a horizontal flip
-    color_jitter: float = 0.4  # brightness / contrast / saturation strength; 0 turns it off
-    pca_lighting: float = 0.1  # std of the PCA lighting noise; 0 turns it off
+    scale: float = option(0.4, "random scale in [1 - scale, 1 + scale] of the image")
+    shift: float = option(0.1, "random centre shift, a fraction of the image size")
+    flip_probability: float = option(0.5, "probability of a horizontal flip")
+    color_jitter: float = option(0.4, "brightness / contrast / saturation jitter strength")
+    pca_lighting: float = option(0.1, "standard deviation of the PCA lighting noise")
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Where the data is and how images become network inputs (RGB, ImageNet statistics)."""
 
-    train_ann: str | None = None
-    train_images: str | None = None
-    val_ann: str | None = None
-    val_images: str | None = None
-    input_size: int = 512
-    max_objects: int = 128
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    train_ann: str | None = option(None, "COCO annotation json of the training set")
+    train_images: str | None = option(None, "folder of the training images")
+    val_ann: str | None = option(None, "COCO annotation json of the validation set")
+    val_images: str | None = option(None, "folder of the validation images")
+    input_size: int = option(512, "network input side in pixels, a multiple of 32")
+    max_objects: int = option(128, "objects per image kept for training; more are reported and left out")
+    mean: tuple[float, float, float] = option((0.485, 0.456, 0.406), "per-channel RGB mean on the [0, 1] scale")
+    std: tuple[float, float, float] = option((0.229, 0.224, 0.225), "per-channel RGB standard deviation")
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    workers: int = 2
+    workers: int = option(2, "data loader processes")
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(height, width) of the heads: the input at stride STRIDE."""
+        return self.input_size // STRIDE, self.input_size // STRIDE
 
 
 @dataclass(frozen=True)
 class LossConfig:
     """Which heatmap criterion, and how the heads are weighted (reference: 1, 0.1, 1)."""
 
-    heatmap: str = "penalty_reduced"  # penalty_reduced | quality_focal | sigmoid_focal
-    heatmap_weight: float = 1.0
-    size_weight: float = 0.1
-    offset_weight: float = 1.0
-    class_balance: float | None = None  # beta for class-balanced heatmap weights; None: off
+    heatmap_loss: str = option("penalty_reduced", "heatmap criterion", choices=catalog.HEATMAP_LOSSES)
+    heatmap_weight: float = option(1.0, "weight of the heatmap term")
+    size_weight: float = option(0.1, "weight of the box-size term")
+    offset_weight: float = option(1.0, "weight of the centre-offset term")
+    class_balance: float | None = option(None, "beta of class-balanced heatmap weights (e.g. 0.999) for "
+                                               "long-tailed data; unset: every class weighs 1")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The optimisation. `lr` is given for `reference_batch` images and scaled linearly to `batch_size`."""
+    """The optimisation. `lr` is given for `reference_batch` images and scaled linearly to the global batch."""
 
-    out: str = "runs/default"
-    epochs: int = 140
-    batch_size: int = 32
-    lr: float = 1.25e-4
-    reference_batch: int = 32
-    optimizer: str = "adam"  # adam | adamw | sgd
-    weight_decay: float = 0.0
-    schedule: str = "step"  # step | cosine
-    lr_steps: tuple[int, ...] = (90, 120)  # epochs at which a step schedule multiplies lr by 0.1
-    warmup_iters: int = 0
-    grad_clip: float | None = None  # max gradient norm; None: no clipping
-    amp: bool = False  # mixed precision on CUDA (bf16 where supported, else fp16)
-    channels_last: bool = False
-    compile: bool = False  # torch.compile the model and the heatmap loss (slow first steps, faster after)
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    seed: int = 0
-    eval_interval: int = 1  # evaluate every N epochs (and always after the last)
-    log_interval: int = 10  # write train scalars to TensorBoard every N steps
-    strict: bool = False  # a corrupt image fails the run instead of being skipped
-    resume: bool = False  # continue from RUN_DIR/last.pt when it exists
+    out: str = option("runs/default", "run directory (checkpoints, TensorBoard events, metrics)", required=True)
+    epochs: int = option(140, "epochs to train")
+    batch_size: int = option(32, "images per process and step")
+    lr: float = option(1.25e-4, "learning rate for --reference-batch images, scaled linearly to the global batch")
+    reference_batch: int = option(32, "the batch --lr is given for")
+    optimizer: str = option("adam", "optimizer", choices=catalog.OPTIMIZERS)
+    weight_decay: float = option(0.0, "weight decay")
+    schedule: str = option("step", "learning-rate schedule after the warm-up", choices=catalog.SCHEDULES)
+    lr_steps: tuple[int, ...] = option((90, 120), "epochs at which the step schedule multiplies lr by 0.1")
+    warmup_iters: int = option(0, "iterations of linear learning-rate warm-up")
+    grad_clip: float | None = option(None, "clip the gradient norm to this value; unset: no clipping")
+    amp: bool = option(False, "mixed precision on CUDA (bf16 where supported, else fp16 with a scaler)")
+    channels_last: bool = option(False, "channels-last memory format")
+    compile: bool = option(False, "torch.compile the model and the heatmap loss (slow first steps, faster after)")
+    device: str = option("auto", "auto | cpu | cuda | cuda:N")
+    seed: int = option(0, "random seed of weights, data order and augmentation")
+    eval_interval: int = option(1, "evaluate every N epochs (and after the last)")
+    log_interval: int = option(10, "write train scalars to TensorBoard every N steps")
+    strict: bool = option(False, "a corrupt image fails the run instead of being skipped")
+    resume: bool = option(False, "continue from RUN_DIR/last.pt when it exists")
 
 
 @dataclass(frozen=True)
 class InferenceConfig:
-    """Decoding and test-time options."""
+    """Decoding and test-time options (validation during training, evaluate, demo, export)."""
 
-    top_k: int = 100
-    score_threshold: float = 0.01
-    flip_test: bool = False
+    top_k: int = option(100, "detections kept per image")
+    score_threshold: float = option(0.01, "detections scoring below this are dropped")
+    flip_test: bool = option(False, "test-time flip: average the heads with those of the mirrored image")
 
 
 @dataclass(frozen=True)
 class Config:
+    version: int = option(CONFIG_VERSION, "version of this config's layout", cli=False)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -105,9 +133,48 @@ class Config:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
 
 
+# Per version: fields renamed on the way to the next version (dotted paths), and the values that reproduce
+# that version's behaviour for fields the next version added.
+MIGRATIONS: dict[int, dict[str, dict[str, Any]]] = {
+    1: {"renamed": {"loss.heatmap": "loss.heatmap_loss", "data.augment.flip": "data.augment.flip_probability"},
+        "added": {}},
+}
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A plain nested dict of builtins (tuples become lists), safe for JSON and `weights_only` loading."""
     return dataclasses.asdict(config)
+
+
+def _pop_path(values: dict[str, Any], path: str) -> tuple[bool, Any]:
+    *parents, name = path.split(".")
+    for parent in parents:
+        values = values.get(parent, {})
+    return (True, values.pop(name)) if name in values else (False, None)
+
+
+def _set_path(values: dict[str, Any], path: str, value: Any) -> None:
+    *parents, name = path.split(".")
+    for parent in parents:
+        values = values.setdefault(parent, {})
+    values[name] = value
+
+
+def upgrade_config_dict(values: dict[str, Any]) -> dict[str, Any]:
+    """A saved config dict of any version rewritten in the current layout (a deep copy; version 1 had none)."""
+    values = copy.deepcopy(dict(values))
+    version = values.pop("version", 1)
+    if not isinstance(version, int) or not 1 <= version <= CONFIG_VERSION:
+        raise ValueError(f"config version {version!r} is not one this centernet reads (1..{CONFIG_VERSION})")
+    for step in range(version, CONFIG_VERSION):
+        for old, new in MIGRATIONS[step]["renamed"].items():
+            found, value = _pop_path(values, old)
+            if found:
+                _set_path(values, new, value)
+        for path, value in MIGRATIONS[step]["added"].items():
+            _set_path(values, path, value)
+    values["version"] = CONFIG_VERSION
+    return values
 
 
 def _from_dict(cls: type, values: dict[str, Any]) -> Any:
@@ -117,7 +184,7 @@ def _from_dict(cls: type, values: dict[str, Any]) -> Any:
         raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
     kwargs = {}
     for name, value in values.items():
-        default = getattr(cls(), name) if name in known else None
+        default = getattr(cls(), name)
         if dataclasses.is_dataclass(default):
             value = _from_dict(type(default), value)
         elif isinstance(default, tuple) and isinstance(value, list):
@@ -127,5 +194,6 @@ def _from_dict(cls: type, values: dict[str, Any]) -> Any:
 
 
 def config_from_dict(values: dict[str, Any]) -> Config:
-    """Inverse of `config_to_dict`; missing fields take their defaults, unknown ones are an error."""
-    return _from_dict(Config, values)
+    """Inverse of `config_to_dict`, for configs of this or an older version (see `upgrade_config_dict`);
+    missing fields take their defaults, unknown ones are an error."""
+    return _from_dict(Config, upgrade_config_dict(values))

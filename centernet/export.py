@@ -30,13 +30,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import io
 import json
 import os
 import warnings
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -44,44 +42,31 @@ import torch
 from torch import nn
 from torch.onnx import symbolic_helper
 
+from centernet.catalog import EXPORT_FORMATS
 from centernet.config import STRIDE, Config, config_to_dict
-from centernet.data.transforms import normalize
 from centernet.decode import decode
 from centernet.errors import CenterNetError
 from centernet.model.dcn import ModulatedDeformConv2d
+from centernet.onnx_backend import INPUT_NAME, METADATA_KEY, import_optional
 from centernet.predictor import Predictor
 from centernet.structures import HEAD_NAMES
 
-FORMATS = ("onnx", "torchscript")
 DEFAULT_OPSET = 19  # the first opset with DeformConv, which the deformable architectures need
 MIN_OPSET = 11  # TopK with a `largest` attribute, which decoding needs
 MAX_OPSET = 20  # the newest opset the TorchScript-based exporter writes
-METADATA_KEY = "centernet"  # ONNX metadata_props key; TorchScript extra file METADATA_KEY + ".json"
-INPUT_NAME = "images"
 DECODED_NAMES = ("boxes_xyxy", "scores", "classes")
 
 
-def import_optional(name: str) -> ModuleType:
-    """onnx and onnxruntime, the optional `export` extra: imported where used, so the CLI works without them."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        raise CenterNetError(f"{name} is not installed: pip install 'centernet[export]'") from None
-
-
 class ExportedNetwork(nn.Module):
-    """uint8 images -> normalised -> CenterNet heads, and with `top_k` set, decoded detections.
+    """uint8 images -> CenterNet heads (the model normalises them), and with `top_k` set, decoded detections.
 
     images_uint8: (B, 3, S, S) uint8 RGB. Returns a tuple in the order of `output_names` (formats: module
     docstring).
     """
 
-    def __init__(self, model: nn.Module, mean: tuple[float, ...], std: tuple[float, ...],
-                 top_k: int | None = None) -> None:
+    def __init__(self, model: nn.Module, top_k: int | None = None) -> None:
         super().__init__()
         self.model = model
-        self.mean = tuple(mean)
-        self.std = tuple(std)
         self.top_k = top_k
 
     @property
@@ -89,7 +74,7 @@ class ExportedNetwork(nn.Module):
         return HEAD_NAMES if self.top_k is None else DECODED_NAMES
 
     def forward(self, images_uint8: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        outputs = self.model(normalize(images_uint8, self.mean, self.std))
+        outputs = self.model(images_uint8)
         if self.top_k is None:
             return tuple(outputs[name] for name in HEAD_NAMES)
         detections = decode(outputs["heatmap"].sigmoid(), outputs["size"], outputs["offset"], k=self.top_k)
@@ -150,7 +135,7 @@ def example_images(batch: int, input_size: int) -> torch.Tensor:
     return torch.randint(0, 256, (batch, 3, input_size, input_size), dtype=torch.uint8, generator=generator)
 
 
-def export_onnx(network: ExportedNetwork, path: str | os.PathLike, input_size: int, metadata: dict[str, Any], *,
+def _export_onnx(network: ExportedNetwork, path: str | os.PathLike, input_size: int, metadata: dict[str, Any], *,
                 dynamic_batch: bool = False, opset: int = DEFAULT_OPSET) -> None:
     """Write `network` as ONNX with `metadata` (JSON) in metadata_props; the batch is 1 unless `dynamic_batch`."""
     onnx = import_optional("onnx")
@@ -192,9 +177,17 @@ def verify_onnx(path: str | os.PathLike, network: ExportedNetwork, input_size: i
                                  f"PyTorch's by up to {difference:.3g}")
 
 
-def export_torchscript(network: ExportedNetwork, path: str | os.PathLike, input_size: int,
-                       metadata: dict[str, Any]) -> None:
-    """Trace `network` (any batch size) and save it with `metadata` as the extra file "centernet.json"."""
+def write_onnx(network: ExportedNetwork, path: Path, input_size: int, metadata: dict[str, Any], *,
+               dynamic_batch: bool, opset: int) -> None:
+    """Write `network` as ONNX and verify it (onnx.checker, one onnxruntime run compared with PyTorch)."""
+    _export_onnx(network, path, input_size, metadata, dynamic_batch=dynamic_batch, opset=opset)
+    verify_onnx(path, network, input_size, dynamic_batch)
+
+
+def write_torchscript(network: ExportedNetwork, path: Path, input_size: int, metadata: dict[str, Any], *,
+                      dynamic_batch: bool, opset: int) -> None:
+    """Trace `network` (any batch size: `dynamic_batch` and `opset` do not apply) and save it with `metadata` as
+    the extra file "centernet.json"; the reloaded trace is compared with the model."""
     # Traced with a batch of 2 so that no size-1 batch can be folded into the graph as a constant.
     with expected_warnings_silenced(), torch.no_grad():
         traced = torch.jit.trace(network.eval(), (example_images(2, input_size),))
@@ -213,19 +206,20 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
                       dynamic_batch: bool = False, opset: int | None = None) -> Path:
     """Export a checkpoint's network (on CPU) and verify the file; returns the path written.
 
+    export_format: a name of `centernet.catalog.EXPORT_FORMATS`.
     input_size: the square input side S, a multiple of 32 (None: the checkpoint's training size).
     top_k: detections per image with `with_decode` (None: the checkpoint's InferenceConfig.top_k).
     dynamic_batch: ONNX only; a TorchScript trace always takes any batch size.
     opset: ONNX opset, MIN_OPSET to MAX_OPSET (None: DEFAULT_OPSET).
     Every user error (file, format, arch, opset) is a one-line CenterNetError or ValueError.
     """
-    if export_format not in FORMATS:
-        raise CenterNetError(f"unsupported format {export_format!r}; choose from {', '.join(FORMATS)}")
+    if export_format not in EXPORT_FORMATS:
+        raise CenterNetError(f"unsupported format {export_format!r}; choose from {', '.join(EXPORT_FORMATS)}")
     if top_k is not None and not with_decode:
         raise CenterNetError("--top-k sets the detections of --with-decode; add --with-decode")
     if top_k is not None and top_k < 1:
         raise CenterNetError(f"--top-k must be at least 1, got {top_k}")
-    predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
+    predictor = Predictor.from_file(checkpoint, device="cpu")
     config = predictor.config
     input_size = config.data.input_size if input_size is None else input_size
     if input_size <= 0 or input_size % 32:
@@ -239,13 +233,9 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     top_k = (top_k or config.inference.top_k) if with_decode else None
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, input_size=input_size))
     metadata = export_metadata(config, predictor.class_names, predictor.category_ids, top_k)
-    network = ExportedNetwork(predictor.model, config.data.mean, config.data.std, top_k).eval()
+    network = ExportedNetwork(predictor.model, top_k).eval()
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    if export_format == "onnx":
-        export_onnx(network, output, input_size, metadata, dynamic_batch=dynamic_batch, opset=opset)
-        verify_onnx(output, network, input_size, dynamic_batch)
-    else:
-        export_torchscript(network, output, input_size, metadata)
+    writer = globals()[EXPORT_FORMATS[export_format]]  # the catalog names this module's write_* function
+    writer(network, output, input_size, metadata, dynamic_batch=dynamic_batch, opset=opset)
     return output
-

@@ -7,9 +7,11 @@ metadata_props carry the class names, category ids and config, so the .onnx file
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import os
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,14 +20,22 @@ from torch import nn
 
 from centernet.config import config_from_dict
 from centernet.errors import CenterNetError, CheckpointError
-from centernet.export import INPUT_NAME, METADATA_KEY, import_optional
 from centernet.predictor import Predictor
 from centernet.structures import HEAD_NAMES
 
 if TYPE_CHECKING:
     import onnxruntime
 
-BACKENDS = ("pytorch", "onnxruntime")
+METADATA_KEY = "centernet"  # ONNX metadata_props key; TorchScript extra file METADATA_KEY + ".json"
+INPUT_NAME = "images"
+
+
+def import_optional(name: str) -> ModuleType:
+    """onnx and onnxruntime, the optional `export` extra: imported where used, so the CLI works without them."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise CenterNetError(f"{name} is not installed: pip install 'centernet[export]'") from None
 
 
 def onnx_providers(device: str = "auto") -> list[str | tuple[str, dict[str, int]]]:
@@ -56,7 +66,7 @@ def open_session(path: str | os.PathLike, device: str = "auto") -> tuple[onnxrun
 
 
 class OnnxNetwork(nn.Module):
-    """An onnxruntime session behind CenterNet's interface, minus normalisation (which is in the graph).
+    """An onnxruntime session behind CenterNet's interface (normalisation is in the graph, as in the model).
 
     images_uint8: (B, 3, S, S) uint8 RGB -> {"heatmap", "size", "offset"} float32 CPU tensors, as
     `CenterNet.forward`. A file exported with a fixed batch size runs the batch in slices of that size.
@@ -78,11 +88,17 @@ class OnnxNetwork(nn.Module):
 
 
 class OnnxPredictor(Predictor):
-    """`Predictor` running an exported ONNX network; decoding runs in PyTorch on the CPU, as its outputs arrive."""
+    """`Predictor` running an exported ONNX network; decoding runs in PyTorch on the CPU, as its outputs arrive.
+
+    The exported graph normalises its uint8 input itself, as `CenterNet.forward` does, so `Predictor.forward`
+    feeds it the same images, mirrored ones included under flip test.
+    """
 
     @classmethod
-    def from_onnx(cls, path: str | os.PathLike, device: str = "auto", **inference_overrides) -> OnnxPredictor:
-        """Rebuild the predictor from an ONNX export alone; `inference_overrides` replace InferenceConfig fields."""
+    def from_file(cls, path: str | os.PathLike, device: str = "auto", amp: bool = False,
+                  **inference_overrides) -> OnnxPredictor:
+        """Rebuild the predictor from an ONNX export alone; `inference_overrides` replace InferenceConfig fields.
+        `amp` does not apply (the graph's precision is fixed at export)."""
         session, metadata = open_session(path, device)
         if metadata["with_decode"]:
             raise CheckpointError(f"{path} was exported with --with-decode; the predictor needs a network-only export")
@@ -91,25 +107,3 @@ class OnnxPredictor(Predictor):
         inference = dataclasses.replace(config.inference, **overrides)
         return cls(OnnxNetwork(session), config, metadata["class_names"], torch.device("cpu"), inference,
                    category_ids=metadata["category_ids"])
-
-    @torch.inference_mode()
-    def forward(self, images_uint8: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Network outputs for (B, 3, S, S) uint8 inputs; with flip test, for [images; mirrored] (2B).
-
-        Unlike `Predictor.forward`, the images stay uint8: the graph normalises them. Mirroring commutes
-        with the per-channel normalisation, so the flip test sees the same inputs.
-        """
-        if self.inference.flip_test:
-            images_uint8 = torch.cat([images_uint8, images_uint8.flip(-1)])
-        return self.model(images_uint8)
-
-
-def load_predictor(path: str | os.PathLike, backend: str = "pytorch", device: str = "auto", amp: bool = False,
-                   **inference_overrides) -> Predictor:
-    """The predictor for a `--backend`: "pytorch" reads a checkpoint, "onnxruntime" an ONNX export (network-only,
-    written by `centernet export`). `amp` applies to "pytorch" only."""
-    if backend == "pytorch":
-        return Predictor.from_checkpoint(path, device=device, amp=amp, **inference_overrides)
-    if backend == "onnxruntime":
-        return OnnxPredictor.from_onnx(path, device=device, **inference_overrides)
-    raise CenterNetError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")

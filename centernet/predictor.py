@@ -1,38 +1,53 @@
-"""The one place for preprocess -> model -> decode -> original pixels, used by evaluate and demo alike."""
+"""The one inference path: preprocess -> model -> decode -> original pixels, used by evaluate, demo and export.
+
+`load_predictor` picks the backend (`centernet.catalog.BACKENDS`): PyTorch on a checkpoint, or onnxruntime on an
+exported network; both go through this module's pre- and post-processing.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from centernet.catalog import BACKENDS
+from centernet.checkpoint import checkpoint_config, load_checkpoint
 from centernet.config import STRIDE, Config, InferenceConfig
-from centernet.data.transforms import letterbox_affine, normalize, warp_image
+from centernet.data.transforms import letterbox_affine, warp_image
 from centernet.decode import decode, merge_flip, to_image_coordinates
-from centernet.engine.checkpoint import checkpoint_config, load_checkpoint
-from centernet.errors import CheckpointError
+from centernet.device import autocast_dtype, resolve_device
+from centernet.errors import CenterNetError, CheckpointError
 from centernet.model import build_model
 from centernet.structures import Detections
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """"auto" -> CUDA when available, else CPU; "cuda" without a GPU is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available; use --device cpu")
-    return device
+@dataclass
+class PreparedBatch:
+    """Letterboxed network inputs and what maps their outputs back.
+
+    images: (B, 3, S, S) uint8 RGB; inverse_affine: (B, 2, 3) float32 input pixels -> original pixels;
+    image_sizes: (B, 2) original (width, height).
+    """
+
+    images: torch.Tensor
+    inverse_affine: torch.Tensor
+    image_sizes: torch.Tensor
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype:
-    """bf16 where the GPU supports it, else fp16 (which needs a GradScaler for training)."""
-    return torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
+@dataclass
+class NetworkOutputs:
+    """The heads for a batch: `heads` of the images as given, and under flip test `mirrored`, the heads of the
+    mirrored images as the network returned them (still mirrored); each (B, ...) float32."""
+
+    heads: dict[str, torch.Tensor]
+    mirrored: dict[str, torch.Tensor] | None = None
 
 
 def preprocess_image(image_rgb: np.ndarray, input_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -42,16 +57,28 @@ def preprocess_image(image_rgb: np.ndarray, input_size: int) -> tuple[np.ndarray
     return warp_image(image_rgb, affine, input_size), inverse
 
 
+@contextlib.contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[None]:
+    """The model in eval mode inside the block, and back in the mode it was in after it."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 class Predictor:
     """Runs a trained model on images of any size; returns `Detections` in original image pixels.
 
-    Inputs travel as uint8 and are normalised on the device. Works on CPU and CUDA (autocast with `amp`).
+    Inputs travel as uint8 and are normalised by the model on its device. Works on CPU and CUDA (autocast with
+    `amp`). The model is moved to `device`; its train/eval mode is left as it was given.
     """
 
     def __init__(self, model: nn.Module, config: Config, class_names: Sequence[str], device: torch.device,
                  inference: InferenceConfig | None = None, amp: bool = False,
                  category_ids: Sequence[int] | None = None) -> None:
-        self.model = model.to(device).eval()
+        self.model = model.to(device)
         self.config = config
         self.class_names = list(class_names)
         self.category_ids = list(category_ids) if category_ids is not None else list(range(1, len(class_names) + 1))
@@ -60,12 +87,13 @@ class Predictor:
         self.amp = amp and device.type == "cuda"
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto", amp: bool = False,
-                        **inference_overrides) -> Predictor:
+    def from_file(cls, path: str | os.PathLike, device: str = "auto", amp: bool = False,
+                  **inference_overrides) -> Predictor:
         """Rebuild the model from a checkpoint alone; `inference_overrides` replace InferenceConfig fields."""
         state = load_checkpoint(path)
         config = checkpoint_config(state, path)
-        model = build_model(config.model.arch, config.model.num_classes, config.model.head_conv)
+        model = build_model(config.model.arch, config.model.num_classes, config.model.head_conv,
+                            mean=config.data.mean, std=config.data.std)
         try:
             model.load_state_dict(state["model"])
         except RuntimeError as error:
@@ -75,25 +103,40 @@ class Predictor:
         inference = dataclasses.replace(config.inference, **overrides)
         return cls(model, config, state["class_names"], resolve_device(device), inference, amp, state["category_ids"])
 
-    @torch.inference_mode()
-    def forward(self, images_uint8: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Network outputs for (B, 3, S, S) uint8 inputs; with flip test, for [images; mirrored] (2B)."""
-        images = normalize(images_uint8.to(self.device, non_blocking=True), self.config.data.mean,
-                           self.config.data.std)
-        if self.inference.flip_test:
-            images = torch.cat([images, images.flip(-1)])
+    def preprocess(self, images_rgb: Sequence[np.ndarray]) -> PreparedBatch:
+        """Letterbox (H_i, W_i, 3) uint8 RGB images of any sizes into one batch."""
+        prepared = [preprocess_image(image, self.config.data.input_size) for image in images_rgb]
+        return PreparedBatch(
+            images=torch.from_numpy(np.stack([warped for warped, _ in prepared])).permute(0, 3, 1, 2),
+            inverse_affine=torch.from_numpy(np.stack([inverse for _, inverse in prepared])),
+            image_sizes=torch.tensor([[image.shape[1], image.shape[0]] for image in images_rgb]))
+
+    def _run(self, images_uint8: torch.Tensor) -> dict[str, torch.Tensor]:
         autocast = torch.autocast("cuda", dtype=autocast_dtype(self.device)) if self.amp else contextlib.nullcontext()
         with autocast:
-            outputs = self.model(images)
+            outputs = self.model(images_uint8)
         return {name: value.float() for name, value in outputs.items()}
 
     @torch.inference_mode()
-    def postprocess(self, outputs: dict[str, torch.Tensor], inverse_affine: torch.Tensor,
+    def forward(self, images_uint8: torch.Tensor) -> NetworkOutputs:
+        """The heads for (B, 3, S, S) uint8 inputs, in eval mode; with flip test also for the mirrored images
+        (one network call for both)."""
+        images = images_uint8.to(self.device, non_blocking=True)
+        count = images.shape[0]
+        with evaluation_mode(self.model):
+            if not self.inference.flip_test:
+                return NetworkOutputs(self._run(images))
+            both = self._run(torch.cat([images, images.flip(-1)]))
+        return NetworkOutputs({name: value[:count] for name, value in both.items()},
+                              {name: value[count:] for name, value in both.items()})
+
+    @torch.inference_mode()
+    def postprocess(self, outputs: NetworkOutputs, inverse_affine: torch.Tensor,
                     image_sizes: torch.Tensor) -> list[Detections]:
         """Decode outputs, map boxes to original pixels ((B, 2, 3) affines, (B, 2) width, height), threshold."""
-        heatmap, size, offset = outputs["heatmap"].sigmoid(), outputs["size"], outputs["offset"]
-        if self.inference.flip_test:
-            heatmap, size, offset = merge_flip(heatmap, size, offset)
+        heatmap, size, offset = outputs.heads["heatmap"].sigmoid(), outputs.heads["size"], outputs.heads["offset"]
+        if outputs.mirrored is not None:
+            heatmap, size = merge_flip(heatmap, size, outputs.mirrored["heatmap"].sigmoid(), outputs.mirrored["size"])
         detections = decode(heatmap, size, offset, k=self.inference.top_k)
         detections = to_image_coordinates(detections, inverse_affine.to(self.device), STRIDE,
                                           image_sizes.to(self.device)).cpu().numpy()
@@ -104,17 +147,23 @@ class Predictor:
                                       rows[:, 5].astype(np.int64)))
         return results
 
-    def predict_batch(self, images_uint8: torch.Tensor, inverse_affine: torch.Tensor,
-                      image_sizes: torch.Tensor) -> list[Detections]:
-        """Detections for already letterboxed (B, 3, S, S) uint8 inputs."""
-        return self.postprocess(self.forward(images_uint8), inverse_affine, image_sizes)
+    def predict_batch(self, batch: PreparedBatch) -> list[Detections]:
+        """Detections for an already letterboxed batch."""
+        return self.postprocess(self.forward(batch.images), batch.inverse_affine, batch.image_sizes)
 
     def __call__(self, images_rgb: Sequence[np.ndarray]) -> list[Detections]:
         """Detections for a list of (H, W, 3) uint8 RGB images of any sizes."""
         if len(images_rgb) == 0:
             return []
-        prepared = [preprocess_image(image, self.config.data.input_size) for image in images_rgb]
-        images = torch.from_numpy(np.stack([warped for warped, _ in prepared])).permute(0, 3, 1, 2)
-        inverse = torch.from_numpy(np.stack([affine for _, affine in prepared]))
-        sizes = torch.tensor([[image.shape[1], image.shape[0]] for image in images_rgb])
-        return self.predict_batch(images, inverse, sizes)
+        return self.predict_batch(self.preprocess(images_rgb))
+
+
+def load_predictor(path: str | os.PathLike, backend: str = "pytorch", device: str = "auto", amp: bool = False,
+                   **inference_overrides) -> Predictor:
+    """The predictor of a `--backend` (see `centernet.catalog.BACKENDS`) for the file at `path`; `amp` applies to
+    the PyTorch backend only."""
+    if backend not in BACKENDS:
+        raise CenterNetError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    module, name = BACKENDS[backend].rsplit(".", 1)
+    predictor_class = getattr(importlib.import_module(f"centernet.{module}"), name)
+    return predictor_class.from_file(path, device=device, amp=amp, **inference_overrides)

@@ -29,18 +29,19 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 import torch
+from centernet.losses.centernet import penalty_reduced_focal_loss
+from centernet.losses.fused import DenseKernels, fused_penalty_reduced_focal_loss
 
 from centernet.baselines import reference_encode, reference_focal_loss
+from centernet.catalog import ARCHITECTURES
 from centernet.config import STRIDE, Config, DataConfig, ModelConfig, TrainConfig
 from centernet.data.coco import CocoDataset, collate
 from centernet.data.transforms import color_jitter, pca_lighting, random_affine, to_float_image, transform_boxes
+from centernet.device import resolve_device
 from centernet.engine.train import build_state, train_step
 from centernet.losses.aggregate import DetectionLoss, HeatmapTerm, offset_term, size_term
-from centernet.losses.centernet import penalty_reduced_focal_loss
-from centernet.losses.fused import DenseKernels, fused_penalty_reduced_focal_loss
 from centernet.model import build_model
-from centernet.model.build import ARCHITECTURES
-from centernet.predictor import Predictor, resolve_device
+from centernet.predictor import Predictor
 from centernet.targets import encode_targets, encode_targets_batched
 
 NUM_CLASSES = 80

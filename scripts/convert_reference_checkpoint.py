@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from centernet.model.build import ARCHITECTURES, build_model
+from centernet.catalog import ARCHITECTURES
+from centernet.model import build_model
 
 Replacement = str | Callable[[re.Match[str]], str]
 

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+from centernet.apps.options import add_predictor_options, overrides_from_options
+from centernet.config import InferenceConfig
 from centernet.errors import CenterNetError
 
 if TYPE_CHECKING:
@@ -36,24 +38,16 @@ STRIP_FRAMES = 4  # annotated frames in the example strip (--strip, --tensorboar
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True,
-                        help="a centernet checkpoint (last.pt / best.pt), or an ONNX export with --backend onnxruntime")
-    parser.add_argument("--backend", choices=("pytorch", "onnxruntime"), default="pytorch")
     parser.add_argument("--input", required=True,
                         help="a video file, an image, a folder of images, or a camera index (0, 1, ...)")
     parser.add_argument("--output", help="annotated video (.mp4: mp4v, .avi: MJPG) for video or camera input; "
                                          "a folder for image input (the images keep their names)")
     parser.add_argument("--json", help="write one JSON line of detections per frame to this file")
-    parser.add_argument("--score-threshold", type=float, default=0.3,
-                        help="keep (draw, write) detections scoring at least this")
-    parser.add_argument("--batch-size", type=int, default=4,
-                        help="frames per network call (1 gives a camera the lowest latency)")
     parser.add_argument("--show", action="store_true", help="show annotated frames in a window (q or Esc stops)")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--flip", action="store_true", help="flip test: average with the mirrored frame")
-    parser.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
     parser.add_argument("--strip", help=f"write {STRIP_FRAMES} annotated frames side by side to this image (.png)")
     parser.add_argument("--tensorboard", metavar="RUN_DIR", help="add that strip to RUN_DIR's TensorBoard (demo/strip)")
+    # 1 frame per call gives a camera the lowest latency; 0.3 keeps what is worth drawing
+    add_predictor_options(parser, batch_size=4, score_threshold=0.3)
 
 
 @dataclass
@@ -81,28 +75,18 @@ def strip_indices(total: int | None, fps: float | None, count: int = STRIP_FRAME
 
 
 def detect_batch(predictor: Predictor, images_rgb: Sequence[np.ndarray], times: StageTimes) -> list[Detections]:
-    """`Predictor.__call__` for a batch of (H, W, 3) uint8 RGB frames, split into timed stages.
-
-    The same letterbox and the same `forward` + `postprocess` as `Predictor.predict_batch`, called one after
-    the other so that the network and the decoding are timed apart.
-    """
-    import numpy as np
+    """`Predictor.__call__` for a batch of (H, W, 3) uint8 RGB frames, its three steps timed apart."""
     import torch
 
-    from centernet.predictor import preprocess_image
-
     with times.measure("preprocess"):
-        prepared = [preprocess_image(image, predictor.config.data.input_size) for image in images_rgb]
-        images = torch.from_numpy(np.stack([warped for warped, _ in prepared])).permute(0, 3, 1, 2)
-        inverse_affine = torch.from_numpy(np.stack([inverse for _, inverse in prepared]))
-        image_sizes = torch.tensor([[image.shape[1], image.shape[0]] for image in images_rgb])
+        batch = predictor.preprocess(images_rgb)
     with times.measure("network"):
-        outputs = predictor.forward(images)
+        outputs = predictor.forward(batch.images)
         if predictor.device.type == "cuda":
             # CUDA kernels run asynchronously: without this their time would be billed to postprocess.
             torch.cuda.synchronize(predictor.device)
     with times.measure("postprocess"):
-        return predictor.postprocess(outputs, inverse_affine, image_sizes)
+        return predictor.postprocess(outputs, batch.inverse_affine, batch.image_sizes)
 
 
 def process(source: VideoSource | ImageSource, predictor: Predictor, outputs: FrameOutputs, batch_size: int,
@@ -162,13 +146,13 @@ def run_loop(source: VideoSource | ImageSource, predictor: Predictor, outputs: F
 def check_arguments(args: argparse.Namespace) -> None:
     if args.batch_size < 1:
         raise CenterNetError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if not 0.0 <= args.score_threshold <= 1.0:
+    if args.score_threshold is not None and not 0.0 <= args.score_threshold <= 1.0:
         raise CenterNetError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
 
 
 def run_demo(args: argparse.Namespace) -> int:
     from centernet.apps import video
-    from centernet.onnx_backend import load_predictor
+    from centernet.predictor import load_predictor
 
     check_arguments(args)
     with contextlib.ExitStack() as stack:
@@ -179,7 +163,7 @@ def run_demo(args: argparse.Namespace) -> int:
         if display is not None:
             stack.callback(display.close)
         predictor = load_predictor(args.checkpoint, args.backend, device=args.device, amp=args.amp,
-                                   score_threshold=args.score_threshold, flip_test=args.flip or None)
+                                   **overrides_from_options(args, InferenceConfig))
         wants_strip = bool(args.strip or args.tensorboard)
         outputs = video.FrameOutputs(predictor.class_names, video.open_sink(args.output, source), args.json,
                                      display, strip_indices(source.total, source.fps) if wants_strip else set())

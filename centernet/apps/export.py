@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 
+from centernet.catalog import EXPORT_FORMATS
+
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="a centernet checkpoint (last.pt / best.pt)")
     parser.add_argument("--output", required=True, help="the file to write (.onnx, or .pt for TorchScript)")
-    parser.add_argument("--format", default="onnx", metavar="onnx|torchscript", help="default: onnx")
+    # checked by export_checkpoint rather than by choices=, so that a wrong name is our one-line error
+    parser.add_argument("--format", default="onnx", metavar="|".join(EXPORT_FORMATS), help="default: onnx")
     parser.add_argument("--input-size", type=int, help="square input side, a multiple of 32 (default: the "
                         "checkpoint's); the file then takes only this size")
     parser.add_argument("--with-decode", action="store_true", help="put peak extraction and top-K decoding in "

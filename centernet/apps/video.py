@@ -244,7 +244,7 @@ class VideoSink:
     def __init__(self, path: Path, fps: float, frame_size: tuple[int, int]) -> None:
         fourcc = video_fourcc(path)
         check_writable(path, "output video")
-        self.path, self.frame_size, self.frames_written = path, frame_size, 0
+        self.path, self.frame_size = path, frame_size
         self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, frame_size)
         if not self.writer.isOpened():
             raise CenterNetError(f"cannot write {path}: this OpenCV build has no {fourcc} encoder")
@@ -254,7 +254,6 @@ class VideoSink:
             # A stream that changes size mid-way: the writer would silently drop frames of another size.
             image_rgb = cv2.resize(image_rgb, self.frame_size, interpolation=cv2.INTER_AREA)
         self.writer.write(cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
-        self.frames_written += 1
 
     def close(self) -> None:
         self.writer.release()

@@ -8,7 +8,7 @@ too, so boxes and the inverse affine need no half-pixel corrections. Only `warp_
 cv2's convention, where integer coordinates are pixel centres. (The reference mixes the two conventions,
 which misplaces flipped boxes by one pixel relative to the image content.)
 
-Everything here is numpy/cv2 on one image, except `normalize`, which runs on the device on whole batches.
+Everything here is numpy/cv2 on one image; normalisation is part of the model (`CenterNet.normalize`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-import torch
 
 from centernet.config import AugmentConfig
 from centernet.structures import apply_affine
@@ -86,14 +85,14 @@ def random_affine(
     The crop side is max(width, height) * U(1 - scale, 1 + scale) and its centre moves by
     U(-shift, shift) * width (x) and * height (y) from the image centre. The reference draws both from a
     Gaussian clipped to the same ranges; a uniform draw covers the range evenly and needs no clipping.
-    A flip (probability `flip`) is composed into the matrix so that the image is warped once.
+    A flip (probability `flip_probability`) is composed into the matrix so that the image is warped once.
 
     Returns (affine, inverse, flipped); the matrices are (2, 3) float32, original pixels <-> input pixels.
     """
     scale = max(width, height) * rng.uniform(1.0 - augment.scale, 1.0 + augment.scale)
     center_x = width / 2 + width * rng.uniform(-augment.shift, augment.shift)
     center_y = height / 2 + height * rng.uniform(-augment.shift, augment.shift)
-    flipped = bool(rng.random() < augment.flip)
+    flipped = bool(rng.random() < augment.flip_probability)
     if not flipped:
         affine = affine_matrix((center_x, center_y), scale, input_size)
     else:
@@ -188,13 +187,3 @@ def to_float_image(image: np.ndarray) -> np.ndarray:
 def to_uint8_image(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) float32 in [0, 1] (values outside are clipped) -> uint8, rounded."""
     return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
-
-
-def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """(B, 3, H, W) uint8 RGB -> float32 (x / 255 - mean) / std, on the tensor's own device.
-
-    `mean` and `std` are per RGB channel, on the [0, 1] scale.
-    """
-    mean_tensor = torch.as_tensor(mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
-    std_tensor = torch.as_tensor(std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
-    return (images.float() / 255.0 - mean_tensor) / std_tensor

@@ -109,19 +109,18 @@ def evaluate(predictor: Predictor, dataset: CocoDataset, batch_size: int = 16, w
         if len(batch.image_ids) == 0:
             continue
         outputs = predictor.forward(batch.images)
-        count = len(batch.image_ids)
-        unflipped = {name: value[:count] for name, value in outputs.items()}  # the first half under flip test
-        targets = _targets(batch.to(predictor.device), unflipped["heatmap"].shape)
-        auroc.update(unflipped["heatmap"].sigmoid(), targets.heatmap, targets.ignore)
+        heads = outputs.heads  # of the images as given (flip test or not)
+        targets = _targets(batch.to(predictor.device), heads["heatmap"].shape)
+        auroc.update(heads["heatmap"].sigmoid(), targets.heatmap, targets.ignore)
         if criterion is not None:
-            for name, value in criterion(unflipped, targets)[1].items():
+            for name, value in criterion(heads, targets)[1].items():
                 loss_sums[name] = loss_sums.get(name, 0.0) + float(value)
             batches += 1
         detections = predictor.postprocess(outputs, batch.inverse_affine, _image_sizes(dataset.coco, batch.image_ids))
         for image_id, image_detections in zip(batch.image_ids.tolist(), detections, strict=True):
             results += detections_to_coco(image_detections, image_id, dataset.category_ids)
         for i in range(min(num_examples - len(examples), len(detections))):
-            examples.append(_example(batch, i, detections[i], outputs["heatmap"][i]))
+            examples.append(_example(batch, i, detections[i], heads["heatmap"][i]))
     metrics, per_class = coco_metrics(dataset.coco, results, dataset.class_names, dataset.category_ids)
     losses = {name: total / max(batches, 1) for name, total in loss_sums.items()}
     per_class_auroc = dict(zip(dataset.class_names, auroc.compute(), strict=True))

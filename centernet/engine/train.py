@@ -17,19 +17,19 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from centernet.config import STRIDE, Config, TrainConfig, config_to_dict
+from centernet.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
+from centernet.config import Config, TrainConfig, config_to_dict
 from centernet.data.coco import CocoDataset
-from centernet.data.transforms import normalize
 from centernet.data.validate import check_coco
+from centernet.device import autocast_dtype, resolve_device
 from centernet.engine import distributed
-from centernet.engine.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
 from centernet.engine.evaluate import Evaluation, evaluate, format_metric
 from centernet.engine.logger import RunLogger
 from centernet.errors import CenterNetError
 from centernet.losses import DetectionLoss, build_criterion
 from centernet.losses.focal import class_balanced_weights
 from centernet.model import build_model
-from centernet.predictor import Predictor, autocast_dtype, resolve_device
+from centernet.predictor import Predictor
 from centernet.structures import Batch
 from centernet.targets import encode_targets_batched
 
@@ -143,12 +143,11 @@ def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
     """One optimisation step; returns the loss stats, or None when the loss was not finite (step skipped)."""
     config = state.config
     batch = batch.to(state.device, non_blocking=True)
-    images = normalize(batch.images, config.data.mean, config.data.std)
+    images = batch.images  # uint8: the model normalises them
     if config.train.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
-    output_size = (config.data.input_size // STRIDE, config.data.input_size // STRIDE)
     targets = encode_targets_batched(batch.boxes_xyxy, batch.classes, batch.valid, config.model.num_classes,
-                                     output_size, crowd=batch.crowd)
+                                     config.data.output_size, crowd=batch.crowd)
     use_amp = config.train.amp and state.device.type == "cuda"
     autocast = torch.autocast("cuda", dtype=autocast_dtype(state.device)) if use_amp else contextlib.nullcontext()
     with autocast:
@@ -323,7 +322,7 @@ def build_state(config: Config, train_set: CocoDataset, rank: int, local_rank: i
         device = torch.device("cuda", local_rank)
     seed_everything(config.train.seed)
     model = build_model(config.model.arch, config.model.num_classes, config.model.head_conv,
-                        config.model.backbone_weights).to(device)
+                        config.model.backbone_weights, config.data.mean, config.data.std).to(device)
     if config.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if config.train.compile:
@@ -346,7 +345,6 @@ def run_evaluation(state: TrainState, val_set: CocoDataset, logger: RunLogger) -
                           category_ids=val_set.category_ids)
     result = evaluate(predictor, val_set, batch_size=state.config.train.batch_size,
                       workers=state.config.data.workers, criterion=state.criterion, num_examples=4)
-    state.bare_model.train()
     logger.evaluation(result, val_set.class_names, state.epoch, state.step)
     return result
 

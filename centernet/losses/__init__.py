@@ -1,7 +1,6 @@
 """Losses: the CenterNet heatmap and regression losses, the focal-loss family, and the aggregator."""
 
 from centernet.losses.aggregate import HEATMAP_CRITERIA, DetectionLoss, build_criterion
-from centernet.losses.centernet import gather_pixels, masked_l1_loss, penalty_reduced_focal_loss
 from centernet.losses.focal import (
     ClassBalancedFocalLoss,
     DistributionFocalLoss,
@@ -15,6 +14,8 @@ from centernet.losses.focal import (
     sigmoid_focal_loss,
     softmax_focal_loss,
 )
+from centernet.losses.penalty_reduced import penalty_reduced_focal_loss
+from centernet.losses.regression import masked_l1_loss
 
 __all__ = [
     "HEATMAP_CRITERIA",
@@ -28,7 +29,6 @@ __all__ = [
     "class_balanced_focal_loss",
     "class_balanced_weights",
     "distribution_focal_loss",
-    "gather_pixels",
     "masked_l1_loss",
     "penalty_reduced_focal_loss",
     "quality_focal_loss",

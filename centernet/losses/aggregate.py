@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
+from centernet.catalog import HEATMAP_LOSSES
 from centernet.config import LossConfig
-from centernet.losses.centernet import masked_l1_loss
-from centernet.losses.focal import heatmap_quality_focal_loss, heatmap_sigmoid_focal_loss
-from centernet.losses.fused import DenseKernels, fused_penalty_reduced_focal_loss
+from centernet.losses.penalty_reduced import DenseKernels, penalty_reduced_focal_loss
+from centernet.losses.regression import masked_l1_loss
 from centernet.structures import Targets
 
 HeadOutputs = Mapping[str, torch.Tensor]
 Term = Callable[[HeadOutputs, Targets], torch.Tensor]
 
-# --hm-loss name -> dense heatmap criterion (logits, target, class_weights=None) -> scalar. The penalty-reduced
-# loss is the fused form of `penalty_reduced_focal_loss`: equal values, several times faster, far less memory.
-HEATMAP_CRITERIA: dict[str, Callable[..., torch.Tensor]] = {
-    "penalty_reduced": fused_penalty_reduced_focal_loss,
-    "quality_focal": heatmap_quality_focal_loss,
-    "sigmoid_focal": heatmap_sigmoid_focal_loss,
-}
+
+def _criterion(path: str) -> Callable[..., torch.Tensor]:
+    module, function = path.rsplit(".", 1)
+    return getattr(importlib.import_module(f"centernet.losses.{module}"), function)
+
+
+# --heatmap-loss name -> dense criterion (logits, target, class_weights=None, ignore=None) -> scalar, resolved from
+# the catalog, which names the function
+HEATMAP_CRITERIA: dict[str, Callable[..., torch.Tensor]] = {name: _criterion(path)
+                                                             for name, path in HEATMAP_LOSSES.items()}
 
 
 class HeatmapTerm:
@@ -76,11 +80,11 @@ def build_criterion(config: LossConfig, class_weights: torch.Tensor | None = Non
     `compile_heatmap` runs the penalty-reduced loss through torch.compile (compiled on first use, eager if
     compilation fails); the other heatmap criteria ignore it.
     """
-    if config.heatmap not in HEATMAP_CRITERIA:
-        raise ValueError(f"unknown heatmap loss {config.heatmap!r}; choose from {', '.join(HEATMAP_CRITERIA)}")
-    heatmap_criterion = HEATMAP_CRITERIA[config.heatmap]
-    if compile_heatmap and config.heatmap == "penalty_reduced":
-        heatmap_criterion = functools.partial(fused_penalty_reduced_focal_loss, kernels=DenseKernels(compiled=True))
+    if config.heatmap_loss not in HEATMAP_CRITERIA:
+        raise ValueError(f"unknown heatmap loss {config.heatmap_loss!r}; choose from {', '.join(HEATMAP_CRITERIA)}")
+    heatmap_criterion = HEATMAP_CRITERIA[config.heatmap_loss]
+    if compile_heatmap and heatmap_criterion is penalty_reduced_focal_loss:
+        heatmap_criterion = functools.partial(penalty_reduced_focal_loss, kernels=DenseKernels(compiled=True))
     return DetectionLoss({
         "heatmap": (HeatmapTerm(heatmap_criterion, class_weights), config.heatmap_weight),
         "size": (size_term, config.size_weight),

@@ -1,57 +1,67 @@
-"""The one builder that reads the model config: architecture name -> body, plus the heads."""
+"""The one builder that reads the model config: an architecture from `centernet.catalog` -> body, plus the heads."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
+from centernet.catalog import ARCHITECTURES, Architecture
 from centernet.model.dla import DLABody
 from centernet.model.heads import CenterNetHeads
 from centernet.model.resnet import ResNetBody
 from centernet.model.resnet_dcn import ResNetDCNBody
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB on the [0, 1] scale, what torchvision backbones expect
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
 
 class CenterNet(nn.Module):
-    """A body (images -> stride-4 features) and the heads; forward returns the head tensors only.
+    """Normalisation, a body (images -> stride-4 features) and the heads; forward returns the head tensors only.
 
-    images: (B, 3, H, W) normalised float, H and W divisible by 32.
+    images: (B, 3, H, W) RGB in [0, 255], uint8 or float, H and W divisible by 32. They are normalised here,
+    (images / 255 - mean) / std per channel, so that training, the Predictor and exported graphs cannot differ.
     Returns {"heatmap": (B, C, H/4, W/4) logits, "size": (B, 2, H/4, W/4), "offset": (B, 2, H/4, W/4)}.
     """
 
-    def __init__(self, body: nn.Module, heads: CenterNetHeads) -> None:
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, body: nn.Module, heads: CenterNetHeads, mean: Sequence[float] = IMAGENET_MEAN,
+                 std: Sequence[float] = IMAGENET_STD) -> None:
         super().__init__()
         self.body = body
         self.heads = heads
+        # not persistent: they come from the config, so state dicts stay those of the bare network
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) RGB in [0, 255] -> float32 (x / 255 - mean) / std."""
+        return (images.float() / 255.0 - self.mean) / self.std
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.heads(self.body(images))
+        return self.heads(self.body(self.normalize(images)))
 
 
-# name -> (body constructor taking `weights`, default head_conv). A plain dict: no registry.
-ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], int]] = {
-    "resnet18": (partial(ResNetBody, "resnet18"), 64),
-    "resnet34": (partial(ResNetBody, "resnet34"), 64),
-    "resnet50": (partial(ResNetBody, "resnet50"), 64),
-    "resnet101": (partial(ResNetBody, "resnet101"), 64),
-    "resnet18_dcn": (partial(ResNetDCNBody, "resnet18"), 64),
-    "resnet50_dcn": (partial(ResNetDCNBody, "resnet50"), 64),
-    "resnet101_dcn": (partial(ResNetDCNBody, "resnet101"), 64),
-    "dla34": (partial(DLABody, deformable=True), 256),
-    "dla34_plain": (partial(DLABody, deformable=False), 256),
+# Architecture.body -> constructor of the body from (Architecture, weights)
+BODIES: dict[str, Callable[[Architecture, str | None], nn.Module]] = {
+    "resnet": lambda spec, weights: ResNetBody(spec.variant, weights),
+    "resnet_dcn": lambda spec, weights: ResNetDCNBody(spec.variant, weights),
+    "dla": lambda spec, weights: DLABody(deformable=spec.variant == "deformable", weights=weights),
 }
 
 
-def build_model(arch: str, num_classes: int, head_conv: int | None = None,
-                backbone_weights: str | None = None) -> CenterNet:
-    """Build a CenterNet. `num_classes` excludes background; `head_conv` None takes the arch default."""
+def build_model(arch: str, num_classes: int, head_conv: int | None = None, backbone_weights: str | None = None,
+                mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> CenterNet:
+    """Build a CenterNet. `num_classes` excludes background; `head_conv` None takes the arch default; `mean` and
+    `std` (RGB, [0, 1] scale) normalise the input inside the model."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(sorted(ARCHITECTURES))}")
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-    make_body, default_head_conv = ARCHITECTURES[arch]
-    body = make_body(weights=backbone_weights)
-    heads = CenterNetHeads(body.out_channels, num_classes, head_conv or default_head_conv)
-    return CenterNet(body, heads)
+    spec = ARCHITECTURES[arch]
+    body = BODIES[spec.body](spec, backbone_weights)
+    heads = CenterNetHeads(body.out_channels, num_classes, head_conv or spec.head_conv)
+    return CenterNet(body, heads, mean, std)

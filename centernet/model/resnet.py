@@ -17,10 +17,10 @@ RESNET_WEIGHTS = {
 }
 
 
-def resnet_trunk(depth_name: str, weights: str | None = None) -> nn.Sequential:
+def resnet_trunk(resnet_name: str, weights: str | None = None) -> nn.Sequential:
     """The torchvision ResNet up to layer4 (stride 32), randomly initialised unless `weights` is given."""
-    resnet = getattr(torchvision.models, depth_name)(weights=None)
-    load_backbone_weights(resnet, weights, RESNET_WEIGHTS[depth_name])
+    resnet = getattr(torchvision.models, resnet_name)(weights=None)
+    load_backbone_weights(resnet, weights, RESNET_WEIGHTS[resnet_name])
     return nn.Sequential(
         resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool,
         resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4,
@@ -43,10 +43,10 @@ def upsample_neck(in_channels: int, channels: tuple[int, ...] = (256, 256, 256))
 class ResNetBody(nn.Module):
     """Images (B, 3, H, W) -> features (B, 256, H/4, W/4)."""
 
-    def __init__(self, depth_name: str, weights: str | None = None) -> None:
+    def __init__(self, resnet_name: str, weights: str | None = None) -> None:
         super().__init__()
-        self.trunk = resnet_trunk(depth_name, weights)
-        self.neck = upsample_neck(RESNET_CHANNELS[depth_name])
+        self.trunk = resnet_trunk(resnet_name, weights)
+        self.neck = upsample_neck(RESNET_CHANNELS[resnet_name])
         self.out_channels = 256
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

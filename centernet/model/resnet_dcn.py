@@ -34,15 +34,15 @@ def deformable_upsample_neck(in_channels: int, channels: tuple[int, ...] = DCN_N
 
 
 class ResNetDCNBody(nn.Module):
-    """Images (B, 3, H, W) -> features (B, 64, H/4, W/4); `depth_name` is "resnet18", "resnet50", ...
+    """Images (B, 3, H, W) -> features (B, 64, H/4, W/4); `resnet_name` is "resnet18", "resnet50", ...
 
     `weights` (a state-dict file or "imagenet") goes to the trunk; the neck is always freshly initialised.
     """
 
-    def __init__(self, depth_name: str, weights: str | None = None) -> None:
+    def __init__(self, resnet_name: str, weights: str | None = None) -> None:
         super().__init__()
-        self.trunk = resnet_trunk(depth_name, weights)
-        self.neck = deformable_upsample_neck(RESNET_CHANNELS[depth_name])
+        self.trunk = resnet_trunk(resnet_name, weights)
+        self.neck = deformable_upsample_neck(RESNET_CHANNELS[resnet_name])
         self.out_channels = DCN_NECK_CHANNELS[-1]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -1,12 +1,15 @@
-"""The penalty-reduced focal loss as one autograd Function with a closed-form backward.
+"""CornerNet's penalty-reduced focal loss (CenterNet's heatmap loss) as one autograd Function with a
+closed-form backward.
 
-Equal to `penalty_reduced_focal_loss` (the log-sigmoid form) to float32 rounding, but it keeps no
-intermediate tensors for the backward pass: it saves the logits, the target and the (N,) positions of the
-N peaks, and recomputes what the gradient needs. The dense work is done in chunks of whole (H, W) planes,
-so the extra memory is the gradient plus a few chunks' temporaries.
-Optionally the dense work is `torch.compile`d into one fused loop instead.
+With p = sigmoid(logits) and y the Gaussian target (peaks exactly 1):
+  L = -1/N * sum( y == 1: (1 - p)^alpha log p ;  y < 1: (1 - y)^beta p^alpha log(1 - p) ),
+N = max(number of peaks, 1). It is written with log-sigmoid and softplus, never clamping p (the reference's
+clamp to [1e-4, 1 - 1e-4] stops learning there). It keeps no intermediate tensors for the backward pass:
+it saves the logits, the target and the (N,) positions of the N peaks, and recomputes what the gradient
+needs. The dense work is done in chunks of whole (H, W) planes, so the extra memory is the gradient plus a
+few chunks' temporaries. Optionally the dense work is `torch.compile`d into one fused loop instead.
 
-The loss splits into a sparse and a dense part. With p = sigmoid(x), y the target and w the class weight:
+The loss splits into a sparse and a dense part. With w the class weight:
   peaks (y == 1):  -w (1 - p)^alpha log p, evaluated only at the N peak positions;
   the rest:        -w (1 - y)^beta p^alpha log(1 - p) = w (1 - y)^beta p^alpha softplus(x), evaluated
                    everywhere, which is exact because (1 - y)^beta is 0 at the peaks.
@@ -24,8 +27,8 @@ import torch.nn.functional as F
 
 # Elements per chunk. CPU: PyTorch's intra-op grain (32768), below which an op runs on the calling thread.
 # Hundreds of larger chunk-sized ops, each an OpenMP parallel region, are slow when other processes share the
-# cores: with 2^18-element chunks (8, 80, 128, 128) took 7.0 s instead of 0.30 s on the 2-core machine of
-# docs/performance.md under OpenMP's default spin-waiting. The single-threaded chunks stay in the L2 cache.
+# cores: with 2^18-element chunks (8, 80, 128, 128) took 7.0 s instead of 0.30 s on this project's 2-core
+# development machine under OpenMP's default spin-waiting. The single-threaded chunks stay in the L2 cache.
 # GPUs: 16 MiB chunks, few kernel launches while the temporaries remain a small part of the planes.
 CPU_CHUNK_ELEMENTS = 1 << 15
 GPU_CHUNK_ELEMENTS = 1 << 22
@@ -183,11 +186,10 @@ class PenaltyReducedFocalFunction(torch.autograd.Function):
 EAGER_KERNELS = DenseKernels(compiled=False)
 
 
-def fused_penalty_reduced_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0,
-                                     beta: float = 4.0, class_weights: torch.Tensor | None = None,
-                                     ignore: torch.Tensor | None = None,
-                                     kernels: DenseKernels = EAGER_KERNELS) -> torch.Tensor:
-    """`penalty_reduced_focal_loss` with a closed-form backward; same arguments and value.
+def penalty_reduced_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0,
+                               class_weights: torch.Tensor | None = None, ignore: torch.Tensor | None = None,
+                               kernels: DenseKernels = EAGER_KERNELS) -> torch.Tensor:
+    """CornerNet's focal loss with Gaussian penalty reduction, on logits, with a closed-form backward.
 
     logits, target: (B, C, H, W), target peaks exactly 1; class_weights (C,) or None; ignore (B, C, H, W)
     bool or None, pixels that count neither as positives nor as negatives (peaks stay positive). Returns the

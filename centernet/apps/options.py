@@ -1,0 +1,144 @@
+"""Command-line options derived from the config dataclasses, and the deprecated spellings of renamed ones.
+
+Every leaf field of the config tree declared with `config.option(...)` becomes `--field-name` (underscores as
+dashes), typed from its annotation, with its help text, default and choices. The parsed value lands in
+`args.<section path>.<field>` (e.g. `args."data.augment.scale"`), from which `config_from_options` rebuilds the
+tree. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import types
+import typing
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from centernet.catalog import BACKENDS
+from centernet.config import Config, InferenceConfig
+
+
+def config_fields(cls: type, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any]]:
+    """(dotted path, field, resolved type) of every leaf field of a config dataclass, depth first."""
+    hints = typing.get_type_hints(cls)
+    for item in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[item.name]):
+            yield from config_fields(hints[item.name], f"{prefix}{item.name}.")
+        else:
+            yield f"{prefix}{item.name}", item, hints[item.name]
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _argument_type(annotation: Any) -> tuple[Any, dict[str, Any]]:
+    """(scalar type, extra add_argument keywords) for a field annotation."""
+    if isinstance(annotation, types.UnionType):  # X | None
+        annotation = next(member for member in typing.get_args(annotation) if member is not type(None))
+    if typing.get_origin(annotation) is tuple:
+        members = typing.get_args(annotation)
+        nargs = "*" if members[-1] is Ellipsis else len(members)
+        return members[0], {"nargs": nargs}
+    return annotation, {}
+
+
+def add_config_options(parser: argparse.ArgumentParser, cls: type = Config, *, overrides: bool = False) -> None:
+    """One option per CLI field of `cls`, grouped by section. With `overrides`, every default is None: the
+    option replaces a value read elsewhere (a checkpoint's config) only when given."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for path, item, annotation in config_fields(cls):
+        if not item.metadata.get("cli", False):
+            continue
+        section = path.rsplit(".", 1)[0] if "." in path else ("the checkpoint's config, overridden when given"
+                                                              if overrides else "options")
+        group = groups.setdefault(section, parser.add_argument_group(section))
+        default = None if overrides else item.default
+        shown = overrides or item.default is None or item.metadata["required"]
+        help_text = item.metadata["help"] + ("" if shown else f" (default: {_shown(item.default)})")
+        kind, extra = _argument_type(annotation)
+        if kind is bool:
+            group.add_argument(flag(item.name), dest=path, default=default, help=help_text,
+                               action=argparse.BooleanOptionalAction)
+            continue
+        if item.metadata["choices"]:
+            extra["choices"] = item.metadata["choices"]
+        else:
+            extra["metavar"] = item.name.upper()
+        group.add_argument(flag(item.name), dest=path, type=kind, default=default, help=help_text,
+                           required=item.metadata["required"] and not overrides, **extra)
+
+
+def _shown(value: Any) -> str:
+    return " ".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
+
+
+def config_from_options(args: argparse.Namespace, cls: type = Config) -> Any:
+    """The config tree (an instance of `cls`) from parsed options; fields without an option keep defaults."""
+    values: dict[str, Any] = {}
+    for path, item, _ in config_fields(cls):
+        if item.metadata.get("cli", False):
+            value = getattr(args, path)
+            *parents, name = path.split(".")
+            target = values
+            for parent in parents:
+                target = target.setdefault(parent, {})
+            target[name] = tuple(value) if isinstance(value, list) else value
+    return _build(cls, values)
+
+
+def _build(cls: type, values: dict[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs = {name: _build(hints[name], value) if isinstance(value, dict) else value for name, value in values.items()}
+    return cls(**kwargs)
+
+
+def overrides_from_options(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """{field name: value} of the options given for `cls` (added with `overrides=True`), for dataclasses.replace."""
+    return {path.rsplit(".", 1)[-1]: getattr(args, path) for path, item, _ in config_fields(cls)
+            if item.metadata.get("cli", False) and getattr(args, path) is not None}
+
+
+class DeprecatedAlias(argparse.Action):
+    """An old spelling kept for one release: sets the new options' destinations and says what to use instead.
+
+    `targets` maps each destination to a fixed value, or to None to take the value given on the command line.
+    """
+
+    def __init__(self, option_strings: Sequence[str], dest: str, targets: dict[str, Any], replacement: str,
+                 **kwargs: Any) -> None:
+        self.targets, self.replacement = targets, replacement
+        kwargs.setdefault("nargs", 0 if all(value is not None for value in targets.values()) else None)
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"centernet: {option_string} is deprecated and will be removed in the next release; "
+              f"use {self.replacement}", file=sys.stderr)
+        for dest, value in self.targets.items():
+            setattr(namespace, dest, values if value is None else value)
+
+
+def add_deprecated(parser: argparse.ArgumentParser, option_string: str, targets: dict[str, Any], replacement: str,
+                   **kwargs: Any) -> None:
+    parser.add_argument(option_string, action=DeprecatedAlias, targets=targets, replacement=replacement,
+                        help=f"deprecated: {replacement}", **kwargs)
+
+
+def add_predictor_options(parser: argparse.ArgumentParser, *, batch_size: int,
+                          score_threshold: float | None = None) -> None:
+    """The options `evaluate` and `demo` share: the model file and its backend, where and how it runs, and the
+    inference overrides (InferenceConfig fields; unset: the checkpoint's values, `score_threshold` aside)."""
+    parser.add_argument("--checkpoint", required=True,
+                        help="a centernet checkpoint (best.pt / last.pt), or an ONNX export with --backend onnxruntime")
+    parser.add_argument("--backend", choices=tuple(BACKENDS), default="pytorch", help="what runs the network")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
+                        help="mixed precision on CUDA (PyTorch backend)")
+    parser.add_argument("--batch-size", type=int, default=batch_size, help=f"images per network call "
+                        f"(default: {batch_size})")
+    add_config_options(parser, InferenceConfig, overrides=True)
+    if score_threshold is not None:
+        parser.set_defaults(**{"score_threshold": score_threshold})
+    add_deprecated(parser, "--flip", {"flip_test": True}, "--flip-test")

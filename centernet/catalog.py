@@ -1,0 +1,62 @@
+"""What each choice option selects, by name: plain dicts of data, without torch.
+
+The CLI takes its choice lists from these dicts (`centernet --help` never imports torch) and the layers that
+implement a choice look it up here: each name maps to data, or to the name of the function or class that
+implements it in that layer's module. So a new architecture, heatmap loss or optimizer is one entry in one
+dict (plus its code when it is new): a plain dict, no registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A network: `body` picks the body family in `centernet.model.build`; `variant` is the torchvision ResNet of
+    a ResNet body, or "deformable" / "plain" for the convolutions of DLA's up path; `head_conv` is the heads'
+    hidden channels when the config leaves it unset."""
+
+    body: str  # resnet | resnet_dcn | dla
+    variant: str
+    head_conv: int
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "resnet18": Architecture("resnet", "resnet18", 64),
+    "resnet34": Architecture("resnet", "resnet34", 64),
+    "resnet50": Architecture("resnet", "resnet50", 64),
+    "resnet101": Architecture("resnet", "resnet101", 64),
+    "resnet18_dcn": Architecture("resnet_dcn", "resnet18", 64),
+    "resnet50_dcn": Architecture("resnet_dcn", "resnet50", 64),
+    "resnet101_dcn": Architecture("resnet_dcn", "resnet101", 64),
+    "dla34": Architecture("dla", "deformable", 256),
+    "dla34_plain": Architecture("dla", "plain", 256),
+}
+
+# --heatmap-loss name -> "module.function" of the dense criterion in the package `centernet.losses`
+HEATMAP_LOSSES: dict[str, str] = {
+    "penalty_reduced": "penalty_reduced.penalty_reduced_focal_loss",  # CornerNet / CenterNet (reference)
+    "quality_focal": "focal.heatmap_quality_focal_loss",  # GFL's QFL, the Gaussian value as the soft target
+    "sigmoid_focal": "focal.heatmap_sigmoid_focal_loss",  # RetinaNet's focal loss, peaks positive
+}
+
+# --optimizer name -> class in `torch.optim`
+OPTIMIZERS: dict[str, str] = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
+
+# --schedule name -> what it does after the warm-up
+SCHEDULES: dict[str, str] = {
+    "step": "lr x0.1 at each of --lr-steps epochs",
+    "cosine": "half a cosine from lr to 0 over the run",
+}
+
+# --backend name -> "module.Class" of the predictor in the package `centernet` (its `from_file` reads
+# --checkpoint): PyTorch on a checkpoint (last.pt / best.pt), or onnxruntime on a network-only ONNX export
+BACKENDS: dict[str, str] = {
+    "pytorch": "predictor.Predictor",
+    "onnxruntime": "onnx_backend.OnnxPredictor",
+}
+
+# --format name -> function of `centernet.export` writing and verifying the file: .onnx (onnx.checker and one
+# onnxruntime run compared) or a .pt TorchScript trace (reloaded and compared)
+EXPORT_FORMATS: dict[str, str] = {"onnx": "write_onnx", "torchscript": "write_torchscript"}

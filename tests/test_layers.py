@@ -1,0 +1,66 @@
+"""Layers point one way: a module imports only modules of its own tier or lower ones.
+
+Tiers, lowest first: (a) config, catalog, structures, errors; (b) data, targets, model, losses, decode, viz and
+the helpers they share (tensors, device), where decode and losses never import each other; (c) checkpoint
+reading and writing; (d) the predictor and its ONNX backend; (e) the engine (train, evaluate) and export;
+(f) the command-line apps and cli. Every import statement of the package counts, also those inside functions.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "centernet"
+TIERS = {
+    "config": 0, "catalog": 0, "structures": 0, "errors": 0,
+    "data": 1, "targets": 1, "model": 1, "losses": 1, "decode": 1, "viz": 1, "tensors": 1, "device": 1,
+    "checkpoint": 2,
+    "predictor": 3, "onnx_backend": 3,
+    "engine": 4, "export": 4,
+    "apps": 5, "cli": 5,
+}
+NEVER = {("decode", "losses"), ("losses", "decode")}  # same tier, but kept apart
+
+
+def component(module_path: Path) -> str:
+    """The first component below `centernet` of a module file: centernet/model/build.py -> model."""
+    return module_path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+
+
+def imported_components(module_path: Path) -> set[str]:
+    """The first components of every `centernet.X...` the module imports (absolute imports only)."""
+    found = set()
+    for node in ast.walk(ast.parse(module_path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            assert node.level == 0, f"{module_path}: relative import"
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "centernet" and len(parts) > 1 and parts[1] in TIERS:
+                found.add(parts[1])
+    return found
+
+
+MODULES = sorted(path for path in PACKAGE.rglob("*.py") if path.name != "__init__.py" or path.parent != PACKAGE)
+
+
+def test_every_module_has_a_tier():
+    assert {component(path) for path in MODULES} <= set(TIERS)
+
+
+@pytest.mark.parametrize("module_path", MODULES, ids=lambda path: str(path.relative_to(PACKAGE)))
+def test_imports_point_down_the_tiers(module_path):
+    source = component(module_path)
+    for target in imported_components(module_path):
+        assert TIERS[target] <= TIERS[source], f"{source} (tier {TIERS[source]}) imports {target} (tier {TIERS[target]})"
+        assert (source, target) not in NEVER, f"{source} imports {target}"
+
+
+def test_the_checker_sees_imports_inside_functions(tmp_path):
+    module = tmp_path / "probe.py"
+    module.write_text("def f():\n    from centernet.engine.train import train\n    import centernet.apps.demo\n")
+    assert imported_components(module) == {"engine", "apps"}
