@@ -63,6 +63,31 @@ def test_flip_merge_averages_heatmap_and_size_and_keeps_original_offset():
     torch.testing.assert_close(merged[2], offset)
 
 
+def one_row_maps(*images):
+    """(images, channels, 1, 3) maps from one list of channel rows per image."""
+    return torch.tensor(images).unsqueeze(2)
+
+
+def test_flip_merge_hand_computed_with_a_mirror_that_disagrees():
+    """Two images and their mirrors, (2B, C, 1, 3) maps with B = 2: the mirrored half differs from a mirror of
+    the first, so each expected value below needs the mirror flipped back, then averaged (heatmap, size), and
+    the offset taken from the original images alone."""
+    heatmap = one_row_maps([[0.2, 0.4, 0.6]], [[0.9, 0.5, 0.1]],  # images 0 and 1
+                           [[0.8, 0.0, 0.1]], [[0.3, 0.3, 0.7]])  # their mirrors, as the network saw them
+    size = one_row_maps([[2.0, 4.0, 6.0], [1.0, 1.0, 1.0]], [[1.0, 2.0, 3.0], [4.0, 4.0, 4.0]],  # (w, h)
+                        [[10.0, 0.0, 8.0], [3.0, 5.0, 7.0]], [[5.0, 5.0, 5.0], [0.0, 2.0, 6.0]])
+    offset = one_row_maps([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], [[0.7, 0.8, 0.9], [0.0, 0.25, 0.5]],  # (dx, dy)
+                          [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]], [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]])
+    merged_heatmap, merged_size, merged_offset = merge_flip(heatmap, size, offset)
+    # image 0: ([0.2, 0.4, 0.6] + [0.1, 0.0, 0.8]) / 2; image 1: ([0.9, 0.5, 0.1] + [0.7, 0.3, 0.3]) / 2
+    torch.testing.assert_close(merged_heatmap, one_row_maps([[0.15, 0.2, 0.7]], [[0.8, 0.4, 0.2]]))
+    # w: ([2, 4, 6] + [8, 0, 10]) / 2, h: ([1, 1, 1] + [7, 5, 3]) / 2; image 1 likewise
+    torch.testing.assert_close(merged_size, one_row_maps([[5.0, 2.0, 8.0], [4.0, 3.0, 2.0]],
+                                                         [[3.0, 3.5, 4.0], [5.0, 3.0, 2.0]]))
+    torch.testing.assert_close(merged_offset, offset[:2])  # the mirrors' offsets play no part
+    assert merge_flip(heatmap, size, None)[2] is None
+
+
 def test_to_image_coordinates_inverts_a_letterbox_and_clips():
     # a 200 x 100 image letterboxed into 64 x 64: scale 64 / 200, centred vertically
     scale = 200 / 64

@@ -124,6 +124,30 @@ def test_aggregator_returns_weighted_total_and_detached_stats():
     assert torch.isfinite(outputs["heatmap"].grad).all()
 
 
+@pytest.mark.parametrize("class_weights", [None, torch.tensor([0.5, 1.0, 2.0])])
+def test_aggregator_terms_are_their_criteria_with_their_own_weights(class_weights):
+    """Each returned term equals its criterion computed directly on the same tensors, and the total is the
+    weighted sum with weights that differ from one another (and from the defaults), so a swapped term or
+    weight changes the result."""
+    generator = torch.Generator().manual_seed(0)
+    outputs = {"heatmap": torch.randn(2, 3, 16, 16, generator=generator),
+               "size": torch.rand(2, 2, 16, 16, generator=generator) * 10,  # far from the targets: a large L1
+               "offset": torch.rand(2, 2, 16, 16, generator=generator)}  # within a pixel: a small L1
+    targets = empty_and_full_targets()
+    config = LossConfig(heatmap_weight=0.5, size_weight=0.3, offset_weight=2.0)
+    total, stats = build_criterion(config, class_weights)(outputs, targets)
+    heatmap = penalty_reduced_focal_loss(outputs["heatmap"], targets.heatmap, class_weights=class_weights)
+    size = masked_l1_loss(outputs["size"], targets.index, targets.mask, targets.size)
+    offset = masked_l1_loss(outputs["offset"], targets.index, targets.mask, targets.offset)
+    assert size.item() > 2 * offset.item() > 0  # the two L1 terms are far apart, so a swap is visible
+    torch.testing.assert_close(stats["heatmap_loss"], heatmap)
+    torch.testing.assert_close(stats["size_loss"], size)
+    torch.testing.assert_close(stats["offset_loss"], offset)
+    expected_total = 0.5 * heatmap + 0.3 * size + 2.0 * offset
+    torch.testing.assert_close(total, expected_total)
+    torch.testing.assert_close(stats["loss"], expected_total)
+
+
 def test_aggregator_averages_over_stacks_and_handles_an_all_empty_batch():
     criterion = DetectionLoss({"constant": (lambda outputs, targets: outputs["value"], 2.0)})
     total, stats = criterion([{"value": torch.tensor(1.0)}, {"value": torch.tensor(3.0)}], None)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from centernet.baselines import reference_encode
 from centernet.targets import draw_gaussian, encode_targets, encode_targets_batched, gaussian_radius
+from tests.reference_targets import reference_encode, reference_gaussian_radius, shared_peak_duplicates
 
 E2, E4 = math.exp(-2), math.exp(-4)  # radius 1: sigma = 0.5, edge exp(-1 / 0.5), corner exp(-2 / 0.5)
 
@@ -119,17 +119,70 @@ def random_boxes(rng, count, extent=560):
     return np.concatenate([corner, corner + size], 1).astype(np.float32), rng.integers(0, 6, count)
 
 
-def test_numpy_encoder_equals_the_reference_loop():
+def shared_peak_boxes(rng, groups):
+    """`groups` x 3 boxes; the three of a group share a centre well inside a 512 px input, so one peak pixel:
+    a box (w, h), the same box turned (h, w) (an equal area: the earlier slot wins), and one of another size."""
+    centres = rng.integers(80, 440, (groups, 1, 2)).astype(np.float32)
+    halves = rng.integers(2, 60, (groups, 2, 2)).astype(np.float32) / 2
+    halves = np.concatenate([halves[:, :1], halves[:, :1, ::-1], halves[:, 1:]], 1)  # (groups, 3, 2)
+    boxes = np.concatenate([centres - halves, centres + halves], -1).reshape(-1, 4)
+    return boxes, rng.integers(0, 6, len(boxes))
+
+
+def mixed_boxes(rng, count, groups):
+    """`count` random boxes and `groups` shared-peak triples, in a random order."""
+    (random, random_classes), (shared, shared_classes) = random_boxes(rng, count), shared_peak_boxes(rng, groups)
+    order = rng.permutation(count + 3 * groups)
+    return np.concatenate([random, shared])[order], np.concatenate([random_classes, shared_classes])[order]
+
+
+@pytest.mark.parametrize(("height", "width", "expected"), [(10, 10, 2.7332), (32, 64, 11.7694), (100, 50, 18.3896)])
+def test_the_test_oracle_radius_matches_reference_values(height, width, expected):
+    assert reference_gaussian_radius(height, width) == pytest.approx(expected, abs=1e-4)
+
+
+def encode_with_the_batched_encoder(boxes, classes, num_classes, output_size, max_objects=128):
+    """`encode_targets_batched` on one image padded to `max_objects` slots, as numpy arrays."""
+    padded_boxes, padded_classes = torch.zeros(1, max_objects, 4), torch.zeros(1, max_objects, dtype=torch.long)
+    valid = torch.zeros(1, max_objects, dtype=torch.bool)
+    count = min(len(boxes), max_objects)
+    padded_boxes[0, :count] = torch.from_numpy(boxes[:count])
+    padded_classes[0, :count] = torch.from_numpy(classes[:count])
+    valid[0, :count] = True
+    targets = encode_targets_batched(padded_boxes, padded_classes, valid, num_classes, output_size)
+    return {name: getattr(targets, name)[0].numpy() for name in ("heatmap", "size", "offset", "index", "mask")}
+
+
+def encode_with_the_numpy_encoder(boxes, classes, num_classes, output_size):
+    targets = encode_targets(boxes, classes, num_classes, output_size)
+    return {name: getattr(targets, name) for name in ("heatmap", "size", "offset", "index", "mask")}
+
+
+def assert_equals_the_reference_but_for_shared_peaks(ours, reference):
+    """Every slot compared. The heatmaps are equal. Where both masks are 1, size, offset and index are equal;
+    ours is 0 where the reference's is 1 exactly at the shared-peak duplicates (`shared_peak_duplicates`), and
+    never 1 where the reference's is 0; every slot ours leaves out (empty or duplicate) is all zero."""
+    np.testing.assert_allclose(ours["heatmap"], reference["heatmap"], atol=1e-7)
+    same = ours["mask"].astype(bool)
+    assert not (same & (reference["mask"] == 0)).any()
+    for name in ("size", "offset", "index"):
+        np.testing.assert_allclose(ours[name][same], reference[name][same])
+    expected_mask = reference["mask"].astype(bool) & ~shared_peak_duplicates(reference)
+    np.testing.assert_array_equal(same, expected_mask, err_msg="mask: ours must drop exactly the duplicates")
+    for name in ("size", "offset", "index"):
+        np.testing.assert_array_equal(ours[name][same], reference[name][same], err_msg=name)
+        assert not ours[name][~same].any(), f"{name} is not zero in a slot without an object"
+
+
+@pytest.mark.parametrize("encoder", [encode_with_the_numpy_encoder, encode_with_the_batched_encoder],
+                         ids=["numpy", "batched"])
+def test_encoders_equal_the_reference_loop_but_for_shared_peaks(encoder):
     rng = np.random.default_rng(0)
-    for count in (0, 1, 7, 60):
-        boxes, classes = random_boxes(rng, count)
+    for count, groups in ((0, 0), (1, 0), (7, 0), (60, 0), (30, 10)):
+        boxes, classes = mixed_boxes(rng, count, groups)
         reference = reference_encode(boxes, classes, 6, (128, 128))
-        ours = encode_targets(boxes, classes, 6, (128, 128))
-        np.testing.assert_allclose(ours.heatmap, reference["heatmap"], atol=1e-7)
-        same = ours.mask.astype(bool)  # ours only masks out duplicates the reference keeps
-        assert not (same & (reference["mask"] == 0)).any()
-        for name in ("size", "offset", "index"):
-            np.testing.assert_allclose(getattr(ours, name)[same], reference[name][same])
+        assert shared_peak_duplicates(reference).sum() >= 2 * groups  # each triple has one winner, two losers
+        assert_equals_the_reference_but_for_shared_peaks(encoder(boxes, classes, 6, (128, 128)), reference)
 
 
 def test_torch_batched_encoder_equals_numpy_one_by_one():

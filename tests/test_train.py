@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.multiprocessing
 from pycocotools.coco import COCO
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -16,6 +17,7 @@ from centernet.cli import main
 from centernet.engine.checkpoint import load_checkpoint
 from centernet.predictor import Predictor
 from tests.conftest import ROOT, subprocess_env
+from tests.replicas_worker import check_replicas
 
 
 def train_args(shapes: Path, out: Path, *extra: str, epochs: int = 2) -> list[str]:
@@ -123,3 +125,15 @@ def test_two_process_gloo_ddp_keeps_replicas_identical(shapes, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "epoch 2: 2 replicas in sync" in result.stdout + result.stderr
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2  # only rank 0 writes
+
+
+def test_replicas_in_sync_compares_every_parameter_and_buffer_element(tmp_path, monkeypatch):
+    """`replicas_in_sync` in two gloo processes (tests/replicas_worker.py), answered alike on both ranks: True
+    for identical models; False when rank 1 differs in one BatchNorm running_mean element (a buffer), or has
+    two weight elements swapped (every sum unchanged). The exemption of a DistributedDataParallel model's
+    buffers is exercised by `test_two_process_gloo_ddp_keeps_replicas_identical`."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the spawned ranks inherit it: one thread each
+    torch.multiprocessing.spawn(check_replicas, args=(2, str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=2)
+    expected = {"identical": True, "buffer_element_differs": False, "weight_elements_swapped": False}
+    for rank in (0, 1):
+        assert json.loads((tmp_path / f"rank{rank}.json").read_text()) == expected, f"rank {rank}"

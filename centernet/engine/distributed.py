@@ -6,6 +6,7 @@ import os
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 
 def init_distributed(device_name: str) -> tuple[int, int, int]:
@@ -44,13 +45,35 @@ def all_ranks_agree(flag: bool, device: torch.device) -> bool:
 
 
 def replicas_in_sync(model: torch.nn.Module) -> bool:
-    """Whether every rank holds bit-identical parameters (compares per-tensor sums gathered from all ranks)."""
+    """Whether every rank holds identical parameters and buffers (BatchNorm statistics included), element by
+    element: rank 0's values are broadcast and compared with `torch.equal` on each rank, so a permutation or
+    a change that keeps a tensor's sum is caught. The verdict is all-reduced, so every rank returns the same.
+
+    A DistributedDataParallel model with `broadcast_buffers` (the default) is the exception for buffers: DDP
+    copies rank 0's buffers to every rank at the start of each forward, and each rank then updates its
+    BatchNorm statistics from its own batch, so after a step they differ by design and the next forward
+    discards the other ranks' values; its parameters alone are compared.
+
+    Values are flattened into one vector per dtype, on the model's own device (works with NCCL and gloo).
+    Collective: every rank must call it. A world of one is in sync. NaN never equals NaN, so weights gone to
+    NaN read as out of sync.
+    """
     if not is_distributed():
         return True
-    sums = torch.stack([p.detach().double().sum() for p in model.parameters()])
-    gathered = [torch.empty_like(sums) for _ in range(dist.get_world_size())]
-    dist.all_gather(gathered, sums)
-    return all(torch.equal(gathered[0], other) for other in gathered[1:])
+    tensors = list(model.parameters())
+    if not (isinstance(model, DistributedDataParallel) and model.broadcast_buffers):
+        tensors += list(model.buffers())
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for tensor in tensors:
+        by_dtype.setdefault(tensor.dtype, []).append(tensor.detach().reshape(-1))
+    same = True
+    for dtype in sorted(by_dtype, key=str):  # the same order on every rank
+        local = torch.cat(by_dtype[dtype])
+        reference = local.clone()
+        dist.broadcast(reference, src=0)
+        same = same and torch.equal(local, reference)
+    device = tensors[0].device if tensors else torch.device("cpu")
+    return all_ranks_agree(same, device)
 
 
 def cleanup_distributed() -> None:

@@ -1,0 +1,90 @@
+"""A test oracle for target encoding: the original CenterNet per-object loop (ctdet.py), written independently of
+`centernet.targets` (its own Gaussian radius, kernel and splat), plus the one difference our encoder is meant
+to have: when several objects share a peak pixel, only the largest keeps its size / offset slot.
+
+Formulas as REFERENCE.md states them; nothing here imports the code under test.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def reference_gaussian_radius(height: float, width: float, min_overlap: float = 0.7) -> float:
+    """CornerNet's radius: the min of three roots, each computed as (b + sqrt(b^2 - 4ac)) / 2 as the reference
+    does (not the exact geometric radius; trained models depend on it)."""
+    roots = []
+    for a, b, c in ((1, height + width, width * height * (1 - min_overlap) / (1 + min_overlap)),
+                    (4, 2 * (height + width), (1 - min_overlap) * width * height),
+                    (4 * min_overlap, -2 * min_overlap * (height + width), (min_overlap - 1) * width * height)):
+        roots.append((b + math.sqrt(b * b - 4 * a * c)) / 2)
+    return min(roots)
+
+
+def reference_gaussian_2d(diameter: int, sigma: float) -> np.ndarray:
+    radius = (diameter - 1.0) / 2.0
+    y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
+    kernel = np.exp(-(x * x + y * y) / (2 * sigma * sigma))
+    kernel[kernel < np.finfo(kernel.dtype).eps * kernel.max()] = 0
+    return kernel
+
+
+def reference_draw_gaussian(heatmap: np.ndarray, center, radius: int) -> None:
+    """Splat into `heatmap` (H, W) by element-wise max, the window clipped at the border (in place)."""
+    diameter = 2 * radius + 1
+    kernel = reference_gaussian_2d(diameter, sigma=diameter / 6)
+    x, y = int(center[0]), int(center[1])
+    height, width = heatmap.shape[0:2]
+    left, right = min(x, radius), min(width - x, radius + 1)
+    top, bottom = min(y, radius), min(height - y, radius + 1)
+    window = heatmap[y - top:y + bottom, x - left:x + right]
+    kernel = kernel[radius - top:radius + bottom, radius - left:radius + right]
+    if min(kernel.shape) > 0 and min(window.shape) > 0:
+        np.maximum(window, kernel, out=window)
+
+
+def reference_encode(boxes_xyxy: np.ndarray, classes: np.ndarray, num_classes: int, output_size: tuple[int, int],
+                     stride: int = 4, max_objects: int = 128) -> dict[str, np.ndarray]:
+    """The original per-object loop: every valid box is masked in, shared peaks included.
+
+    boxes_xyxy (N, 4) in input pixels, classes (N,) in [0, C). Returns heatmap (C, H, W) float32 and (M,) slots
+    size / offset (M, 2) float32, index (M,) int64, mask (M,) uint8, with M = `max_objects`.
+    """
+    height, width = output_size
+    heatmap = np.zeros((num_classes, height, width), dtype=np.float32)
+    size = np.zeros((max_objects, 2), dtype=np.float32)
+    offset = np.zeros((max_objects, 2), dtype=np.float32)
+    index = np.zeros(max_objects, dtype=np.int64)
+    mask = np.zeros(max_objects, dtype=np.uint8)
+    for k in range(min(len(boxes_xyxy), max_objects)):
+        box = np.array(boxes_xyxy[k], dtype=np.float32) / stride
+        box[[0, 2]] = np.clip(box[[0, 2]], 0, width - 1)
+        box[[1, 3]] = np.clip(box[[1, 3]], 0, height - 1)
+        box_h, box_w = box[3] - box[1], box[2] - box[0]
+        if box_h > 0 and box_w > 0:
+            radius = max(0, int(reference_gaussian_radius(math.ceil(box_h), math.ceil(box_w))))
+            center = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], dtype=np.float32)
+            peak = center.astype(np.int32)
+            reference_draw_gaussian(heatmap[int(classes[k])], peak, radius)
+            size[k] = 1.0 * box_w, 1.0 * box_h
+            index[k] = peak[1] * width + peak[0]
+            offset[k] = center - peak
+            mask[k] = 1
+    return {"heatmap": heatmap, "size": size, "offset": offset, "index": index, "mask": mask}
+
+
+def shared_peak_duplicates(reference: dict[str, np.ndarray]) -> np.ndarray:
+    """(M,) bool: reference slots that another masked-in object beats at the same peak index, by a larger area,
+    or by an equal area and an earlier slot. The size and offset heads hold one box per pixel, so these are
+    the slots our encoder leaves empty (whatever the classes)."""
+    mask = reference["mask"].astype(bool)
+    area = reference["size"][:, 0] * reference["size"][:, 1]
+    duplicate = np.zeros_like(mask)
+    for k in np.flatnonzero(mask):
+        for j in np.flatnonzero(mask):
+            same_peak = reference["index"][j] == reference["index"][k]
+            if j != k and same_peak and (area[j] > area[k] or (area[j] == area[k] and j < k)):
+                duplicate[k] = True
+    return duplicate
