@@ -24,6 +24,11 @@ STRIDE = 4  # output stride R of every architecture: heads are input_size / 4
 CONFIG_VERSION = 2
 
 
+def option_name(field_name: str) -> str:
+    """The command-line option of a config field: `lr_steps` -> `--lr-steps`."""
+    return "--" + field_name.replace("_", "-")
+
+
 def option(default: Any, help: str, *, choices: Mapping[str, Any] | None = None, required: bool = False,
            cli: bool = True) -> Any:
     """A config field with what its command-line option needs: help text, choices (the names of a catalog

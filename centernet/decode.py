@@ -42,15 +42,16 @@ def decode(heatmap: torch.Tensor, size: torch.Tensor, offset: torch.Tensor | Non
                         scores.float(), classes.float()], dim=-1)
 
 
-def merge_flip(heatmap: torch.Tensor, size: torch.Tensor, mirrored_heatmap: torch.Tensor,
-               mirrored_size: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flip test: average the heads of the images with those of their mirror images, flipped back.
+def merge_flip(heatmap: torch.Tensor, size: torch.Tensor, offset: torch.Tensor | None):
+    """Flip test: outputs for [images; mirrored images] (2B, ...) -> averaged (B, ...).
 
-    heatmap (probabilities, after sigmoid) and size: (B, ..., H, W) of the images; mirrored_*: the same heads
-    computed on the horizontally mirrored images, as the network returned them. Returns the averaged (heatmap,
-    size). The offset is not averaged: it comes from the images alone, as in the reference.
+    The heatmap (probabilities) and size are averaged with the mirror's flipped back; the offset comes
+    from the original images only, as in the reference.
     """
-    return (heatmap + mirrored_heatmap.flip(-1)) / 2, (size + mirrored_size.flip(-1)) / 2
+    half = heatmap.shape[0] // 2
+    heatmap = (heatmap[:half] + heatmap[half:].flip(-1)) / 2
+    size = (size[:half] + size[half:].flip(-1)) / 2
+    return heatmap, size, None if offset is None else offset[:half]
 
 
 def to_image_coordinates(detections: torch.Tensor, inverse_affine: torch.Tensor, stride: int = STRIDE,

@@ -43,11 +43,20 @@ class PreparedBatch:
 
 @dataclass
 class NetworkOutputs:
-    """The heads for a batch: `heads` of the images as given, and under flip test `mirrored`, the heads of the
-    mirrored images as the network returned them (still mirrored); each (B, ...) float32."""
+    """The heads for a batch of B images: `maps` as the network returned them, (B, ...) or under flip test
+    (2B, ...), the images then their mirror images (one network call for both); `heads` are the images' own."""
 
-    heads: dict[str, torch.Tensor]
-    mirrored: dict[str, torch.Tensor] | None = None
+    maps: dict[str, torch.Tensor]
+    count: int
+
+    @property
+    def heads(self) -> dict[str, torch.Tensor]:
+        """(B, ...) float32 heads of the images as given, flip test or not."""
+        return {name: value[:self.count] for name, value in self.maps.items()}
+
+    @property
+    def flip_test(self) -> bool:
+        return next(iter(self.maps.values())).shape[0] == 2 * self.count > 0
 
 
 def preprocess_image(image_rgb: np.ndarray, input_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -111,32 +120,24 @@ class Predictor:
             inverse_affine=torch.from_numpy(np.stack([inverse for _, inverse in prepared])),
             image_sizes=torch.tensor([[image.shape[1], image.shape[0]] for image in images_rgb]))
 
-    def _run(self, images_uint8: torch.Tensor) -> dict[str, torch.Tensor]:
-        autocast = torch.autocast("cuda", dtype=autocast_dtype(self.device)) if self.amp else contextlib.nullcontext()
-        with autocast:
-            outputs = self.model(images_uint8)
-        return {name: value.float() for name, value in outputs.items()}
-
     @torch.inference_mode()
     def forward(self, images_uint8: torch.Tensor) -> NetworkOutputs:
-        """The heads for (B, 3, S, S) uint8 inputs, in eval mode; with flip test also for the mirrored images
-        (one network call for both)."""
+        """The heads for (B, 3, S, S) uint8 inputs, in eval mode; with flip test also for the mirrored images."""
         images = images_uint8.to(self.device, non_blocking=True)
-        count = images.shape[0]
-        with evaluation_mode(self.model):
-            if not self.inference.flip_test:
-                return NetworkOutputs(self._run(images))
-            both = self._run(torch.cat([images, images.flip(-1)]))
-        return NetworkOutputs({name: value[:count] for name, value in both.items()},
-                              {name: value[count:] for name, value in both.items()})
+        if self.inference.flip_test:
+            images = torch.cat([images, images.flip(-1)])
+        autocast = torch.autocast("cuda", dtype=autocast_dtype(self.device)) if self.amp else contextlib.nullcontext()
+        with evaluation_mode(self.model), autocast:
+            outputs = self.model(images)
+        return NetworkOutputs({name: value.float() for name, value in outputs.items()}, len(images_uint8))
 
     @torch.inference_mode()
     def postprocess(self, outputs: NetworkOutputs, inverse_affine: torch.Tensor,
                     image_sizes: torch.Tensor) -> list[Detections]:
         """Decode outputs, map boxes to original pixels ((B, 2, 3) affines, (B, 2) width, height), threshold."""
-        heatmap, size, offset = outputs.heads["heatmap"].sigmoid(), outputs.heads["size"], outputs.heads["offset"]
-        if outputs.mirrored is not None:
-            heatmap, size = merge_flip(heatmap, size, outputs.mirrored["heatmap"].sigmoid(), outputs.mirrored["size"])
+        heatmap, size, offset = outputs.maps["heatmap"].sigmoid(), outputs.maps["size"], outputs.maps["offset"]
+        if outputs.flip_test:
+            heatmap, size, offset = merge_flip(heatmap, size, offset)
         detections = decode(heatmap, size, offset, k=self.inference.top_k)
         detections = to_image_coordinates(detections, inverse_affine.to(self.device), STRIDE,
                                           image_sizes.to(self.device)).cpu().numpy()

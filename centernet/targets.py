@@ -1,16 +1,20 @@
-"""Boxes -> CenterNet training targets: Gaussian heatmap, size, offset, index and mask.
+"""Boxes -> CenterNet training targets: Gaussian heatmap, size, offset, index and mask, encoded batched on the
+training device (GPU or CPU) from the padded boxes of a `Batch`.
 
-Two encoders give identical results: `encode_targets` (numpy, one image, for the data loader, tests and
-tools) and `encode_targets_batched` (torch, a padded batch on the training device). Both follow the
-reference exactly (radius, sigma = (2r + 1) / 6, element-wise max, clipping at the map border) and fix its
-two defects: crowd boxes never reach them (the dataset drops them), and when several objects share one peak
-pixel only the largest keeps its size and offset slot, because the size and offset heads are class-agnostic
-and can hold one box per pixel.
+The encoder follows the reference exactly (radius, sigma = (2r + 1) / 6, element-wise max, clipping at the map
+border) and fixes its two defects: crowd regions are ignore regions, never targets, and when several objects
+share one peak pixel only the largest keeps its size and offset slot, because the size and offset heads are
+class-agnostic and can hold one box per pixel. tests/reference.py holds the reference's per-object loop, which
+the tests compare with every slot and pixel of ours.
+
+Speed: no loop over objects or pixels. Objects are grouped by the size of their Gaussian window, rounded up to
+a power of two plus one, so each group is one broadcast; a Gaussian is the outer product of its two 1-D
+profiles. On the CPU the (B, C, H, W) heatmap comes from lazily zeroed memory (calloc), so only the pages that
+Gaussians touch are ever written: an 80-class batch is mostly zeros, and writing them all costs more than
+everything else together.
 """
 
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 import torch
@@ -42,43 +46,17 @@ def gaussian_radius(height, width, min_overlap: float = 0.7):
     return min(r1, r2, r3)
 
 
-def gaussian_kernel(radius: int) -> np.ndarray:
-    """(2r+1, 2r+1) float32 Gaussian with sigma = (2r + 1) / 6 and peak 1 at the centre."""
-    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
-    sigma = (2 * radius + 1) / 6
-    kernel = np.exp(-(offsets[:, None] ** 2 + offsets[None, :] ** 2) / (2 * sigma * sigma))
-    kernel[kernel < np.finfo(kernel.dtype).eps * kernel.max()] = 0
-    return kernel.astype(np.float32)
+def zeros(shape: tuple[int, ...], device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """torch.zeros, but on the CPU from calloc'd memory (numpy's zeros): pages are zeroed lazily by the kernel,
+    when first touched, instead of all written up front."""
+    if device.type == "cpu":
+        return torch.from_numpy(np.zeros(shape, dtype=torch.empty(0, dtype=dtype).numpy().dtype))
+    return torch.zeros(shape, dtype=dtype, device=device)
 
 
-@functools.cache
-def _cached_kernel(radius: int) -> np.ndarray:
-    """`gaussian_kernel(radius)`, computed once per radius; read-only, since every caller shares it."""
-    kernel = gaussian_kernel(radius)
-    kernel.flags.writeable = False
-    return kernel
-
-
-def draw_gaussian(heatmap: np.ndarray, center: tuple[int, int], radius: int) -> np.ndarray:
-    """Splat a Gaussian of `radius` at integer `center` (x, y) into `heatmap` (H, W) by element-wise max.
-
-    The window is clipped at the map border. Modifies `heatmap` in place and returns it.
-    """
-    x, y = int(center[0]), int(center[1])
-    height, width = heatmap.shape
-    left, right = min(x, radius), min(width - x, radius + 1)
-    top, bottom = min(y, radius), min(height - y, radius + 1)
-    if left + right <= 0 or top + bottom <= 0:
-        return heatmap
-    window = heatmap[y - top:y + bottom, x - left:x + right]
-    kernel = _cached_kernel(radius)[radius - top:radius + bottom, radius - left:radius + right]
-    np.maximum(window, kernel, out=window)
-    return heatmap
-
-
-def _keep_largest_per_peak(index, area, valid, xp):
-    """(..., M) bool: valid objects not beaten at their peak by a larger one (earlier wins ties)."""
-    slots = np.arange(index.shape[-1]) if xp is np else torch.arange(index.shape[-1], device=index.device)
+def _keep_largest_per_peak(index: torch.Tensor, area: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B, M) bool: valid objects not beaten at their peak by a larger one (earlier wins ties)."""
+    slots = torch.arange(index.shape[-1], device=index.device)
     same_peak = (index[..., :, None] == index[..., None, :]) & valid[..., None, :]
     beats = (area[..., None, :] > area[..., :, None]) | (
         (area[..., None, :] == area[..., :, None]) & (slots[None, :] < slots[:, None]))
@@ -98,107 +76,57 @@ def _box_geometry(boxes_xyxy: torch.Tensor, valid: torch.Tensor, output_size: tu
     return torch.stack([box_w, box_h], -1), center, center.long(), radius, valid
 
 
-@functools.lru_cache(maxsize=8)
-def _radius_table(height: int, width: int) -> np.ndarray:
-    """(H, W) int64: the clipped integer radius of a box of ceil-size (h, w), for every box an H x W map holds.
+def _profile(offsets: torch.Tensor, reach: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """1-D Gaussian exp(-d^2 / (2 sigma^2)) in float64 at offsets (S,) for objects (N,), 0 beyond each reach."""
+    distance = offsets[None, :].double()
+    values = torch.exp(-distance * distance / (2 * sigma[:, None] * sigma[:, None]))
+    return values * (distance.abs() <= reach[:, None])
 
-    The radius depends only on the integers ceil(h) and ceil(w), so one table per map size, computed by the
-    same float64 expression, replaces some 25 array operations per image.
+
+def gaussian_windows(peak: torch.Tensor, radius_xy: torch.Tensor, sigma_xy: torch.Tensor,
+                     output_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every pixel of every object's Gaussian window inside the map, without a loop over objects or pixels.
+
+    peak (N, 2) int x, y; radius_xy (N, 2) int window half-sizes; sigma_xy (N, 2) float64. The window of an
+    object is (2 rx + 1) x (2 ry + 1) pixels around its peak, its values exp(-dx^2 / 2 sx^2 - dy^2 / 2 sy^2)
+    computed in float64 (values below float64 eps are 0, as the reference's kernel), clipped at the border.
+    Returns (owner (E,) int64 object index, pixel (E,) int64 y * W + x, value (E,) float32).
     """
-    heights = np.arange(height, dtype=np.float64)[:, None]
-    widths = np.arange(width, dtype=np.float64)[None, :]
-    table = gaussian_radius(heights, widths).clip(0, None).astype(np.int64)
-    table.flags.writeable = False
-    return table
-
-
-def _box_geometry_numpy(boxes_xyxy: np.ndarray, output_size: tuple[int, int], stride: int):
-    """`_box_geometry` for one image's (N, 4) float32 boxes: the same arithmetic in fewer numpy calls."""
     height, width = output_size
-    upper = np.array([width - 1, height - 1, width - 1, height - 1], dtype=np.float32)
-    boxes = np.minimum(np.maximum(boxes_xyxy / stride, 0), upper)
-    size = boxes[:, 2:] - boxes[:, :2]  # (w, h)
-    valid = (size > 0).all(1)
-    center = (boxes[:, :2] + boxes[:, 2:]) / 2
-    ceil_size = np.ceil(size).astype(np.int64).clip(0, None)  # invalid boxes look up row or column 0
-    radius = _radius_table(height, width)[ceil_size[:, 1], ceil_size[:, 0]]
-    return size, center, center.astype(np.int64), radius, valid
+    # windows padded to 2^k + 1 per axis: few groups, each at most twice as wide as its windows
+    bucket = torch.ceil(torch.log2(radius_xy.clamp(min=1).double() * 2)).long()
+    keys = bucket[:, 0] * 64 + bucket[:, 1]
+    owners, pixels, values = [], [], []
+    for key in torch.unique(keys).tolist():
+        members = (keys == key).nonzero().squeeze(1)
+        reach_x, reach_y = 2 ** (key // 64) // 2, 2 ** (key % 64) // 2
+        offset_x = torch.arange(-reach_x, reach_x + 1, device=peak.device)
+        offset_y = torch.arange(-reach_y, reach_y + 1, device=peak.device)
+        profile_x = _profile(offset_x, radius_xy[members, 0], sigma_xy[members, 0])  # (n, Sx)
+        profile_y = _profile(offset_y, radius_xy[members, 1], sigma_xy[members, 1])  # (n, Sy)
+        window = profile_y[:, :, None] * profile_x[:, None, :]  # (n, Sy, Sx)
+        x = peak[members, 0, None, None] + offset_x[None, None, :]
+        y = peak[members, 1, None, None] + offset_y[None, :, None]
+        keep = (window >= np.finfo(np.float64).eps) & (x >= 0) & (x < width) & (y >= 0) & (y < height)
+        kept = keep.view(-1).nonzero().squeeze(1)  # flat positions in (n, Sy, Sx), found once
+        owners.append(members[kept // (len(offset_y) * len(offset_x))])
+        pixels.append((y * width + x).view(-1)[kept])
+        values.append(window.view(-1)[kept].float())
+    if not owners:
+        empty = torch.zeros(0, dtype=torch.int64, device=peak.device)
+        return empty, empty, torch.zeros(0, device=peak.device)
+    return torch.cat(owners), torch.cat(pixels), torch.cat(values)
 
 
-def encode_targets(boxes_xyxy: np.ndarray, classes: np.ndarray, num_classes: int, output_size: tuple[int, int],
-                   stride: int = STRIDE, max_objects: int = 128) -> Targets[np.ndarray]:
-    """Encode one image's boxes (N, 4) x1, y1, x2, y2 in input pixels and classes (N,) in [0, C).
-
-    Returns numpy `Targets`: heatmap (C, H, W) with (H, W) = `output_size`, and (M,) slots with
-    M = `max_objects`; objects past M are dropped, slots without an object are all zero.
-    """
-    boxes = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4)[:max_objects]
-    labels = np.asarray(classes, dtype=np.int64).reshape(-1)[:max_objects]
-    count = len(boxes)
-    heatmap = np.zeros((num_classes, *output_size), dtype=np.float32)
-    size, center, peak, radius, valid = _box_geometry_numpy(boxes, output_size, stride)
-    index = peak[:, 1] * output_size[1] + peak[:, 0]
-    _splat_numpy(heatmap, labels[valid], peak[valid], radius[valid])
-    mask = _keep_largest_per_peak(index, size[:, 0] * size[:, 1], valid, np)
-    targets = Targets(heatmap=heatmap, size=np.zeros((max_objects, 2), np.float32),
-                      offset=np.zeros((max_objects, 2), np.float32), index=np.zeros(max_objects, np.int64),
-                      mask=np.zeros(max_objects, np.float32))
-    targets.size[:count] = size * mask[:, None]
-    targets.offset[:count] = (center - peak) * mask[:, None]
-    targets.index[:count] = index * mask
-    targets.mask[:count] = mask
-    return targets
-
-
-def _splat_numpy(heatmap: np.ndarray, channel: np.ndarray, peak: np.ndarray, radius: np.ndarray) -> None:
-    """`draw_gaussian` for many objects into heatmap (K, H, W); channel (N,) picks each object's plane.
-
-    peak (N, 2) int x, y inside the map, radius (N,) int. One slice and one in-place max per object with a
-    cached kernel: at tens of objects an image this beats generating every window element and scatter-maxing.
-    """
-    _, height, width = heatmap.shape
-    x, y = peak[:, 0], peak[:, 1]
-    left, right = np.maximum(x - radius, 0), np.minimum(x + radius + 1, width)
-    top, bottom = np.maximum(y - radius, 0), np.minimum(y + radius + 1, height)
-    shift_x, shift_y = radius - x, radius - y  # map pixel + shift = kernel pixel
-    columns = (channel, radius, left, right, top, bottom, shift_x, shift_y)
-    for plane, reach, x0, x1, y0, y1, dx, dy in zip(*(column.tolist() for column in columns), strict=True):
-        window = heatmap[plane, y0:y1, x0:x1]
-        np.maximum(window, _cached_kernel(reach)[y0 + dy:y1 + dy, x0 + dx:x1 + dx], out=window)
-
-
-def _window_elements(peak: torch.Tensor, radius: torch.Tensor):
-    """Every pixel of every object's (2r+1)^2 window, without padding or a loop over objects.
-
-    peak (N, 2) int x, y and radius (N,) int. Returns (owner, x, y, values): the object each element
-    belongs to, its pixel, and its Gaussian value (float32, computed in float64 as the reference's
-    per-object kernel is).
-    """
-    side = 2 * radius + 1
-    counts = side * side
-    owner = torch.repeat_interleave(torch.arange(len(radius), device=radius.device), counts)
-    local = torch.arange(len(owner), device=radius.device)
-    local = local - (counts.cumsum(0) - counts)[owner]
-    side, reach = side[owner], radius[owner]
-    dx, dy = local % side - reach, local // side - reach
-    squared, diameter = (dx * dx + dy * dy).double(), (2 * reach + 1).double()
-    sigma = diameter / 6
-    values = (-squared / (2 * sigma * sigma)).exp().float()
-    return owner, peak[owner, 0] + dx, peak[owner, 1] + dy, values
-
-
-def _splat(heatmap: torch.Tensor, channel: torch.Tensor, peak: torch.Tensor, radius: torch.Tensor) -> None:
-    """Vectorised `draw_gaussian` for many objects: one scatter-max into heatmap (K, H, W).
-
-    channel (N,) selects each object's plane.
-    """
+def _splat(heatmap: torch.Tensor, plane: torch.Tensor, peak: torch.Tensor, radius: torch.Tensor) -> None:
+    """The reference's round Gaussians (sigma = (2r + 1) / 6) into heatmap planes (P, H, W) by element-wise max;
+    plane (N,) picks each object's plane, peak (N, 2), radius (N,) int."""
     if len(radius) == 0:
         return
     _, height, width = heatmap.shape
-    owner, x, y, values = _window_elements(peak, radius)
-    inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
-    flat = ((channel[owner] * height + y) * width + x)[inside]
-    heatmap.view(-1).scatter_reduce_(0, flat, values[inside], reduce="amax")
+    radius_xy = radius[:, None].expand(-1, 2)
+    owner, pixel, value = gaussian_windows(peak, radius_xy, (2 * radius_xy + 1).double() / 6, (height, width))
+    heatmap.view(-1).scatter_reduce_(0, plane[owner] * (height * width) + pixel, value, reduce="amax")
 
 
 def crowd_ignore_mask(boxes_xyxy: torch.Tensor, classes: torch.Tensor, crowd: torch.Tensor, num_classes: int,
@@ -209,7 +137,7 @@ def crowd_ignore_mask(boxes_xyxy: torch.Tensor, classes: torch.Tensor, crowd: to
     [x, x + 1) x [y, y + 1) of the map; it is ignored when that square overlaps the box / stride.
     """
     batch, height, width = classes.shape[0], *output_size
-    ignore = torch.zeros(batch * num_classes, height, width, dtype=torch.bool, device=boxes_xyxy.device)
+    ignore = zeros((batch * num_classes, height, width), boxes_xyxy.device, torch.bool)
     image, slot = crowd.nonzero(as_tuple=True)
     if len(image) == 0:
         return ignore.view(batch, num_classes, height, width)
@@ -229,7 +157,8 @@ def encode_targets_batched(boxes_xyxy: torch.Tensor, classes: torch.Tensor, vali
                            crowd: torch.Tensor | None = None) -> Targets[torch.Tensor]:
     """Encode a padded batch on its own device: boxes (B, M, 4) input pixels, classes (B, M), valid (B, M).
 
-    Returns torch `Targets` with a leading batch axis, equal to `encode_targets` applied image by image.
+    Returns torch `Targets` with a leading batch axis: heatmap (B, C, H, W) with (H, W) = `output_size`, and
+    (B, M) slots of size, offset, index and mask; padding and shared-peak losers have all-zero slots.
     crowd (B, M) bool, optional: crowd regions, which become `Targets.ignore` (pixels overlapping them in their
     class channel, minus real objects' peaks, which stay positive); without any, `ignore` is None.
     """
@@ -237,11 +166,11 @@ def encode_targets_batched(boxes_xyxy: torch.Tensor, classes: torch.Tensor, vali
     height, width = output_size
     size, center, peak, radius, valid = _box_geometry(boxes_xyxy.float(), valid.bool(), output_size, stride)
     index = peak[..., 1] * width + peak[..., 0]
-    heatmap = torch.zeros(batch, num_classes, height, width, device=boxes_xyxy.device)
+    heatmap = zeros((batch, num_classes, height, width), boxes_xyxy.device)
     image, slot = valid.nonzero(as_tuple=True)
-    channel = image * num_classes + classes.long()[image, slot]
-    _splat(heatmap.view(-1, height, width), channel, peak[image, slot], radius[image, slot])
-    mask = _keep_largest_per_peak(index, size[..., 0] * size[..., 1], valid, torch).float()
+    plane = image * num_classes + classes.long()[image, slot]
+    _splat(heatmap.view(-1, height, width), plane, peak[image, slot], radius[image, slot])
+    mask = _keep_largest_per_peak(index, size[..., 0] * size[..., 1], valid).float()
     ignore = None
     if crowd is not None and bool(crowd.any()):
         ignore = crowd_ignore_mask(boxes_xyxy, classes, crowd.bool(), num_classes, output_size, stride)

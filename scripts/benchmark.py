@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -29,10 +30,9 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 import torch
-from centernet.losses.centernet import penalty_reduced_focal_loss
-from centernet.losses.fused import DenseKernels, fused_penalty_reduced_focal_loss
 
-from centernet.baselines import reference_encode, reference_focal_loss
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # tests.reference, below
+
 from centernet.catalog import ARCHITECTURES
 from centernet.config import STRIDE, Config, DataConfig, ModelConfig, TrainConfig
 from centernet.data.coco import CocoDataset, collate
@@ -40,9 +40,11 @@ from centernet.data.transforms import color_jitter, pca_lighting, random_affine,
 from centernet.device import resolve_device
 from centernet.engine.train import build_state, train_step
 from centernet.losses.aggregate import DetectionLoss, HeatmapTerm, offset_term, size_term
+from centernet.losses.penalty_reduced import DenseKernels, penalty_reduced_focal_loss
 from centernet.model import build_model
 from centernet.predictor import Predictor
-from centernet.targets import encode_targets, encode_targets_batched
+from centernet.targets import encode_targets_batched
+from tests.reference import log_sigmoid_focal_loss, reference_encode, reference_focal_loss
 
 NUM_CLASSES = 80
 SECTIONS = ("train", "loss", "targets", "data", "inference")
@@ -147,10 +149,10 @@ def benchmark_loss(args: argparse.Namespace, device: torch.device) -> None:
         return run
 
     forms = {"reference": reference_focal_loss,
-             "log-sigmoid autograd (previous default)": penalty_reduced_focal_loss,
-             "fused, eager (default)": fused_penalty_reduced_focal_loss}
+             "log-sigmoid autograd (the tests' oracle)": log_sigmoid_focal_loss,
+             "centernet.losses.penalty_reduced_focal_loss (fused, eager; the default)": penalty_reduced_focal_loss}
     if not args.no_compile:
-        compiled = functools.partial(fused_penalty_reduced_focal_loss, kernels=DenseKernels(compiled=True))
+        compiled = functools.partial(penalty_reduced_focal_loss, kernels=DenseKernels(compiled=True))
         start = time.perf_counter()
         step(compiled)()
         print(f"  (compiling the fused loss took {time.perf_counter() - start:.1f} s, once)")
@@ -180,11 +182,10 @@ def benchmark_targets(args: argparse.Namespace, device: torch.device) -> None:
     classes = torch.from_numpy(np.stack([classes for _, classes in images])).to(device)
     valid = torch.ones(classes.shape, dtype=torch.bool, device=device)
     seconds = median_seconds({
-        "reference": per_image(reference_encode), "numpy": per_image(encode_targets),
+        "reference": per_image(reference_encode),
         "batched": lambda: encode_targets_batched(boxes, classes, valid, NUM_CLASSES, output_size),
     }, device, args.repeats, args.warmup)
     per_image_ms = {name: value * 1e3 / len(images) for name, value in seconds.items()}
-    report("encode_targets (numpy, CPU)", per_image_ms["reference"], per_image_ms["numpy"], "ms/img", False)
     report(f"encode_targets_batched (torch, {device}, batch {len(images)})", per_image_ms["reference"],
            per_image_ms["batched"], "ms/img", False)
 
@@ -283,7 +284,7 @@ def benchmark_train(args: argparse.Namespace, device: torch.device, arch: str, d
 
     states = {"baseline": build_state(train_config(args, arch, device), dataset, rank=0, local_rank=0, world_size=1)}
     states["baseline"].criterion = DetectionLoss({
-        "heatmap": (HeatmapTerm(lambda logits, target, class_weights: reference_focal_loss(logits, target)), 1.0),
+        "heatmap": (HeatmapTerm(lambda logits, target, **_: reference_focal_loss(logits, target)), 1.0),
         "size": (size_term, 0.1), "offset": (offset_term, 1.0)})
     for name, switches in variants.items():
         states[name] = build_state(train_config(args, arch, device, **switches), dataset, rank=0, local_rank=0,

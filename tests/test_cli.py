@@ -68,7 +68,7 @@ def test_hm_loss_is_the_heatmap_criterion_called(hm_loss, shapes, tmp_path, heat
                              "--hm-loss", hm_loss)
     assert {name for name, calls in heatmap_calls.items() if calls} == {hm_loss}
     assert all(weights is None for weights in heatmap_calls[hm_loss])  # no --class-balance: no class weights
-    assert config["loss"]["heatmap"] == hm_loss and config["loss"]["class_balance"] is None
+    assert config["loss"]["heatmap_loss"] == hm_loss and config["loss"]["class_balance"] is None
 
 
 @pytest.mark.parametrize("hm_loss", HM_LOSSES)
@@ -83,4 +83,4 @@ def test_class_balance_weights_the_heatmap_criterion_by_non_crowd_counts(hm_loss
     for weights in heatmap_calls[hm_loss]:
         assert weights is not None
         torch.testing.assert_close(weights, expected)
-    assert config["loss"]["heatmap"] == hm_loss and config["loss"]["class_balance"] == 0.99
+    assert config["loss"]["heatmap_loss"] == hm_loss and config["loss"]["class_balance"] == 0.99

@@ -15,10 +15,9 @@ import torch
 
 from centernet.cli import main
 from centernet.engine.auroc import HeatmapAUROC
-from centernet.losses import aggregate
-from centernet.losses.centernet import penalty_reduced_focal_loss
-from centernet.losses.fused import fused_penalty_reduced_focal_loss
+from centernet.losses import aggregate, penalty_reduced_focal_loss
 from centernet.targets import encode_targets_batched
+from tests.reference import log_sigmoid_focal_loss
 
 CROWD_PIXELS = {(x, y) for x in range(2, 6) for y in range(2, 5)}
 PEAK = (4, 3)
@@ -50,7 +49,7 @@ def test_without_crowd_regions_nothing_is_ignored():
 
 
 CRITERIA = {
-    "penalty_reduced (log-sigmoid form)": penalty_reduced_focal_loss,
+    "penalty_reduced (log-sigmoid oracle)": log_sigmoid_focal_loss,
     **{f"--hm-loss {name}": criterion for name, criterion in aggregate.HEATMAP_CRITERIA.items()},
 }
 
@@ -80,7 +79,7 @@ def test_the_penalty_reduced_loss_with_ignore_equals_the_formula_over_the_kept_p
     p, y = torch.sigmoid(logits.double()), targets.heatmap.double()
     per_pixel = torch.where(y == 1, (1 - p) ** 2 * torch.log(p), (1 - y) ** 4 * p**2 * torch.log(1 - p))
     expected = -per_pixel[~targets.ignore].sum() / (y == 1).sum()
-    for criterion in (penalty_reduced_focal_loss, fused_penalty_reduced_focal_loss):
+    for criterion in (log_sigmoid_focal_loss, penalty_reduced_focal_loss):
         assert criterion(logits, targets.heatmap, ignore=targets.ignore).item() == pytest.approx(expected.item(),
                                                                                                  rel=1e-5)
 

@@ -23,7 +23,6 @@ from centernet.data import (
     collate,
     color_jitter,
     letterbox_affine,
-    normalize,
     pca_lighting,
     random_affine,
     read_image_rgb,
@@ -36,7 +35,7 @@ from centernet.errors import DataError
 from centernet.structures import Batch, apply_affine, box_xywh_to_xyxy
 
 REPO = Path(__file__).resolve().parents[1]
-NO_AUGMENT = AugmentConfig(scale=0.0, shift=0.0, flip=0.0, color_jitter=0.0, pca_lighting=0.0)
+NO_AUGMENT = AugmentConfig(scale=0.0, shift=0.0, flip_probability=0.0, color_jitter=0.0, pca_lighting=0.0)
 INPUT_SIZE = 64
 
 
@@ -128,7 +127,7 @@ def test_letterbox_inverse_maps_input_pixels_back_to_original(coco_files):
 
 
 def test_flip_inside_the_affine_mirrors_boxes_and_pixels_alike():
-    affine, inverse, flipped = random_affine(100, 100, 100, AugmentConfig(scale=0, shift=0, flip=1.0),
+    affine, inverse, flipped = random_affine(100, 100, 100, AugmentConfig(scale=0, shift=0, flip_probability=1.0),
                                              np.random.default_rng(0))
     assert flipped
     # Pixel-edge frame: x -> 100 - x, so pixel index i goes to 99 - i.
@@ -144,7 +143,7 @@ def test_random_affine_keeps_boxes_on_their_pixels():
     image = np.zeros((60, 80, 3), np.uint8)
     image[10:30, 20:40] = 255  # pixels 20..39 x 10..29: the box [20, 10, 40, 30] in pixel edges
     box = np.array([[20, 10, 40, 30]], np.float32)
-    augment = AugmentConfig(scale=0.3, shift=0.1, flip=0.5)
+    augment = AugmentConfig(scale=0.3, shift=0.1, flip_probability=0.5)
     rng = np.random.default_rng(0)
     flips = 0
     for _ in range(12):
@@ -210,13 +209,6 @@ def test_colour_augmentations_are_identity_at_zero_strength_and_pca_uses_rgb_ord
     shifted = pca_lighting(image, 0.1, np.random.default_rng(1))
     shift = shifted - image
     np.testing.assert_allclose(shift, np.broadcast_to(shift[0, 0], shift.shape), atol=1e-6)  # same for all pixels
-
-
-def test_normalize_uses_per_channel_statistics():
-    images = torch.full((2, 3, 4, 4), 255, dtype=torch.uint8)
-    out = normalize(images, (0.5, 0.0, 1.0), (0.5, 1.0, 2.0))
-    assert out.dtype == torch.float32 and out.shape == images.shape and out.device == images.device
-    assert out[:, :, 0, 0].tolist() == [[1.0, 1.0, 0.0]] * 2
 
 
 def test_grayscale_rgba_palette_and_16_bit_images_read_as_rgb_uint8(tmp_path):

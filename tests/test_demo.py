@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from centernet.apps import video
+from centernet.checkpoint import save_checkpoint
 from centernet.cli import main
 from centernet.config import Config, DataConfig, LossConfig, ModelConfig, config_to_dict
-from centernet.engine.checkpoint import save_checkpoint
 from centernet.losses import build_criterion
 from centernet.model import build_model
 from centernet.predictor import Predictor
@@ -50,10 +50,8 @@ def checkpoint(tmp_path_factory) -> Path:
     model = build_model("resnet18", num_classes=2)
     criterion = build_criterion(LossConfig())
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    normalized = (images.float() / 255 - torch.tensor(config.data.mean)[:, None, None]) / torch.tensor(
-        config.data.std)[:, None, None]
     for _ in range(24):
-        loss, _ = criterion(model(normalized), targets)
+        loss, _ = criterion(model(images), targets)  # the model normalises its uint8 input
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -131,7 +129,7 @@ def test_video_demo_writes_video_json_report_and_strip_consistent_with_the_predi
     records = read_json_lines(lines)
     assert [record["frame"] for record in records] == list(range(FRAME_COUNT))
     assert [record["timestamp"] for record in records] == pytest.approx([i / FPS for i in range(FRAME_COUNT)])
-    predictor = Predictor.from_checkpoint(checkpoint, device="cpu", score_threshold=float(THRESHOLD))
+    predictor = Predictor.from_file(checkpoint, device="cpu", score_threshold=float(THRESHOLD))
     decoded, _ = read_frames_rgb(input_video)
     for record, frame in zip(records, decoded, strict=True):
         assert_same_detections(record, predictor([frame])[0], CLASS_NAMES)

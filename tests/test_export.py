@@ -9,18 +9,17 @@ import onnxruntime
 import pytest
 import torch
 
+from centernet.catalog import ARCHITECTURES
+from centernet.checkpoint import save_checkpoint
 from centernet.cli import main
 from centernet.config import Config, DataConfig, ModelConfig, config_to_dict
-from centernet.data.transforms import normalize
 from centernet.decode import decode
-from centernet.engine.checkpoint import save_checkpoint
 from centernet.errors import CenterNetError
 from centernet.export import METADATA_KEY, export_checkpoint
 from centernet.model import build_model
-from centernet.model.build import ARCHITECTURES
 from centernet.model.dcn import ModulatedDeformConv2d
-from centernet.onnx_backend import OnnxPredictor, load_predictor
-from centernet.predictor import Predictor
+from centernet.onnx_backend import OnnxPredictor
+from centernet.predictor import Predictor, load_predictor
 from centernet.structures import HEAD_NAMES
 
 INPUT_SIZE = 64
@@ -67,7 +66,7 @@ def images(batch: int) -> torch.Tensor:
 
 def expected_heads(model: torch.nn.Module, images_uint8: torch.Tensor) -> dict[str, torch.Tensor]:
     with torch.inference_mode():
-        return model(normalize(images_uint8, DataConfig.mean, DataConfig.std))
+        return model(images_uint8)  # the model normalises its uint8 input
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +137,7 @@ def test_onnxruntime_predictor_gives_the_pytorch_detections(resnet, tmp_path, ca
     rng = np.random.default_rng(0)
     pictures = [rng.integers(0, 256, (50, 90, 3), dtype=np.uint8), rng.integers(0, 256, (70, 40, 3), dtype=np.uint8)]
     ours = load_predictor(path, "onnxruntime", device="cpu", flip_test=flip_test)
-    theirs = Predictor.from_checkpoint(checkpoint, device="cpu", flip_test=flip_test)
+    theirs = Predictor.from_file(checkpoint, device="cpu", flip_test=flip_test)
     assert isinstance(ours, OnnxPredictor) and ours.class_names == CLASS_NAMES and ours.category_ids == CATEGORY_IDS
     for got, expected in zip(ours(pictures), theirs(pictures), strict=True):
         assert len(got) == len(expected) > 0
@@ -151,10 +150,10 @@ def test_the_predictor_refuses_a_decoding_export_and_a_foreign_file(resnet, tmp_
     checkpoint, _ = resnet
     export(capsys, "--checkpoint", str(checkpoint), "--output", str(tmp_path / "decode.onnx"), "--with-decode")
     with pytest.raises(CenterNetError, match="network-only"):
-        OnnxPredictor.from_onnx(tmp_path / "decode.onnx", device="cpu")
+        OnnxPredictor.from_file(tmp_path / "decode.onnx", device="cpu")
     (tmp_path / "text.onnx").write_text("not a model")
     with pytest.raises(CenterNetError, match="cannot load"):
-        OnnxPredictor.from_onnx(tmp_path / "text.onnx", device="cpu")
+        OnnxPredictor.from_file(tmp_path / "text.onnx", device="cpu")
 
 
 @pytest.mark.parametrize("arch", ["resnet18_dcn", "dla34"])

@@ -1,13 +1,15 @@
-"""The fused penalty-reduced focal loss equals the log-sigmoid formulation, in value and gradient."""
+"""The penalty-reduced focal loss (fused, closed-form backward) equals the log-sigmoid formula, in value and
+gradient."""
 
 import os
 
 import pytest
 import torch
 
-from centernet.losses import fused
-from centernet.losses.centernet import penalty_reduced_focal_loss
-from centernet.losses.fused import DenseKernels, PenaltyReducedFocalFunction, fused_penalty_reduced_focal_loss
+from centernet.losses import penalty_reduced as fused
+from centernet.losses.penalty_reduced import DenseKernels, PenaltyReducedFocalFunction
+from centernet.losses.penalty_reduced import penalty_reduced_focal_loss as fused_penalty_reduced_focal_loss
+from tests.reference import log_sigmoid_focal_loss as penalty_reduced_focal_loss
 
 SLOW = pytest.mark.skipif(os.environ.get("CENTERNET_SLOW") != "1", reason="set CENTERNET_SLOW=1 to run")
 

@@ -56,7 +56,7 @@ def test_every_module_has_a_tier():
 def test_imports_point_down_the_tiers(module_path):
     source = component(module_path)
     for target in imported_components(module_path):
-        assert TIERS[target] <= TIERS[source], f"{source} (tier {TIERS[source]}) imports {target} (tier {TIERS[target]})"
+        assert TIERS[target] <= TIERS[source], f"{source} (tier {TIERS[source]}) imports {target} ({TIERS[target]})"
         assert (source, target) not in NEVER, f"{source} imports {target}"
 
 

@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 
-from centernet.baselines import reference_focal_loss
 from centernet.config import LossConfig
 from centernet.losses import DetectionLoss, build_criterion, masked_l1_loss, penalty_reduced_focal_loss
 from centernet.structures import Targets
 from centernet.targets import encode_targets_batched
+from tests.reference import reference_focal_loss
 
 
 def straightforward_focal(logits, target, alpha=2.0, beta=4.0):
@@ -161,4 +161,4 @@ def test_aggregator_averages_over_stacks_and_handles_an_all_empty_batch():
 
 def test_unknown_heatmap_loss_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown heatmap loss"):
-        build_criterion(LossConfig(heatmap="nope"))
+        build_criterion(LossConfig(heatmap_loss="nope"))

@@ -13,8 +13,8 @@ import torch.multiprocessing
 from pycocotools.coco import COCO
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from centernet.checkpoint import load_checkpoint
 from centernet.cli import main
-from centernet.engine.checkpoint import load_checkpoint
 from centernet.predictor import Predictor
 from tests.conftest import ROOT, subprocess_env
 from tests.replicas_worker import check_replicas
@@ -56,7 +56,7 @@ def test_best_checkpoint_holds_what_inference_needs_and_last_what_resume_needs(t
     best = torch.load(trained_run / "best.pt", weights_only=True)
     assert set(best) == {"model", "epoch", "step", "config", "class_names", "category_ids"}
     assert (trained_run / "best.pt").stat().st_size < 0.6 * (trained_run / "last.pt").stat().st_size  # no Adam moments
-    predictor = Predictor.from_checkpoint(trained_run / "best.pt", device="cpu")
+    predictor = Predictor.from_file(trained_run / "best.pt", device="cpu")
     assert predictor.class_names == ["circle", "square", "triangle"]
 
 

@@ -155,9 +155,9 @@ def test_resume_with_other_options_is_a_one_line_error_naming_them(shapes, tmp_p
     out = tmp_path / "run"
     assert main(train_args(shapes, out, "--epochs", "1")) == 0
     capsys.readouterr()
-    assert main(train_args(shapes, out, "--epochs", "2", "--resume", "--lr", "2e-3", "--no-flip")) == 2
+    assert main(train_args(shapes, out, "--epochs", "2", "--resume", "--lr", "2e-3", "--flip-probability", "0")) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "--resume" in error
-    assert "lr: now 0.002, saved 0.001" in error and "flip: now 0.0, saved 0.5" in error
+    assert "--lr: now 0.002, saved 0.001" in error and "--flip-probability: now 0.0, saved 0.5" in error
     # what may change on resume: epochs, workers, intervals
     assert main(train_args(shapes, out, "--epochs", "2", "--resume", "--log-interval", "3")) == 0

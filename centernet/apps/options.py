@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from centernet.catalog import BACKENDS
-from centernet.config import Config, InferenceConfig
+from centernet.config import Config, InferenceConfig, option_name
 
 
 def config_fields(cls: type, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any]]:
@@ -28,10 +28,6 @@ def config_fields(cls: type, prefix: str = "") -> Iterator[tuple[str, dataclasse
             yield from config_fields(hints[item.name], f"{prefix}{item.name}.")
         else:
             yield f"{prefix}{item.name}", item, hints[item.name]
-
-
-def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 def _argument_type(annotation: Any) -> tuple[Any, dict[str, Any]]:
@@ -60,14 +56,14 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type = Config, *, o
         help_text = item.metadata["help"] + ("" if shown else f" (default: {_shown(item.default)})")
         kind, extra = _argument_type(annotation)
         if kind is bool:
-            group.add_argument(flag(item.name), dest=path, default=default, help=help_text,
+            group.add_argument(option_name(item.name), dest=path, default=default, help=help_text,
                                action=argparse.BooleanOptionalAction)
             continue
         if item.metadata["choices"]:
             extra["choices"] = item.metadata["choices"]
         else:
             extra["metavar"] = item.name.upper()
-        group.add_argument(flag(item.name), dest=path, type=kind, default=default, help=help_text,
+        group.add_argument(option_name(item.name), dest=path, type=kind, default=default, help=help_text,
                            required=item.metadata["required"] and not overrides, **extra)
 
 

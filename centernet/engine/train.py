@@ -18,7 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from centernet.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
-from centernet.config import Config, TrainConfig, config_to_dict
+from centernet.config import Config, TrainConfig, config_to_dict, option_name
 from centernet.data.coco import CocoDataset
 from centernet.data.validate import check_coco
 from centernet.device import autocast_dtype, resolve_device
@@ -273,10 +273,10 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def changed_options(launched: Config, saved: Config) -> list[str]:
-    """`field: now X, saved Y` for every config field (dotted path) that differs and may not change on resume."""
+    """`--option: now X, saved Y` for every config field that differs and may not change on resume."""
     now, before = _flatten(config_to_dict(launched)), _flatten(config_to_dict(saved))
-    return [f"{name}: now {now[name]!r}, saved {before.get(name)!r}" for name in sorted(now)
-            if name not in RESUMABLE_CHANGES | DERIVED_FIELDS and now[name] != before.get(name)]
+    return [f"{option_name(path.rsplit('.', 1)[-1])}: now {now[path]!r}, saved {before.get(path)!r}"
+            for path in sorted(now) if path not in RESUMABLE_CHANGES | DERIVED_FIELDS and now[path] != before.get(path)]
 
 
 def resume_config(config: Config, out: Path) -> tuple[Config, dict[str, Any] | None]:

@@ -1,8 +1,10 @@
-"""A test oracle for target encoding: the original CenterNet per-object loop (ctdet.py), written independently of
-`centernet.targets` (its own Gaussian radius, kernel and splat), plus the one difference our encoder is meant
-to have: when several objects share a peak pixel, only the largest keeps its size / offset slot.
+"""Test oracles: the original CenterNet's formulations, written independently of the package (nothing here imports
+the code under test). Formulas as REFERENCE.md states them. `scripts/benchmark.py` times them as the baselines.
 
-Formulas as REFERENCE.md states them; nothing here imports the code under test.
+- Target encoding: the original per-object loop (ctdet.py) with its own Gaussian radius, kernel and splat, plus
+  the one difference our encoder is meant to have: when several objects share a peak pixel, only the largest
+  keeps its size / offset slot.
+- The penalty-reduced focal loss: the reference's clamped form, and the plain log-sigmoid formula.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 
 def reference_gaussian_radius(height: float, width: float, min_overlap: float = 0.7) -> float:
@@ -31,8 +35,8 @@ def reference_gaussian_2d(diameter: int, sigma: float) -> np.ndarray:
     return kernel
 
 
-def reference_draw_gaussian(heatmap: np.ndarray, center, radius: int) -> None:
-    """Splat into `heatmap` (H, W) by element-wise max, the window clipped at the border (in place)."""
+def reference_draw_gaussian(heatmap: np.ndarray, center, radius: int) -> np.ndarray:
+    """Splat into `heatmap` (H, W) by element-wise max, the window clipped at the border (in place; returned)."""
     diameter = 2 * radius + 1
     kernel = reference_gaussian_2d(diameter, sigma=diameter / 6)
     x, y = int(center[0]), int(center[1])
@@ -43,6 +47,7 @@ def reference_draw_gaussian(heatmap: np.ndarray, center, radius: int) -> None:
     kernel = kernel[radius - top:radius + bottom, radius - left:radius + right]
     if min(kernel.shape) > 0 and min(window.shape) > 0:
         np.maximum(window, kernel, out=window)
+    return heatmap
 
 
 def reference_encode(boxes_xyxy: np.ndarray, classes: np.ndarray, num_classes: int, output_size: tuple[int, int],
@@ -88,3 +93,44 @@ def shared_peak_duplicates(reference: dict[str, np.ndarray]) -> np.ndarray:
             if j != k and same_peak and (area[j] > area[k] or (area[j] == area[k] and j < k)):
                 duplicate[k] = True
     return duplicate
+
+
+def reference_focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The reference heatmap loss: sigmoid, clamp to [1e-4, 1 - 1e-4], then the masked pow/log expression."""
+    pred = logits.sigmoid().clamp(1e-4, 1 - 1e-4)
+    positive = target.eq(1).float()
+    negative = target.lt(1).float()
+    negative_weights = torch.pow(1 - target, 4)
+    positive_loss = (torch.log(pred) * torch.pow(1 - pred, 2) * positive).sum()
+    negative_loss = (torch.log(1 - pred) * torch.pow(pred, 2) * negative_weights * negative).sum()
+    num_positive = positive.sum()
+    if num_positive == 0:
+        return -negative_loss
+    return -(positive_loss + negative_loss) / num_positive
+
+
+def log_sigmoid_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0,
+                           class_weights: torch.Tensor | None = None,
+                           ignore: torch.Tensor | None = None) -> torch.Tensor:
+    """CornerNet's focal loss with Gaussian penalty reduction on logits, as plain autograd on log-sigmoid terms.
+
+    logits, target: (B, C, H, W); target peaks are exactly 1. With p = sigmoid(logits):
+    L = -1/N * sum( y == 1: (1 - p)^alpha log p ; y < 1: (1 - y)^beta p^alpha log(1 - p) ),
+    N = max(number of peaks, 1). Written with log-sigmoid, so it never clamps p (the reference's clamp
+    to [1e-4, 1 - 1e-4] stops learning there) and stays finite for any logit, in fp32 and under autocast
+    (computed in float32). `class_weights` (C,) scales each class channel; pixels of the bool mask `ignore`
+    (B, C, H, W) count neither as positives nor as negatives, except peaks, which stay positive.
+    """
+    logits, target = logits.float(), target.float()
+    log_p = F.logsigmoid(logits)
+    log_not_p = F.logsigmoid(-logits)  # log(1 - p), exact where 1 - sigmoid(x) would round to 0
+    positive = target == 1
+    # powers as exp(alpha * log) so gradients stay finite for any alpha, also where p is exactly 0 or 1
+    positive_term = (alpha * log_not_p).exp() * log_p
+    negative_term = (1 - target).pow(beta) * (alpha * log_p).exp() * log_not_p
+    loss = torch.where(positive, positive_term, negative_term)
+    if ignore is not None:
+        loss = loss.masked_fill(ignore & ~positive, 0.0)
+    if class_weights is not None:
+        loss = loss * class_weights.to(loss).view(1, -1, 1, 1)
+    return -loss.sum() / positive.sum().clamp(min=1)
