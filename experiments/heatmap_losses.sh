@@ -17,11 +17,11 @@ run() {  # name data extra-args...
   centernet train --train-ann "$data/annotations/train.json" --train-images "$data/train" \
     --val-ann "$data/annotations/val.json" --val-images "$data/val" --out "$OUT/$name" \
     --input-size 128 --epochs "$EPOCHS" --batch-size 16 --lr 4e-3 --schedule cosine --warmup-iters 50 \
-    --no-color --eval-interval "$EPOCHS" --workers 0 --device "$DEVICE" "$@"
+    --color-jitter 0 --pca-lighting 0 --eval-interval "$EPOCHS" --workers 0 --device "$DEVICE" "$@"
 }
-run penalty_reduced data/shapes --hm-loss penalty_reduced
-run quality_focal data/shapes --hm-loss quality_focal
-run sigmoid_focal data/shapes --hm-loss sigmoid_focal
+run penalty_reduced data/shapes --heatmap-loss penalty_reduced
+run quality_focal data/shapes --heatmap-loss quality_focal
+run sigmoid_focal data/shapes --heatmap-loss sigmoid_focal
 run longtail_plain data/shapes_longtail
 run longtail_balanced data/shapes_longtail --class-balance 0.999
 

@@ -20,7 +20,7 @@ centernet train --arch "$ARCH" \
   --train-ann "$DATA/annotations/train.json" --train-images "$DATA/train" \
   --val-ann "$DATA/annotations/val.json" --val-images "$DATA/val" \
   --out "$OUT" --input-size 64 --epochs "$EPOCHS" --batch-size 16 --lr 4e-3 \
-  --schedule cosine --warmup-iters 30 --no-color --no-scale --no-shift --eval-interval 8 --workers 0 --device "$DEVICE"
+  --schedule cosine --warmup-iters 30 --color-jitter 0 --pca-lighting 0 --scale 0 --shift 0 --eval-interval 8 --workers 0 --device "$DEVICE"
 echo "training took $(( $(date +%s) - start )) s"
 
 centernet evaluate --checkpoint "$OUT/best.pt" --ann "$DATA/annotations/val.json" --images "$DATA/val" \
