@@ -41,6 +41,18 @@ HEATMAP_LOSSES: dict[str, str] = {
     "sigmoid_focal": "focal.heatmap_sigmoid_focal_loss",  # RetinaNet's focal loss, peaks positive
 }
 
+# --box-head name -> what the box head predicts at each stride-4 pixel
+BOX_HEADS: dict[str, str] = {
+    "center": "CenterNet: box (w, h) and sub-pixel centre offset at the peak, L1 losses",
+    "ltrb": "TTFNet: distances to the four box edges at every pixel of the object's Gaussian area, GIoU loss",
+}
+
+# --gaussian name -> the shape of the heatmap's Gaussian peaks
+GAUSSIANS: dict[str, str] = {
+    "round": "CenterNet: radius from CornerNet's overlap formula, sigma = (2r + 1) / 6",
+    "elliptical": "TTFNet: half-axes alpha * (w / 2, h / 2) with alpha = 0.54, sigma per axis",
+}
+
 # --optimizer name -> class in `torch.optim`
 OPTIMIZERS: dict[str, str] = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
 

@@ -47,6 +47,11 @@ class ModelConfig:
     head_conv: int | None = option(None, "hidden channels of each head (default: 64 for ResNet, 256 for DLA)")
     backbone_weights: str | None = option(None, 'ImageNet weights: a local state-dict file, or "imagenet" for '
                                                 "torchvision's (cached or online)")
+    box_head: str = option("center", "what the box head predicts", choices=catalog.BOX_HEADS)
+    dfl_bins: int = option(0, "ltrb head: each distance as a distribution over this many bins, decoded by its "
+                              "integral, with Distribution Focal Loss (GFL); 0: one value per distance")
+    neck_shortcuts: bool = option(False, "ResNet bodies: 3x3 conv shortcuts from the stages at strides 16, 8, 4 "
+                                         "added to the up path (TTFNet's U-Net-style shortcuts)")
 
 
 @dataclass(frozen=True)
@@ -86,9 +91,12 @@ class LossConfig:
     """Which heatmap criterion, and how the heads are weighted (reference: 1, 0.1, 1)."""
 
     heatmap_loss: str = option("penalty_reduced", "heatmap criterion", choices=catalog.HEATMAP_LOSSES)
+    gaussian: str = option("round", "shape of the heatmap's Gaussian peaks", choices=catalog.GAUSSIANS)
     heatmap_weight: float = option(1.0, "weight of the heatmap term")
     size_weight: float = option(0.1, "weight of the box-size term")
     offset_weight: float = option(1.0, "weight of the centre-offset term")
+    box_weight: float = option(5.0, "weight of the ltrb head's GIoU term")
+    dfl_weight: float = option(0.25, "weight of the Distribution Focal Loss term (with --dfl-bins)")
     class_balance: float | None = option(None, "beta of class-balanced heatmap weights (e.g. 0.999) for "
                                                "long-tailed data; unset: every class weighs 1")
 
@@ -108,6 +116,10 @@ class TrainConfig:
     lr_steps: tuple[int, ...] = option((90, 120), "epochs at which the step schedule multiplies lr by 0.1")
     warmup_iters: int = option(0, "iterations of linear learning-rate warm-up")
     grad_clip: float | None = option(None, "clip the gradient norm to this value; unset: no clipping")
+    ema: bool = option(False, "keep an exponential moving average of the weights: evaluated during training, "
+                              "saved in best.pt, used by evaluate, demo and export")
+    ema_decay: float = option(0.9998, "EMA decay once ramped up")
+    ema_ramp: float = option(2000.0, "updates over which the EMA decay ramps up: decay * (1 - exp(-updates / ramp))")
     amp: bool = option(False, "mixed precision on CUDA (bf16 where supported, else fp16 with a scaler)")
     channels_last: bool = option(False, "channels-last memory format")
     compile: bool = option(False, "torch.compile the model and the heatmap loss (slow first steps, faster after)")

@@ -44,12 +44,12 @@ from torch.onnx import symbolic_helper
 
 from centernet.catalog import EXPORT_FORMATS
 from centernet.config import STRIDE, Config, config_to_dict
-from centernet.decode import decode
+from centernet.decode import decode_outputs
 from centernet.errors import CenterNetError
 from centernet.model.dcn import ModulatedDeformConv2d
 from centernet.onnx_backend import INPUT_NAME, METADATA_KEY, import_optional
 from centernet.predictor import Predictor
-from centernet.structures import HEAD_NAMES
+from centernet.structures import head_names
 
 DEFAULT_OPSET = 19  # the first opset with DeformConv, which the deformable architectures need
 MIN_OPSET = 11  # TopK with a `largest` attribute, which decoding needs
@@ -64,20 +64,23 @@ class ExportedNetwork(nn.Module):
     docstring).
     """
 
-    def __init__(self, model: nn.Module, top_k: int | None = None) -> None:
+    def __init__(self, model: nn.Module, head_names: tuple[str, ...], top_k: int | None = None,
+                 dfl_bins: int = 0) -> None:
         super().__init__()
         self.model = model
+        self.head_names = head_names
         self.top_k = top_k
+        self.dfl_bins = dfl_bins
 
     @property
     def output_names(self) -> tuple[str, ...]:
-        return HEAD_NAMES if self.top_k is None else DECODED_NAMES
+        return self.head_names if self.top_k is None else DECODED_NAMES
 
     def forward(self, images_uint8: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outputs = self.model(images_uint8)
         if self.top_k is None:
-            return tuple(outputs[name] for name in HEAD_NAMES)
-        detections = decode(outputs["heatmap"].sigmoid(), outputs["size"], outputs["offset"], k=self.top_k)
+            return tuple(outputs[name] for name in self.head_names)
+        detections = decode_outputs(outputs, self.top_k, self.dfl_bins)
         return detections[..., :4] * STRIDE, detections[..., 4], detections[..., 5].long()
 
 
@@ -111,7 +114,7 @@ def export_metadata(config: Config, class_names: list[str], category_ids: list[i
         "stride": STRIDE,
         "with_decode": top_k is not None,
         "top_k": top_k,
-        "outputs": list(HEAD_NAMES if top_k is None else DECODED_NAMES),
+        "outputs": list(head_names(config.model.box_head) if top_k is None else DECODED_NAMES),
         "config": config_to_dict(config),
     }
 
@@ -233,7 +236,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     top_k = (top_k or config.inference.top_k) if with_decode else None
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, input_size=input_size))
     metadata = export_metadata(config, predictor.class_names, predictor.category_ids, top_k)
-    network = ExportedNetwork(predictor.model, top_k).eval()
+    network = ExportedNetwork(predictor.model, head_names(config.model.box_head), top_k,
+                              config.model.dfl_bins).eval()
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     writer = globals()[EXPORT_FORMATS[export_format]]  # the catalog names this module's write_* function

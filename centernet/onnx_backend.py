@@ -21,7 +21,6 @@ from torch import nn
 from centernet.config import config_from_dict
 from centernet.errors import CenterNetError, CheckpointError
 from centernet.predictor import Predictor
-from centernet.structures import HEAD_NAMES
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -81,10 +80,11 @@ class OnnxNetwork(nn.Module):
     def forward(self, images_uint8: torch.Tensor) -> dict[str, torch.Tensor]:
         images = images_uint8.cpu().numpy()
         step = self.fixed_batch or max(len(images), 1)
-        slices = [self.session.run(list(HEAD_NAMES), {INPUT_NAME: images[start:start + step]})
+        names = [output.name for output in self.session.get_outputs()]  # the heads, as `head_names` lists them
+        slices = [self.session.run(names, {INPUT_NAME: images[start:start + step]})
                   for start in range(0, len(images), step)]
         return {name: torch.from_numpy(np.concatenate([outputs[index] for outputs in slices]))
-                for index, name in enumerate(HEAD_NAMES)}
+                for index, name in enumerate(names)}
 
 
 class OnnxPredictor(Predictor):

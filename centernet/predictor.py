@@ -21,10 +21,10 @@ from centernet.catalog import BACKENDS
 from centernet.checkpoint import checkpoint_config, load_checkpoint
 from centernet.config import STRIDE, Config, InferenceConfig
 from centernet.data.transforms import letterbox_affine, warp_image
-from centernet.decode import decode, merge_flip, to_image_coordinates
+from centernet.decode import decode_outputs, to_image_coordinates
 from centernet.device import autocast_dtype, resolve_device
 from centernet.errors import CenterNetError, CheckpointError
-from centernet.model import build_model
+from centernet.model import build_model_from_config
 from centernet.structures import Detections
 
 
@@ -101,10 +101,9 @@ class Predictor:
         """Rebuild the model from a checkpoint alone; `inference_overrides` replace InferenceConfig fields."""
         state = load_checkpoint(path)
         config = checkpoint_config(state, path)
-        model = build_model(config.model.arch, config.model.num_classes, config.model.head_conv,
-                            mean=config.data.mean, std=config.data.std)
+        model = build_model_from_config(dataclasses.replace(config.model, backbone_weights=None), config.data)
         try:
-            model.load_state_dict(state["model"])
+            model.load_state_dict(state.get("ema_model", state["model"]))  # the averaged weights, where trained so
         except RuntimeError as error:
             raise CheckpointError(f"{path}: weights do not fit arch {config.model.arch} "
                                   f"({str(error).splitlines()[0]})") from None
@@ -135,10 +134,7 @@ class Predictor:
     def postprocess(self, outputs: NetworkOutputs, inverse_affine: torch.Tensor,
                     image_sizes: torch.Tensor) -> list[Detections]:
         """Decode outputs, map boxes to original pixels ((B, 2, 3) affines, (B, 2) width, height), threshold."""
-        heatmap, size, offset = outputs.maps["heatmap"].sigmoid(), outputs.maps["size"], outputs.maps["offset"]
-        if outputs.flip_test:
-            heatmap, size, offset = merge_flip(heatmap, size, offset)
-        detections = decode(heatmap, size, offset, k=self.inference.top_k)
+        detections = decode_outputs(outputs.maps, self.inference.top_k, self.config.model.dfl_bins, outputs.flip_test)
         detections = to_image_coordinates(detections, inverse_affine.to(self.device), STRIDE,
                                           image_sizes.to(self.device)).cpu().numpy()
         results = []

@@ -16,7 +16,13 @@ import torch
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
-HEAD_NAMES = ("heatmap", "size", "offset")  # the model returns a dict with these keys
+HEAD_NAMES = ("heatmap", "size", "offset")  # the model's outputs with the center box head
+LTRB_HEAD_NAMES = ("heatmap", "ltrb")  # with the ltrb box head
+
+
+def head_names(box_head: str) -> tuple[str, ...]:
+    """The keys of the dict the model returns, in order, for a box head ("center" or "ltrb")."""
+    return LTRB_HEAD_NAMES if box_head == "ltrb" else HEAD_NAMES
 
 
 @dataclass
@@ -30,6 +36,9 @@ class Targets(Generic[Array]):
     mask: (M,) float32, 1 where a slot holds an object whose size and offset are learned.
     ignore: (C, H, W) bool or None: heatmap pixels that are neither positive nor negative (inside a crowd
         region of that class, except real objects' peaks); None when nothing is ignored.
+    box_index, box_target, box_weight: the ltrb head's S regression samples, None for the center head:
+        (S,) int64 image * H * W + y * W + x; (S, 4) float32 target box x1, y1, x2, y2 in input pixels; (S,)
+        float32 sample weights (see `centernet.targets.ltrb_samples`).
     """
 
     heatmap: Array
@@ -38,6 +47,9 @@ class Targets(Generic[Array]):
     index: Array
     mask: Array
     ignore: Array | None = None
+    box_index: Array | None = None
+    box_target: Array | None = None
+    box_weight: Array | None = None
 
 
 @dataclass

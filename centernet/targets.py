@@ -22,6 +22,11 @@ import torch
 from centernet.config import STRIDE
 from centernet.structures import Targets
 
+TTF_ALPHA = 0.54  # TTFNet: elliptical heatmap Gaussians span alpha of each half side
+TTF_BETA = 0.54  # TTFNet: the ltrb head's regression samples, the pixels of the beta Gaussian
+# window half-sizes computed for groups of objects (see _padded_reach); larger radii are computed exactly
+REACH_LADDER = (0, 1, 2, 3, 4, 6, 8, 11, 16, 22, 32, 45, 64, 90, 128, 181, 256, 362, 512, 724, 1024, 1448, 2048)
+
 
 def gaussian_radius(height, width, min_overlap: float = 0.7):
     """The reference's (CornerNet's) Gaussian radius for a box of `height` x `width` output pixels.
@@ -64,7 +69,7 @@ def _keep_largest_per_peak(index: torch.Tensor, area: torch.Tensor, valid: torch
 
 
 def _box_geometry(boxes_xyxy: torch.Tensor, valid: torch.Tensor, output_size: tuple[int, int], stride: int):
-    """Clip boxes (..., 4) to the output map and derive size, centre, integer peak, radius and validity."""
+    """Clip boxes (..., 4) to the output map and derive size (w, h), centre, integer peak and validity."""
     height, width = output_size
     boxes = boxes_xyxy / stride
     x1, x2 = (boxes[..., i].clip(0, width - 1) for i in (0, 2))
@@ -72,61 +77,74 @@ def _box_geometry(boxes_xyxy: torch.Tensor, valid: torch.Tensor, output_size: tu
     box_w, box_h = x2 - x1, y2 - y1
     valid = valid & (box_w > 0) & (box_h > 0)
     center = torch.stack([(x1 + x2) / 2, (y1 + y2) / 2], -1)
-    radius = gaussian_radius(box_h.ceil().double(), box_w.ceil().double()).clip(0, None).long()
-    return torch.stack([box_w, box_h], -1), center, center.long(), radius, valid
+    return torch.stack([box_w, box_h], -1), center, center.long(), valid
+
+
+def round_radius(size: torch.Tensor) -> torch.Tensor:
+    """(..., 2) int64 radii (r, r) of CenterNet's round Gaussians for box sizes (..., 2) (w, h) in output pixels."""
+    radius = gaussian_radius(size[..., 1].ceil().double(), size[..., 0].ceil().double()).clip(0, None).long()
+    return radius[..., None].expand(*radius.shape, 2)
+
+
+def elliptical_radius(size: torch.Tensor, alpha: float = TTF_ALPHA) -> torch.Tensor:
+    """(..., 2) int64 half-axes (rx, ry) = int(alpha * (w, h) / 2) of TTFNet's elliptical Gaussians."""
+    return (size.double() / 2 * alpha).long()
 
 
 def _profile(offsets: torch.Tensor, reach: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """1-D Gaussian exp(-d^2 / (2 sigma^2)) in float64 at offsets (S,) for objects (N,), 0 beyond each reach."""
+    """1-D Gaussian exp(-d^2 / (2 sigma^2)) at offsets (S,) for objects (N,), computed in float64, 0 beyond
+    each reach and below float64 eps (as the reference's kernel); (N, S) float32."""
     distance = offsets[None, :].double()
     values = torch.exp(-distance * distance / (2 * sigma[:, None] * sigma[:, None]))
-    return values * (distance.abs() <= reach[:, None])
+    return (values * ((distance.abs() <= reach[:, None]) & (values >= np.finfo(np.float64).eps))).float()
+
+
+def _padded_reach(radius: torch.Tensor) -> torch.Tensor:
+    """The window half-size a group computes for objects of `radius`: the next step of a ladder growing ~1.4x,
+    so that few groups cover all objects while padding adds at most ~2x to a window's area."""
+    ladder = torch.tensor(REACH_LADDER, device=radius.device)
+    return ladder[torch.searchsorted(ladder, radius.clamp(max=REACH_LADDER[-1]))].maximum(radius)
 
 
 def gaussian_windows(peak: torch.Tensor, radius_xy: torch.Tensor, sigma_xy: torch.Tensor,
                      output_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Every pixel of every object's Gaussian window inside the map, without a loop over objects or pixels.
+    """Every pixel of every object's Gaussian window, without a loop over objects or pixels.
 
-    peak (N, 2) int x, y; radius_xy (N, 2) int window half-sizes; sigma_xy (N, 2) float64. The window of an
-    object is (2 rx + 1) x (2 ry + 1) pixels around its peak, its values exp(-dx^2 / 2 sx^2 - dy^2 / 2 sy^2)
-    computed in float64 (values below float64 eps are 0, as the reference's kernel), clipped at the border.
-    Returns (owner (E,) int64 object index, pixel (E,) int64 y * W + x, value (E,) float32).
+    peak (N, 2) int x, y; radius_xy (N, 2) int window half-sizes; sigma_xy (N, 2) float64. An object's window
+    is (2 rx + 1) x (2 ry + 1) pixels around its peak, its values exp(-dx^2 / 2 sx^2 - dy^2 / 2 sy^2), the
+    outer product of the two 1-D profiles. Objects are grouped by padded window size (one broadcast a group);
+    padding elements and elements outside the map have value 0 and a pixel clamped into the map, so that a max
+    or a sum over them changes nothing. Returns (owner (E,) int64 object index, pixel (E,) int64 y * W + x,
+    value (E,) float32).
     """
     height, width = output_size
-    # windows padded to 2^k + 1 per axis: few groups, each at most twice as wide as its windows
-    bucket = torch.ceil(torch.log2(radius_xy.clamp(min=1).double() * 2)).long()
-    keys = bucket[:, 0] * 64 + bucket[:, 1]
+    reach = _padded_reach(radius_xy)
+    keys = reach[:, 0] * (REACH_LADDER[-1] + 1) + reach[:, 1]
+    order = torch.argsort(keys)
+    group_keys, counts = torch.unique_consecutive(keys[order], return_counts=True)
     owners, pixels, values = [], [], []
-    for key in torch.unique(keys).tolist():
-        members = (keys == key).nonzero().squeeze(1)
-        reach_x, reach_y = 2 ** (key // 64) // 2, 2 ** (key % 64) // 2
+    groups = zip(group_keys.tolist(), order.split(counts.tolist()), peak[order].split(counts.tolist()),
+                 radius_xy[order].split(counts.tolist()), sigma_xy[order].split(counts.tolist()), strict=True)
+    for key, members, centre, radius, sigma in groups:
+        reach_x, reach_y = divmod(key, REACH_LADDER[-1] + 1)
         offset_x = torch.arange(-reach_x, reach_x + 1, device=peak.device)
         offset_y = torch.arange(-reach_y, reach_y + 1, device=peak.device)
-        profile_x = _profile(offset_x, radius_xy[members, 0], sigma_xy[members, 0])  # (n, Sx)
-        profile_y = _profile(offset_y, radius_xy[members, 1], sigma_xy[members, 1])  # (n, Sy)
-        window = profile_y[:, :, None] * profile_x[:, None, :]  # (n, Sy, Sx)
-        x = peak[members, 0, None, None] + offset_x[None, None, :]
-        y = peak[members, 1, None, None] + offset_y[None, :, None]
-        keep = (window >= np.finfo(np.float64).eps) & (x >= 0) & (x < width) & (y >= 0) & (y < height)
-        kept = keep.view(-1).nonzero().squeeze(1)  # flat positions in (n, Sy, Sx), found once
-        owners.append(members[kept // (len(offset_y) * len(offset_x))])
-        pixels.append((y * width + x).view(-1)[kept])
-        values.append(window.view(-1)[kept].float())
+        x = centre[:, 0, None] + offset_x  # (n, Sx)
+        y = centre[:, 1, None] + offset_y  # (n, Sy)
+        profile_x = _profile(offset_x, radius[:, 0], sigma[:, 0]) * ((x >= 0) & (x < width))
+        profile_y = _profile(offset_y, radius[:, 1], sigma[:, 1]) * ((y >= 0) & (y < height))
+        values.append((profile_y[:, :, None] * profile_x[:, None, :]).view(-1))  # (n, Sy, Sx) flattened
+        pixels.append((y.clamp(0, height - 1)[:, :, None] * width + x.clamp(0, width - 1)[:, None, :]).view(-1))
+        owners.append(members.repeat_interleave(len(offset_x) * len(offset_y)))
     if not owners:
         empty = torch.zeros(0, dtype=torch.int64, device=peak.device)
         return empty, empty, torch.zeros(0, device=peak.device)
     return torch.cat(owners), torch.cat(pixels), torch.cat(values)
 
 
-def _splat(heatmap: torch.Tensor, plane: torch.Tensor, peak: torch.Tensor, radius: torch.Tensor) -> None:
-    """The reference's round Gaussians (sigma = (2r + 1) / 6) into heatmap planes (P, H, W) by element-wise max;
-    plane (N,) picks each object's plane, peak (N, 2), radius (N,) int."""
-    if len(radius) == 0:
-        return
-    _, height, width = heatmap.shape
-    radius_xy = radius[:, None].expand(-1, 2)
-    owner, pixel, value = gaussian_windows(peak, radius_xy, (2 * radius_xy + 1).double() / 6, (height, width))
-    heatmap.view(-1).scatter_reduce_(0, plane[owner] * (height * width) + pixel, value, reduce="amax")
+def _sigma(radius_xy: torch.Tensor) -> torch.Tensor:
+    """sigma = (2r + 1) / 6 per axis, float64, as the reference's kernels (diameter / 6)."""
+    return (2 * radius_xy + 1).double() / 6
 
 
 def crowd_ignore_mask(boxes_xyxy: torch.Tensor, classes: torch.Tensor, crowd: torch.Tensor, num_classes: int,
@@ -152,28 +170,101 @@ def crowd_ignore_mask(boxes_xyxy: torch.Tensor, classes: torch.Tensor, crowd: to
     return ignore.view(batch, num_classes, height, width)
 
 
-def encode_targets_batched(boxes_xyxy: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor, num_classes: int,
-                           output_size: tuple[int, int], stride: int = STRIDE,
-                           crowd: torch.Tensor | None = None) -> Targets[torch.Tensor]:
-    """Encode a padded batch on its own device: boxes (B, M, 4) input pixels, classes (B, M), valid (B, M).
+class TargetEncoder:
+    """Padded batches -> `Targets` on the batch's device, for one head layout.
 
-    Returns torch `Targets` with a leading batch axis: heatmap (B, C, H, W) with (H, W) = `output_size`, and
-    (B, M) slots of size, offset, index and mask; padding and shared-peak losers have all-zero slots.
-    crowd (B, M) bool, optional: crowd regions, which become `Targets.ignore` (pixels overlapping them in their
-    class channel, minus real objects' peaks, which stay positive); without any, `ignore` is None.
+    num_classes: object classes C; output_size: (H, W) of the heads; box_head: "center" (size and offset slots at
+    the peaks) or "ltrb" (regression samples: every pixel of each object's beta-Gaussian area, the smallest
+    object winning where areas overlap, weighted by Gaussian value * log(box area) / the object's Gaussian sum,
+    as TTFNet); gaussian: "round" (CenterNet's radius) or "elliptical" (TTFNet's alpha half-axes).
+
+    On the CPU the heatmap buffer is kept between calls and only the elements the previous call wrote are
+    cleared, so that no page of a large, mostly-zero heatmap is zeroed twice: the targets a call returns are
+    read-only and valid until the next call.
     """
-    batch, slots = classes.shape
+
+    def __init__(self, num_classes: int, output_size: tuple[int, int], stride: int = STRIDE,
+                 box_head: str = "center", gaussian: str = "round") -> None:
+        if box_head not in ("center", "ltrb") or gaussian not in ("round", "elliptical"):
+            raise ValueError(f"unknown box head {box_head!r} or Gaussian {gaussian!r}")
+        self.num_classes, self.output_size, self.stride = num_classes, tuple(output_size), stride
+        self.box_head, self.gaussian = box_head, gaussian
+        self._buffer: torch.Tensor | None = None  # (capacity, C, H, W) float32 heatmap workspace (CPU)
+        self._written = torch.zeros(0, dtype=torch.int64)  # its flat elements the last call set
+
+    def _heatmap(self, batch: int, device: torch.device) -> torch.Tensor:
+        """(B, C, H, W) zeros: on the CPU the workspace with the last call's elements cleared."""
+        shape = (batch, self.num_classes, *self.output_size)
+        if device.type != "cpu":
+            return torch.zeros(shape, device=device)
+        if self._buffer is None or self._buffer.shape[0] < batch:
+            self._buffer, self._written = zeros(shape, device), torch.zeros(0, dtype=torch.int64)
+        self._buffer.view(-1)[self._written] = 0
+        return self._buffer[:batch]
+
+    def __call__(self, boxes_xyxy: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor,
+                 crowd: torch.Tensor | None = None) -> Targets[torch.Tensor]:
+        """boxes (B, M, 4) x1, y1, x2, y2 in input pixels, classes (B, M) in [0, C), valid (B, M) bool, crowd
+        (B, M) bool or None (crowd regions: `Targets.ignore`, the pixels they overlap in their class channel
+        minus real peaks; None without any). Returns `Targets` with a leading batch axis: heatmap (B, C, H, W),
+        (B, M) slots of size, offset, index and mask (padding and shared-peak losers all zero), and for "ltrb"
+        the regression samples."""
+        height, width = self.output_size
+        size, center, peak, valid = _box_geometry(boxes_xyxy.float(), valid.bool(), self.output_size, self.stride)
+        index = peak[..., 1] * width + peak[..., 0]
+        image, slot = valid.nonzero(as_tuple=True)
+        heatmap = self._heatmap(classes.shape[0], boxes_xyxy.device)
+        radius = (round_radius if self.gaussian == "round" else elliptical_radius)(size[image, slot])
+        owner, pixel, value = gaussian_windows(peak[image, slot], radius, _sigma(radius), self.output_size)
+        plane = image * self.num_classes + classes.long()[image, slot]
+        flat = plane[owner] * (height * width) + pixel
+        heatmap.view(-1).scatter_reduce_(0, flat, value, reduce="amax")
+        if self._buffer is not None and heatmap.device.type == "cpu":
+            self._written = flat
+        mask = _keep_largest_per_peak(index, size[..., 0] * size[..., 1], valid).float()
+        targets = Targets(heatmap=heatmap, size=size * mask[..., None], offset=(center - peak) * mask[..., None],
+                          index=index * mask.long(), mask=mask)
+        if crowd is not None and bool(crowd.any()):
+            ignore = crowd_ignore_mask(boxes_xyxy, classes, crowd.bool(), self.num_classes, self.output_size,
+                                       self.stride)
+            targets.ignore = ignore & (heatmap != 1)
+        if self.box_head == "ltrb":
+            boxes = boxes_xyxy.float()[image, slot]
+            targets.box_index, targets.box_target, targets.box_weight = ltrb_samples(
+                boxes, image, size[image, slot], peak[image, slot], self.output_size, classes.shape[0])
+        return targets
+
+
+def ltrb_samples(boxes_xyxy: torch.Tensor, image: torch.Tensor, size: torch.Tensor, peak: torch.Tensor,
+                 output_size: tuple[int, int], batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """TTFNet's regression samples for N objects of a batch of B images: boxes (N, 4) in input pixels, their image
+    (N,), size (N, 2) (w, h) and peak (N, 2) in output pixels.
+
+    Every pixel of an object's beta-Gaussian window is a sample of that object, unless a smaller object's window
+    covers it too (the smaller wins; equal areas: the earlier). Returns (index (S,) int64 = image * H * W + y * W
+    + x, box target (S, 4) x1, y1, x2, y2 in input pixels, weight (S,) = Gaussian value * log(box area) / the sum
+    of the object's Gaussian values over its whole window), so each object's weights sum to log(its area) less
+    what smaller objects took.
+    """
     height, width = output_size
-    size, center, peak, radius, valid = _box_geometry(boxes_xyxy.float(), valid.bool(), output_size, stride)
-    index = peak[..., 1] * width + peak[..., 0]
-    heatmap = zeros((batch, num_classes, height, width), boxes_xyxy.device)
-    image, slot = valid.nonzero(as_tuple=True)
-    plane = image * num_classes + classes.long()[image, slot]
-    _splat(heatmap.view(-1, height, width), plane, peak[image, slot], radius[image, slot])
-    mask = _keep_largest_per_peak(index, size[..., 0] * size[..., 1], valid).float()
-    ignore = None
-    if crowd is not None and bool(crowd.any()):
-        ignore = crowd_ignore_mask(boxes_xyxy, classes, crowd.bool(), num_classes, output_size, stride)
-        ignore &= heatmap != 1
-    return Targets(heatmap=heatmap, size=size * mask[..., None], offset=(center - peak) * mask[..., None],
-                   index=index * mask.long(), mask=mask, ignore=ignore)
+    radius = elliptical_radius(size, TTF_BETA)
+    owner, pixel, value = gaussian_windows(peak, radius, _sigma(radius), output_size)
+    key = image[owner] * (height * width) + pixel
+    area = ((boxes_xyxy[:, 2] - boxes_xyxy[:, 0]) * (boxes_xyxy[:, 3] - boxes_xyxy[:, 1])).clamp(min=2.0)
+    # rank 0 is the smallest object (a stable sort: among equal areas the earlier object ranks first)
+    rank = torch.empty(len(area), dtype=torch.int64, device=area.device)
+    rank[torch.argsort(area, stable=True)] = torch.arange(len(area), device=area.device)
+    best = torch.full((batch * height * width,), len(area), dtype=torch.int64, device=area.device)
+    candidate = torch.where(value > 0, rank[owner], len(area))  # padding and off-map elements never win
+    best.scatter_reduce_(0, key, candidate, reduce="amin")
+    wins = (value > 0) & (candidate == best[key])
+    total = torch.zeros(len(area), dtype=value.dtype, device=value.device).index_add_(0, owner, value)
+    weight = value * area.log()[owner] / total[owner]
+    return key[wins], boxes_xyxy[owner[wins]], weight[wins]
+
+
+def encode_targets_batched(boxes_xyxy: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor, num_classes: int,
+                           output_size: tuple[int, int], stride: int = STRIDE, crowd: torch.Tensor | None = None,
+                           box_head: str = "center", gaussian: str = "round") -> Targets[torch.Tensor]:
+    """One call of a fresh `TargetEncoder` (its targets stay valid): see there for shapes and frames."""
+    return TargetEncoder(num_classes, output_size, stride, box_head, gaussian)(boxes_xyxy, classes, valid, crowd)

@@ -14,11 +14,12 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from tqdm import tqdm
 
+from centernet.config import Config
 from centernet.data.coco import CocoDataset
 from centernet.data.transforms import invert_affine
 from centernet.engine.auroc import HeatmapAUROC
 from centernet.predictor import Predictor
-from centernet.structures import Batch, Detections, apply_affine, box_xyxy_to_xywh
+from centernet.structures import Batch, Detections, Targets, apply_affine, box_xyxy_to_xywh
 from centernet.targets import encode_targets_batched
 
 METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -110,7 +111,7 @@ def evaluate(predictor: Predictor, dataset: CocoDataset, batch_size: int = 16, w
             continue
         outputs = predictor.forward(batch.images)
         heads = outputs.heads  # of the images as given (flip test or not)
-        targets = _targets(batch.to(predictor.device), heads["heatmap"].shape)
+        targets = _targets(batch.to(predictor.device), predictor.config, tuple(heads["heatmap"].shape[1:]))
         auroc.update(heads["heatmap"].sigmoid(), targets.heatmap, targets.ignore)
         if criterion is not None:
             for name, value in criterion(heads, targets)[1].items():
@@ -135,7 +136,8 @@ def _example(batch: Batch, i: int, detections: Detections, heatmap_logits: torch
     return batch.images[i].permute(1, 2, 0).numpy(), moved, heatmap_logits.sigmoid().amax(0).cpu().numpy()
 
 
-def _targets(batch: Batch, heatmap_shape: torch.Size):
-    """The batch's ground truth at the heads' resolution, on the batch's device."""
-    return encode_targets_batched(batch.boxes_xyxy, batch.classes, batch.valid, heatmap_shape[1],
-                                  tuple(heatmap_shape[2:]), crowd=batch.crowd)
+def _targets(batch: Batch, config: Config, heatmap_shape: tuple[int, ...]) -> Targets:
+    """The batch's ground truth at the heads' resolution (C, H, W) for the model's box head, on the batch's device."""
+    return encode_targets_batched(batch.boxes_xyxy, batch.classes, batch.valid, heatmap_shape[0],
+                                  heatmap_shape[1:], crowd=batch.crowd, box_head=config.model.box_head,
+                                  gaussian=config.loss.gaussian)

@@ -15,23 +15,26 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
+from centernet.catalog import OPTIMIZERS
 from centernet.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
 from centernet.config import Config, TrainConfig, config_to_dict, option_name
 from centernet.data.coco import CocoDataset
 from centernet.data.validate import check_coco
 from centernet.device import autocast_dtype, resolve_device
 from centernet.engine import distributed
+from centernet.engine.ema import build_ema
 from centernet.engine.evaluate import Evaluation, evaluate, format_metric
 from centernet.engine.logger import RunLogger
 from centernet.errors import CenterNetError
 from centernet.losses import DetectionLoss, build_criterion
 from centernet.losses.focal import class_balanced_weights
-from centernet.model import build_model
+from centernet.model import build_model_from_config
 from centernet.predictor import Predictor
 from centernet.structures import Batch
-from centernet.targets import encode_targets_batched
+from centernet.targets import TargetEncoder
 
 MAX_BAD_STEPS_IN_A_ROW = 20
 
@@ -43,6 +46,8 @@ class TrainState:
     config: Config
     model: nn.Module  # possibly DDP-wrapped
     criterion: DetectionLoss
+    encoder: TargetEncoder
+    ema: AveragedModel | None  # the averaged weights, when config.train.ema
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     device: torch.device
@@ -59,6 +64,11 @@ class TrainState:
     @property
     def bare_model(self) -> nn.Module:
         return self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
+
+    @property
+    def inference_model(self) -> nn.Module:
+        """The weights inference uses: the averaged ones where there is an EMA."""
+        return self.bare_model if self.ema is None else self.ema.module
 
 
 def warn(message: str) -> None:
@@ -78,15 +88,12 @@ def scaled_lr(config: TrainConfig, world_size: int) -> float:
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig, world_size: int) -> torch.optim.Optimizer:
-    """Adam / AdamW / SGD with lr scaled linearly from `reference_batch` to the global batch."""
-    lr = scaled_lr(config, world_size)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=config.weight_decay)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config.weight_decay)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=config.weight_decay)
-    raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adam, adamw or sgd")
+    """The optimizer the catalog names (SGD with momentum 0.9), lr scaled linearly to the global batch."""
+    if config.optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {config.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+    options = {"momentum": 0.9} if config.optimizer == "sgd" else {}
+    return getattr(torch.optim, OPTIMIZERS[config.optimizer])(model.parameters(), lr=scaled_lr(config, world_size),
+                                                              weight_decay=config.weight_decay, **options)
 
 
 def iterations_per_epoch(num_samples: int, batch_size: int, world_size: int) -> int:
@@ -146,8 +153,7 @@ def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
     images = batch.images  # uint8: the model normalises them
     if config.train.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
-    targets = encode_targets_batched(batch.boxes_xyxy, batch.classes, batch.valid, config.model.num_classes,
-                                     config.data.output_size, crowd=batch.crowd)
+    targets = state.encoder(batch.boxes_xyxy, batch.classes, batch.valid, batch.crowd)
     use_amp = config.train.amp and state.device.type == "cuda"
     autocast = torch.autocast("cuda", dtype=autocast_dtype(state.device)) if use_amp else contextlib.nullcontext()
     with autocast:
@@ -166,6 +172,8 @@ def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
         torch.nn.utils.clip_grad_norm_(state.model.parameters(), config.train.grad_clip)
     state.scaler.step(state.optimizer)
     state.scaler.update()
+    if state.ema is not None:
+        state.ema.update_parameters(state.bare_model)
     state.step += 1
     return values
 
@@ -226,7 +234,7 @@ def inference_checkpoint(state: TrainState, dataset: CocoDataset) -> dict[str, A
     """What inference needs (best.pt): the weights, config, class names and category ids, and where they
     come from (epoch, step); no optimizer state."""
     return {
-        "model": state.bare_model.state_dict(),
+        "model": state.inference_model.state_dict(),
         "epoch": state.epoch,
         "step": state.step,
         "config": config_to_dict(state.config),
@@ -238,18 +246,26 @@ def inference_checkpoint(state: TrainState, dataset: CocoDataset) -> dict[str, A
 def resume_checkpoint(state: TrainState, dataset: CocoDataset) -> dict[str, Any]:
     """What an exact resume needs (last.pt): the inference checkpoint plus optimizer, scaler and best AP.
 
-    The learning rate is a function of the loader position (`lr_factor`), so no scheduler state is saved.
+    The learning rate is a function of the loader position (`lr_factor`), so no scheduler state is saved. With an
+    EMA, "model" holds the trained weights and "ema_model" the averaged ones (which inference reads).
     """
-    return {
+    saved = {
         **inference_checkpoint(state, dataset),
+        "model": state.bare_model.state_dict(),
         "optimizer": state.optimizer.state_dict(),
         "scaler": state.scaler.state_dict(),
         "best_ap": state.best_ap,
     }
+    if state.ema is not None:
+        saved.update(ema_model=state.ema.module.state_dict(), ema_updates=int(state.ema.n_averaged))
+    return saved
 
 
 def restore(state: TrainState, saved: dict[str, Any]) -> None:
     state.bare_model.load_state_dict(saved["model"])
+    if state.ema is not None:
+        state.ema.module.load_state_dict(saved["ema_model"])
+        state.ema.n_averaged.fill_(saved["ema_updates"])
     state.optimizer.load_state_dict(saved["optimizer"])
     state.scaler.load_state_dict(saved["scaler"])
     state.epoch, state.step, state.best_ap = saved["epoch"], saved["step"], saved["best_ap"]
@@ -321,27 +337,30 @@ def build_state(config: Config, train_set: CocoDataset, rank: int, local_rank: i
     if device.type == "cuda" and world_size > 1:
         device = torch.device("cuda", local_rank)
     seed_everything(config.train.seed)
-    model = build_model(config.model.arch, config.model.num_classes, config.model.head_conv,
-                        config.model.backbone_weights, config.data.mean, config.data.std).to(device)
+    model = build_model_from_config(config.model, config.data).to(device)
     if config.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if config.train.compile:
         model.compile()  # in place, so the state_dict keys (and checkpoints) stay those of the plain model
+    ema = build_ema(model, config.train.ema_decay, config.train.ema_ramp) if config.train.ema else None
     if world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     weights = class_weights_for(train_set, config.loss.class_balance)
     criterion = build_criterion(config.loss, None if weights is None else weights.to(device),
-                                compile_heatmap=config.train.compile)
+                                compile_heatmap=config.train.compile, box_head=config.model.box_head,
+                                dfl_bins=config.model.dfl_bins)
     optimizer = build_optimizer(model, config.train, world_size)
     iters_per_epoch = iterations_per_epoch(len(train_set), config.train.batch_size, world_size)
     use_scaler = config.train.amp and device.type == "cuda" and autocast_dtype(device) == torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
-    return TrainState(config, model, criterion, optimizer, scaler, device, rank, world_size, iters_per_epoch,
-                      scaled_lr(config.train, world_size))
+    encoder = TargetEncoder(config.model.num_classes, config.data.output_size, box_head=config.model.box_head,
+                            gaussian=config.loss.gaussian)
+    return TrainState(config, model, criterion, encoder, ema, optimizer, scaler, device, rank, world_size,
+                      iters_per_epoch, scaled_lr(config.train, world_size))
 
 
 def run_evaluation(state: TrainState, val_set: CocoDataset, logger: RunLogger) -> Evaluation:
-    predictor = Predictor(state.bare_model, state.config, val_set.class_names, state.device,
+    predictor = Predictor(state.inference_model, state.config, val_set.class_names, state.device,
                           category_ids=val_set.category_ids)
     result = evaluate(predictor, val_set, batch_size=state.config.train.batch_size,
                       workers=state.config.data.workers, criterion=state.criterion, num_examples=4)

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from centernet.catalog import HEATMAP_LOSSES
-from centernet.config import LossConfig
+from centernet.config import STRIDE, LossConfig
 from centernet.losses.penalty_reduced import DenseKernels, penalty_reduced_focal_loss
-from centernet.losses.regression import masked_l1_loss
+from centernet.losses.regression import ltrb_dfl_loss, ltrb_giou_loss, masked_l1_loss
 from centernet.structures import Targets
 
 HeadOutputs = Mapping[str, torch.Tensor]
@@ -47,6 +47,18 @@ def size_term(outputs: HeadOutputs, targets: Targets) -> torch.Tensor:
     return masked_l1_loss(outputs["size"], targets.index, targets.mask, targets.size)
 
 
+def box_term(dfl_bins: int) -> Term:
+    """The ltrb head's GIoU term."""
+    return lambda outputs, targets: ltrb_giou_loss(outputs["ltrb"], targets.box_index, targets.box_target,
+                                                   targets.box_weight, STRIDE, dfl_bins)
+
+
+def dfl_term(dfl_bins: int) -> Term:
+    """The ltrb head's Distribution Focal Loss term."""
+    return lambda outputs, targets: ltrb_dfl_loss(outputs["ltrb"], targets.box_index, targets.box_target,
+                                                  targets.box_weight, STRIDE, dfl_bins)
+
+
 def offset_term(outputs: HeadOutputs, targets: Targets) -> torch.Tensor:
     """Masked L1 on the sub-pixel centre offset."""
     return masked_l1_loss(outputs["offset"], targets.index, targets.mask, targets.offset)
@@ -73,10 +85,11 @@ class DetectionLoss(nn.Module):
         return total, stats
 
 
-def build_criterion(config: LossConfig, class_weights: torch.Tensor | None = None,
-                    compile_heatmap: bool = False) -> DetectionLoss:
-    """The CenterNet criterion from the config: heatmap, size and offset terms with their weights.
+def build_criterion(config: LossConfig, class_weights: torch.Tensor | None = None, compile_heatmap: bool = False,
+                    box_head: str = "center", dfl_bins: int = 0) -> DetectionLoss:
+    """The criterion from the config: the heatmap term, then the box head's terms, each with its weight.
 
+    center head: size and offset (masked L1); ltrb head: box (GIoU) and, with dfl_bins > 0, dfl.
     `compile_heatmap` runs the penalty-reduced loss through torch.compile (compiled on first use, eager if
     compilation fails); the other heatmap criteria ignore it.
     """
@@ -85,8 +98,12 @@ def build_criterion(config: LossConfig, class_weights: torch.Tensor | None = Non
     heatmap_criterion = HEATMAP_CRITERIA[config.heatmap_loss]
     if compile_heatmap and heatmap_criterion is penalty_reduced_focal_loss:
         heatmap_criterion = functools.partial(penalty_reduced_focal_loss, kernels=DenseKernels(compiled=True))
-    return DetectionLoss({
-        "heatmap": (HeatmapTerm(heatmap_criterion, class_weights), config.heatmap_weight),
-        "size": (size_term, config.size_weight),
-        "offset": (offset_term, config.offset_weight),
-    })
+    terms: dict[str, tuple[Term, float]] = {"heatmap": (HeatmapTerm(heatmap_criterion, class_weights),
+                                                        config.heatmap_weight)}
+    if box_head == "center":
+        terms.update(size=(size_term, config.size_weight), offset=(offset_term, config.offset_weight))
+    else:
+        terms["box"] = (box_term(dfl_bins), config.box_weight)
+        if dfl_bins:
+            terms["dfl"] = (dfl_term(dfl_bins), config.dfl_weight)
+    return DetectionLoss(terms)

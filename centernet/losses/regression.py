@@ -1,11 +1,14 @@
-"""Regression losses on gathered pixels: the masked L1 of the size and offset heads."""
+"""Regression losses on gathered pixels: the masked L1 of the center head's size and offset, and the ltrb head's
+GIoU (torchvision's) and Distribution Focal Loss on its sample pixels."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torchvision.ops import generalized_box_iou_loss
 
-from centernet.tensors import gather_pixels
+from centernet.losses.focal import distribution_focal_loss
+from centernet.tensors import DFL_BIN_WIDTH, gather_pixels, ltrb_distances, pixel_centres
 
 
 def masked_l1_loss(pred: torch.Tensor, index: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -17,3 +20,42 @@ def masked_l1_loss(pred: torch.Tensor, index: torch.Tensor, mask: torch.Tensor, 
     weights = mask.float().unsqueeze(-1)
     loss = F.l1_loss(gathered * weights, target.float() * weights, reduction="sum")
     return loss / (weights.sum() * gathered.shape[-1] + 1e-4)
+
+
+def _samples(raw: torch.Tensor, box_index: torch.Tensor) -> torch.Tensor:
+    """The ltrb head's raw output (B, K, H, W) at S sample pixels box_index (S,) = b * H * W + p -> (S, K)."""
+    return raw.permute(0, 2, 3, 1).reshape(-1, raw.shape[1]).index_select(0, box_index)
+
+
+def _weighted_mean(loss: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """sum(weight * loss) / (sum(weight) + 1e-4): 0 without samples, as TTFNet's average."""
+    return (loss * weight).sum() / (weight.sum() + 1e-4)
+
+
+def ltrb_giou_loss(raw: torch.Tensor, box_index: torch.Tensor, box_target: torch.Tensor, box_weight: torch.Tensor,
+                   stride: int, dfl_bins: int = 0) -> torch.Tensor:
+    """TTFNet's box loss: GIoU between the boxes the ltrb head predicts at the sample pixels and their targets.
+
+    raw: (B, K, H, W) ltrb head output (see `ltrb_distances`); box_index (S,) sample pixels b * H * W + y * W + x;
+    box_target (S, 4) x1, y1, x2, y2 in input pixels; box_weight (S,). A sample's box is its pixel centre minus
+    (left, top) and plus (right, bottom). Returns the weighted mean of the GIoU losses, float32.
+    """
+    height, width = raw.shape[-2:]
+    distances = ltrb_distances(_samples(raw, box_index), dfl_bins)  # (S, 4)
+    centres = pixel_centres(box_index % (height * width), width, stride)  # (S, 2)
+    boxes = torch.cat([centres - distances[:, :2], centres + distances[:, 2:]], dim=1)
+    loss = generalized_box_iou_loss(boxes, box_target.float(), reduction="none")
+    return _weighted_mean(loss, box_weight.float())
+
+
+def ltrb_dfl_loss(raw: torch.Tensor, box_index: torch.Tensor, box_target: torch.Tensor, box_weight: torch.Tensor,
+                  stride: int, dfl_bins: int) -> torch.Tensor:
+    """Distribution Focal Loss (GFL) of the ltrb head's bins at the sample pixels, the mean of the four edges,
+    weighted as the GIoU term. Target distances are in bins of DFL_BIN_WIDTH pixels, capped just below the last."""
+    height, width = raw.shape[-2:]
+    logits = _samples(raw, box_index).float().view(-1, 4, dfl_bins + 1)  # (S, 4, n + 1)
+    centres = pixel_centres(box_index % (height * width), width, stride)
+    target = torch.cat([centres - box_target[:, :2], box_target[:, 2:] - centres], dim=1) / DFL_BIN_WIDTH
+    target = target.clamp(0, dfl_bins - 0.01)
+    loss = distribution_focal_loss(logits.reshape(-1, dfl_bins + 1), target.reshape(-1), reduction="none")
+    return _weighted_mean(loss.view(-1, 4).mean(dim=1), box_weight.float())

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from centernet.catalog import ARCHITECTURES, Architecture
+from centernet.config import DataConfig, ModelConfig
 from centernet.model.dla import DLABody
 from centernet.model.heads import CenterNetHeads
 from centernet.model.resnet import ResNetBody
@@ -45,23 +46,34 @@ class CenterNet(nn.Module):
         return self.heads(self.body(self.normalize(images)))
 
 
-# Architecture.body -> constructor of the body from (Architecture, weights)
-BODIES: dict[str, Callable[[Architecture, str | None], nn.Module]] = {
-    "resnet": lambda spec, weights: ResNetBody(spec.variant, weights),
-    "resnet_dcn": lambda spec, weights: ResNetDCNBody(spec.variant, weights),
-    "dla": lambda spec, weights: DLABody(deformable=spec.variant == "deformable", weights=weights),
+# Architecture.body -> constructor of the body from (Architecture, weights, neck shortcuts)
+BODIES: dict[str, Callable[[Architecture, str | None, bool], nn.Module]] = {
+    "resnet": lambda spec, weights, shortcuts: ResNetBody(spec.variant, weights, shortcuts),
+    "resnet_dcn": lambda spec, weights, shortcuts: ResNetDCNBody(spec.variant, weights, shortcuts),
+    "dla": lambda spec, weights, shortcuts: DLABody(deformable=spec.variant == "deformable", weights=weights),
 }
 
 
 def build_model(arch: str, num_classes: int, head_conv: int | None = None, backbone_weights: str | None = None,
-                mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> CenterNet:
+                mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, *,
+                box_head: str = "center", dfl_bins: int = 0, neck_shortcuts: bool = False) -> CenterNet:
     """Build a CenterNet. `num_classes` excludes background; `head_conv` None takes the arch default; `mean` and
-    `std` (RGB, [0, 1] scale) normalise the input inside the model."""
+    `std` (RGB, [0, 1] scale) normalise the input inside the model; `box_head`, `dfl_bins` as in
+    `CenterNetHeads`; `neck_shortcuts` for the ResNet bodies (DLA aggregates its stages anyway)."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(sorted(ARCHITECTURES))}")
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     spec = ARCHITECTURES[arch]
-    body = BODIES[spec.body](spec, backbone_weights)
-    heads = CenterNetHeads(body.out_channels, num_classes, head_conv or spec.head_conv)
+    if neck_shortcuts and spec.body == "dla":
+        raise ValueError(f"--neck-shortcuts is for the ResNet bodies; {arch} aggregates its stages already")
+    body = BODIES[spec.body](spec, backbone_weights, neck_shortcuts)
+    heads = CenterNetHeads(body.out_channels, num_classes, head_conv or spec.head_conv, box_head, dfl_bins)
     return CenterNet(body, heads, mean, std)
+
+
+def build_model_from_config(config: ModelConfig, data: DataConfig) -> CenterNet:
+    """`build_model` with every argument from the config (the model section and the data's normalisation)."""
+    return build_model(config.arch, config.num_classes, config.head_conv, config.backbone_weights, data.mean,
+                       data.std, box_head=config.box_head, dfl_bins=config.dfl_bins,
+                       neck_shortcuts=config.neck_shortcuts)

@@ -1,4 +1,4 @@
-"""The three CenterNet heads on a stride-4 feature map: 3x3 conv -> ReLU -> 1x1 conv each."""
+"""The CenterNet heads on a stride-4 feature map: 3x3 conv -> ReLU -> 1x1 conv each."""
 
 from __future__ import annotations
 
@@ -18,22 +18,25 @@ def _head(in_channels: int, head_conv: int, out_channels: int) -> nn.Sequential:
     )
 
 
-class CenterNetHeads(nn.Module):
-    """Heatmap (num_classes logits), size (w, h) and offset (dx, dy) heads.
+class CenterNetHeads(nn.ModuleDict):
+    """The heads on a stride-4 feature map (B, in_channels, H, W); `forward` returns their raw outputs by name.
 
-    `forward(features (B, in_channels, H, W))` returns {"heatmap": (B, C, H, W) logits,
-    "size": (B, 2, H, W) output-map pixels, "offset": (B, 2, H, W)}.
+    Always "heatmap": (B, C, H, W) class logits (C = num_classes, no background). With box_head "center" (the
+    reference): "size" (B, 2, H, W) box (w, h) and "offset" (B, 2, H, W) centre (dx, dy), in output-map pixels.
+    With "ltrb" (TTFNet): "ltrb" (B, 4, H, W), read by `centernet.tensors.ltrb_distances` as the distances from
+    the pixel's centre to the box's left, top, right and bottom edges in input pixels; with `dfl_bins` n > 0,
+    (B, 4 (n + 1), H, W) logits of a distribution over n + 1 bins per distance.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, head_conv: int) -> None:
-        super().__init__()
-        self.heatmap = _head(in_channels, head_conv, num_classes)
-        self.size = _head(in_channels, head_conv, 2)
-        self.offset = _head(in_channels, head_conv, 2)
-        nn.init.constant_(self.heatmap[-1].bias, -math.log((1 - HEATMAP_PRIOR) / HEATMAP_PRIOR))
-        for head in (self.size, self.offset):
-            nn.init.normal_(head[-1].weight, std=0.001)
-            nn.init.zeros_(head[-1].bias)
+    def __init__(self, in_channels: int, num_classes: int, head_conv: int, box_head: str = "center",
+                 dfl_bins: int = 0) -> None:
+        box_outputs = {"center": {"size": 2, "offset": 2}, "ltrb": {"ltrb": 4 * (dfl_bins + 1)}}[box_head]
+        super().__init__({name: _head(in_channels, head_conv, channels)
+                          for name, channels in {"heatmap": num_classes, **box_outputs}.items()})
+        nn.init.constant_(self["heatmap"][-1].bias, -math.log((1 - HEATMAP_PRIOR) / HEATMAP_PRIOR))
+        for name in box_outputs:
+            nn.init.normal_(self[name][-1].weight, std=0.001)
+            nn.init.zeros_(self[name][-1].bias)
 
     def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"heatmap": self.heatmap(features), "size": self.size(features), "offset": self.offset(features)}
+        return {name: head(features) for name, head in self.items()}

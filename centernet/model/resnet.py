@@ -9,6 +9,11 @@ from torch import nn
 from centernet.model.weights import load_backbone_weights
 
 RESNET_CHANNELS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048}
+# channels of the stages at strides 4, 8, 16 (layer1..layer3), where neck shortcuts start
+RESNET_STAGE_CHANNELS = {"resnet18": (64, 128, 256), "resnet34": (64, 128, 256), "resnet50": (256, 512, 1024),
+                         "resnet101": (256, 512, 1024)}
+SHORTCUT_CONVS = (1, 2, 3)  # TTFNet: 3x3 convs on the shortcuts from strides 16, 8, 4
+TRUNK_STAGES = (4, 5, 6)  # positions of layer1..layer3 in `resnet_trunk`'s Sequential
 RESNET_WEIGHTS = {
     "resnet18": "ResNet18_Weights",
     "resnet34": "ResNet34_Weights",
@@ -40,14 +45,54 @@ def upsample_neck(in_channels: int, channels: tuple[int, ...] = (256, 256, 256))
     return nn.Sequential(*layers)
 
 
-class ResNetBody(nn.Module):
-    """Images (B, 3, H, W) -> features (B, 256, H/4, W/4)."""
+def neck_shortcuts(stage_channels: tuple[int, ...], neck_channels: tuple[int, ...]) -> nn.ModuleList:
+    """TTFNet's U-Net-style shortcuts: for the up path's stages at strides 16, 8, 4, SHORTCUT_CONVS 3x3 convs
+    (ReLU between them, none after the last) from the trunk's stage of that stride to the up path's channels."""
+    shortcuts = nn.ModuleList()
+    for in_channels, out_channels, convs in zip(stage_channels[::-1], neck_channels, SHORTCUT_CONVS, strict=True):
+        layers: list[nn.Module] = []
+        for index in range(convs):
+            layers.append(nn.Conv2d(in_channels if index == 0 else out_channels, out_channels, 3, padding=1))
+            if index < convs - 1:
+                layers.append(nn.ReLU(inplace=True))
+        shortcuts.append(nn.Sequential(*layers))
+    return shortcuts
 
-    def __init__(self, resnet_name: str, weights: str | None = None) -> None:
+
+class TrunkAndNeck(nn.Module):
+    """A ResNet trunk and an up path of three x2 stages, optionally with shortcuts from the trunk's stages.
+
+    images (B, 3, H, W) -> features (B, out_channels, H/4, W/4). `neck` is flat, its modules split evenly into
+    the three stages; a shortcut's output is added after its stage.
+    """
+
+    def __init__(self, trunk: nn.Sequential, neck: nn.Sequential, neck_channels: tuple[int, ...],
+                 shortcuts: nn.ModuleList | None) -> None:
         super().__init__()
-        self.trunk = resnet_trunk(resnet_name, weights)
-        self.neck = upsample_neck(RESNET_CHANNELS[resnet_name])
-        self.out_channels = 256
+        self.trunk, self.neck = trunk, neck
+        self.out_channels = neck_channels[-1]
+        if shortcuts is not None:
+            self.shortcuts = shortcuts
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.neck(self.trunk(images))
+        if not hasattr(self, "shortcuts"):
+            return self.neck(self.trunk(images))
+        stages, features = [], images
+        for position, module in enumerate(self.trunk):
+            features = module(features)
+            if position in TRUNK_STAGES:
+                stages.append(features)
+        per_stage = len(self.neck) // len(self.shortcuts)
+        for index, shortcut in enumerate(self.shortcuts):
+            features = self.neck[index * per_stage:(index + 1) * per_stage](features)
+            features = features + shortcut(stages[-1 - index])  # strides 16, 8, 4
+        return features
+
+
+class ResNetBody(TrunkAndNeck):
+    """Images (B, 3, H, W) -> features (B, 256, H/4, W/4): the reference's three 4x4 transposed convs."""
+
+    def __init__(self, resnet_name: str, weights: str | None = None, shortcuts: bool = False) -> None:
+        channels = (256, 256, 256)
+        super().__init__(resnet_trunk(resnet_name, weights), upsample_neck(RESNET_CHANNELS[resnet_name], channels),
+                         channels, neck_shortcuts(RESNET_STAGE_CHANNELS[resnet_name], channels) if shortcuts else None)

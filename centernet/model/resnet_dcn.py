@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from centernet.model.dcn import ModulatedDeformConv2d, init_bilinear_upsample_
-from centernet.model.resnet import RESNET_CHANNELS, resnet_trunk
+from centernet.model.resnet import (
+    RESNET_CHANNELS,
+    RESNET_STAGE_CHANNELS,
+    TrunkAndNeck,
+    neck_shortcuts,
+    resnet_trunk,
+)
 
 DCN_NECK_CHANNELS = (256, 128, 64)
 
@@ -33,17 +38,14 @@ def deformable_upsample_neck(in_channels: int, channels: tuple[int, ...] = DCN_N
     return nn.Sequential(*layers)
 
 
-class ResNetDCNBody(nn.Module):
+class ResNetDCNBody(TrunkAndNeck):
     """Images (B, 3, H, W) -> features (B, 64, H/4, W/4); `resnet_name` is "resnet18", "resnet50", ...
 
     `weights` (a state-dict file or "imagenet") goes to the trunk; the neck is always freshly initialised.
     """
 
-    def __init__(self, resnet_name: str, weights: str | None = None) -> None:
-        super().__init__()
-        self.trunk = resnet_trunk(resnet_name, weights)
-        self.neck = deformable_upsample_neck(RESNET_CHANNELS[resnet_name])
-        self.out_channels = DCN_NECK_CHANNELS[-1]
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.neck(self.trunk(images))
+    def __init__(self, resnet_name: str, weights: str | None = None, shortcuts: bool = False) -> None:
+        channels = DCN_NECK_CHANNELS
+        super().__init__(resnet_trunk(resnet_name, weights),
+                         deformable_upsample_neck(RESNET_CHANNELS[resnet_name], channels), channels,
+                         neck_shortcuts(RESNET_STAGE_CHANNELS[resnet_name], channels) if shortcuts else None)
