@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import random
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,8 +182,10 @@ def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
 
 @dataclass
 class EpochReport:
-    """What an epoch left out: samples skipped (corrupt images), objects past --max-objects and their images."""
+    """What an epoch took and left out: its training seconds, samples skipped (corrupt images), objects past
+    --max-objects and their images."""
 
+    seconds: float = 0.0
     skipped: int = 0
     truncated_objects: int = 0
     truncated_images: int = 0
@@ -203,6 +207,7 @@ def train_one_epoch(state: TrainState, loader, dataset: CocoDataset, logger: Run
     """Run one epoch; returns what it had to leave out."""
     state.model.train()
     report = EpochReport()
+    start = time.perf_counter()
     window: dict[str, list[float]] = {}
     bar = tqdm(loader, desc=f"epoch {state.epoch + 1}/{state.config.train.epochs}", unit="it",
                disable=state.rank != 0, leave=False, dynamic_ncols=True)
@@ -227,6 +232,7 @@ def train_one_epoch(state: TrainState, loader, dataset: CocoDataset, logger: Run
             logger.scalars("train", {name: float(np.mean(v)) for name, v in window.items()}, state.step)
             logger.scalars("train", {"lr": lr}, state.step)
             window.clear()
+    report.seconds = time.perf_counter() - start
     return report
 
 
@@ -417,13 +423,15 @@ def _end_of_epoch(state: TrainState, train_set: CocoDataset, val_set: CocoDatase
                    f"left out (more than --max-objects {config.data.max_objects})")
         logger.scalars("train", {"truncated_objects": report.truncated_objects}, state.step)
     metrics: dict[str, Any] = {}
+    record = {"epoch": state.epoch, "step": state.step, "epoch_seconds": round(report.seconds, 2),
+              "load_average": list(os.getloadavg()), "truncated_objects": report.truncated_objects}
+    logger.scalars("train", {"epoch_seconds": report.seconds}, state.step)
     due = state.epoch % config.train.eval_interval == 0 or state.epoch == config.train.epochs
     if val_set is not None and due:
         result = run_evaluation(state, val_set, logger)
         metrics = result.metrics
-        logger.log_json({"epoch": state.epoch, "step": state.step, **result.metrics,
-                         "per_class_ap": result.per_class_ap, "per_class_auroc": result.per_class_auroc,
-                         "val_losses": result.losses, "truncated_objects": report.truncated_objects})
+        record.update(result.metrics, per_class_ap=result.per_class_ap, per_class_auroc=result.per_class_auroc,
+                      val_losses=result.losses)
         tqdm.write(f"epoch {state.epoch}: AP {format_metric(result.metrics['AP'])}  "
                    f"AP50 {format_metric(result.metrics['AP50'])}  "
                    f"val loss {result.losses.get('loss', float('nan')):.4f}")
@@ -431,5 +439,6 @@ def _end_of_epoch(state: TrainState, train_set: CocoDataset, val_set: CocoDatase
         if ap > state.best_ap:
             state.best_ap = ap
             save_checkpoint(logger.out / "best.pt", inference_checkpoint(state, train_set))
+    logger.log_json(record)
     save_checkpoint(logger.out / "last.pt", resume_checkpoint(state, train_set))
     return metrics
