@@ -229,7 +229,8 @@ class TargetEncoder:
                                        self.stride)
             targets.ignore = ignore & (heatmap != 1)
         if self.box_head == "ltrb":
-            boxes = boxes_xyxy.float()[image, slot]
+            limits = boxes_xyxy.new_tensor([width, height, width, height]) * self.stride
+            boxes = torch.minimum(boxes_xyxy.float()[image, slot].clamp(min=0), limits)  # cut by the input frame
             targets.box_index, targets.box_target, targets.box_weight = ltrb_samples(
                 boxes, image, size[image, slot], peak[image, slot], self.output_size, classes.shape[0])
         return targets

@@ -36,3 +36,17 @@ def subprocess_env() -> dict[str, str]:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     env.pop("CENTERNET_DEBUG", None)
     return env
+
+
+@pytest.fixture(scope="session")
+def ema_run(shapes, tmp_path_factory) -> Path:
+    """A 1-epoch run with --ema and the ltrb head, validated once (so best.pt is its last epoch)."""
+    from centernet.cli import main
+
+    out = tmp_path_factory.mktemp("ema_run")
+    assert main(["train", "--train-ann", str(shapes / "annotations/train.json"), "--train-images",
+                 str(shapes / "train"), "--val-ann", str(shapes / "annotations/val.json"), "--val-images",
+                 str(shapes / "val"), "--out", str(out), "--input-size", "64", "--epochs", "1", "--batch-size", "4",
+                 "--lr", "1e-3", "--workers", "0", "--device", "cpu", "--ema", "--ema-ramp", "2",
+                 "--box-head", "ltrb", "--gaussian", "elliptical"]) == 0
+    return out

@@ -13,7 +13,7 @@ from centernet.catalog import ARCHITECTURES
 from centernet.checkpoint import save_checkpoint
 from centernet.cli import main
 from centernet.config import Config, DataConfig, ModelConfig, config_to_dict
-from centernet.decode import decode
+from centernet.decode import decode, decode_outputs
 from centernet.errors import CenterNetError
 from centernet.export import METADATA_KEY, export_checkpoint
 from centernet.model import build_model
@@ -224,3 +224,39 @@ def test_an_unknown_arch_is_a_one_line_error(tmp_path, capsys):
     assert main(["export", "--checkpoint", str(tmp_path / "best.pt"), "--output", str(tmp_path / "out.onnx")]) == 2
     error = capsys.readouterr().err
     assert "unknown arch 'resnet7'" in error and error.count("\n") == 1
+
+
+def write_ltrb_checkpoint(path, dfl_bins: int) -> torch.nn.Module:
+    """A ResNet-18 checkpoint with the ltrb box head (and DFL bins), its box outputs spread like a trained one's."""
+    torch.manual_seed(0)
+    config = Config(model=ModelConfig(arch="resnet18", num_classes=len(CLASS_NAMES), box_head="ltrb",
+                                      dfl_bins=dfl_bins), data=DataConfig(input_size=INPUT_SIZE))
+    model = build_model("resnet18", len(CLASS_NAMES), box_head="ltrb", dfl_bins=dfl_bins)
+    with torch.no_grad():
+        torch.nn.init.normal_(model.heads.heatmap[-1].weight, std=0.5)
+        torch.nn.init.normal_(model.heads.ltrb[-1].weight, std=0.1)
+        torch.nn.init.constant_(model.heads.ltrb[-1].bias, 0.5)
+    save_checkpoint(path, {"model": model.state_dict(), "epoch": 1, "step": 1, "config": config_to_dict(config),
+                           "class_names": CLASS_NAMES, "category_ids": CATEGORY_IDS})
+    return model.eval()
+
+
+@pytest.mark.parametrize("dfl_bins", [0, 6])
+def test_the_ltrb_head_exports_with_decoding_and_runs_in_the_onnx_predictor(dfl_bins, tmp_path, capsys):
+    model = write_ltrb_checkpoint(tmp_path / "ltrb.pt", dfl_bins)
+    export(capsys, "--checkpoint", str(tmp_path / "ltrb.pt"), "--output", str(tmp_path / "decode.onnx"),
+           "--with-decode", "--top-k", "10")
+    session = onnxruntime.InferenceSession(str(tmp_path / "decode.onnx"), providers=["CPUExecutionProvider"])
+    batch = images(1)
+    boxes, scores, _ = session.run(None, {"images": batch.numpy()})
+    with torch.inference_mode():
+        expected = decode_outputs(model(batch), k=10, dfl_bins=dfl_bins).numpy()
+    np.testing.assert_allclose(boxes, expected[..., :4] * 4, atol=1e-3, rtol=1e-4)
+    np.testing.assert_allclose(scores, expected[..., 4], atol=1e-4)
+    export(capsys, "--checkpoint", str(tmp_path / "ltrb.pt"), "--output", str(tmp_path / "net.onnx"))
+    pictures = [np.random.default_rng(1).integers(0, 256, (40, 90, 3), dtype=np.uint8)]
+    for flip_test in (False, True):
+        ours = load_predictor(tmp_path / "net.onnx", "onnxruntime", device="cpu", flip_test=flip_test)(pictures)[0]
+        theirs = Predictor.from_file(tmp_path / "ltrb.pt", device="cpu", flip_test=flip_test)(pictures)[0]
+        assert len(ours) == len(theirs) > 0
+        np.testing.assert_allclose(ours.boxes_xyxy, theirs.boxes_xyxy, atol=1e-3, rtol=1e-4)

@@ -71,3 +71,28 @@ def test_overfits_one_batch_on_cpu_until_decoding_recovers_the_boxes():
         best = iou.max(dim=1)
         assert (best.values > 0.7).all(), iou
         assert (found[best.indices, 5] == classes[i][valid[i]].float()).all()
+
+
+def test_neck_shortcuts_add_ttfnets_convs_and_nothing_else():
+    plain = build_model("resnet18", 3)
+    shortcut = build_model("resnet18", 3, neck_shortcuts=True)
+    # strides 16, 8, 4: 1, 2 and 3 3x3 convs from 256, 128 and 64 channels to the neck's 256
+    conv = [(256, 256), (128, 256), (256, 256), (64, 256), (256, 256), (256, 256)]
+    extra = sum(out_channels * in_channels * 9 + out_channels for in_channels, out_channels in conv)
+    assert sum(p.numel() for p in shortcut.parameters()) - sum(p.numel() for p in plain.parameters()) == extra
+    missing = shortcut.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(key.startswith("body.shortcuts.") for key in missing)
+    images = torch.randint(0, 256, (1, 3, 64, 96), dtype=torch.uint8)
+    plain.eval(), shortcut.eval()
+    with torch.no_grad():
+        for module in shortcut.body.shortcuts.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                torch.nn.init.zeros_(module.weight), torch.nn.init.zeros_(module.bias)
+        torch.testing.assert_close(shortcut(images)["heatmap"], plain(images)["heatmap"])  # zero shortcuts: no change
+        torch.nn.init.constant_(shortcut.body.shortcuts[2][-1].bias, 1.0)  # the stride-4 one
+        assert not torch.allclose(shortcut(images)["heatmap"], plain(images)["heatmap"])
+
+
+def test_neck_shortcuts_are_for_resnet_bodies_only():
+    with pytest.raises(ValueError, match="ResNet bodies"):
+        build_model("dla34_plain", 3, neck_shortcuts=True)

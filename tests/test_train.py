@@ -94,14 +94,17 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 def final_weights(run: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run / "last.pt", weights_only=True)["model"]
+    """The trained and the averaged (EMA) weights of a run's last.pt, keyed "model.<name>", "ema_model.<name>"."""
+    state = torch.load(run / "last.pt", weights_only=True)
+    return {f"{part}.{name}": value for part in ("model", "ema_model") for name, value in state[part].items()}
 
 
 def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(shapes, tmp_path):
     epochs = 4
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    assert run_cli(*train_args(shapes, whole, "--no-color", epochs=epochs)).returncode == 0
-    process = subprocess.Popen([sys.executable, "-m", "centernet.cli", *train_args(shapes, killed, "--no-color",
+    options = ("--color-jitter", "0", "--pca-lighting", "0", "--ema")
+    assert run_cli(*train_args(shapes, whole, *options, epochs=epochs)).returncode == 0
+    process = subprocess.Popen([sys.executable, "-m", "centernet.cli", *train_args(shapes, killed, *options,
                                                                                    epochs=epochs)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=subprocess_env(), cwd=ROOT)
     deadline = time.monotonic() + 240
@@ -111,7 +114,7 @@ def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(shapes
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     assert load_checkpoint(killed / "last.pt")["epoch"] < epochs
-    resumed = run_cli(*train_args(shapes, killed, "--no-color", "--resume", epochs=epochs))
+    resumed = run_cli(*train_args(shapes, killed, *options, "--resume", epochs=epochs))
     assert resumed.returncode == 0, resumed.stderr
     for name, value in final_weights(whole).items():
         assert torch.equal(value, final_weights(killed)[name]), name

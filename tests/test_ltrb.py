@@ -1,0 +1,144 @@
+"""The ltrb box head (TTFNet): regression samples and weights, GIoU and DFL losses, decoding, flip merge.
+
+Hand-built cases on an 8 x 8 output map (stride 4, 32 x 32 input). With beta = 0.54 an object of w x h output
+pixels has a window of half-axes int(0.54 w / 2), int(0.54 h / 2) and sigma (2r + 1) / 6 per axis:
+- A, input box (4, 4, 28, 20): output (1, 1, 7, 5), w 6, h 4, peak (4, 3), half-axes (1, 1), sigma 0.5, so the
+  3 x 3 window holds 1 at the peak, exp(-2) beside it and exp(-4) at the corners; area 24 * 16 = 384.
+- B, input box (16, 8, 24, 16): output (4, 2, 6, 4), w = h = 2, peak (5, 3), half-axes (0, 0): one pixel, value 1,
+  area 64. B is smaller, so it wins pixel (5, 3), which A's window covers too.
+"""
+
+import math
+
+import pytest
+import torch
+
+from centernet.decode import decode_ltrb, decode_outputs, merge_flip_ltrb
+from centernet.losses.regression import ltrb_dfl_loss, ltrb_giou_loss
+from centernet.targets import TargetEncoder, elliptical_radius
+from centernet.tensors import DFL_BIN_WIDTH, LTRB_SCALE, ltrb_distances
+
+E2, E4 = math.exp(-2), math.exp(-4)
+A_BOX, B_BOX = [4.0, 4, 28, 20], [16.0, 8, 24, 16]
+
+
+def encode(boxes, classes=None, gaussian="elliptical"):
+    boxes = torch.tensor([boxes], dtype=torch.float32)
+    classes = torch.zeros(boxes.shape[:2], dtype=torch.long) if classes is None else torch.tensor([classes])
+    return TargetEncoder(2, (8, 8), box_head="ltrb", gaussian=gaussian)(boxes, classes, torch.ones(classes.shape,
+                                                                                                 dtype=torch.bool))
+
+
+def samples(targets) -> dict[tuple[int, int], tuple[list[float], float]]:
+    """{(x, y): (target box, weight)} of image 0's samples."""
+    return {(int(i) % 8, int(i) // 8): (box.tolist(), float(w))
+            for i, box, w in zip(targets.box_index, targets.box_target, targets.box_weight, strict=True)}
+
+
+def test_one_object_samples_its_window_with_gaussian_times_log_area_over_the_window_sum():
+    found = samples(encode([A_BOX]))
+    window_sum = 1 + 4 * E2 + 4 * E4
+    assert set(found) == {(x, y) for x in (3, 4, 5) for y in (2, 3, 4)}
+    assert all(box == A_BOX for box, _ in found.values())
+    assert found[(4, 3)][1] == pytest.approx(math.log(384) / window_sum, rel=1e-5)
+    assert found[(5, 3)][1] == pytest.approx(E2 * math.log(384) / window_sum, rel=1e-5)
+    assert found[(3, 2)][1] == pytest.approx(E4 * math.log(384) / window_sum, rel=1e-5)
+    assert sum(weight for _, weight in found.values()) == pytest.approx(math.log(384), rel=1e-5)
+
+
+def test_where_windows_overlap_the_smaller_object_wins_and_weights_keep_their_own_normalisation():
+    found = samples(encode([A_BOX, B_BOX]))
+    assert found[(5, 3)] == (B_BOX, pytest.approx(math.log(64), rel=1e-5))  # B: one pixel, weight log(64)
+    a_pixels = {pixel for pixel, (box, _) in found.items() if box == A_BOX}
+    assert a_pixels == {(x, y) for x in (3, 4, 5) for y in (2, 3, 4)} - {(5, 3)}
+    a_sum = sum(weight for pixel, (_, weight) in found.items() if pixel in a_pixels)
+    assert a_sum == pytest.approx(math.log(384) * (1 + 3 * E2 + 4 * E4) / (1 + 4 * E2 + 4 * E4), rel=1e-5)
+    # the order of the objects does not matter
+    assert samples(encode([B_BOX, A_BOX])) == found
+
+
+def test_a_box_cut_by_the_border_regresses_to_its_part_inside_the_input():
+    found = samples(encode([[-8.0, 8, 12, 24]]))  # 8 pixels left of the image
+    # inside: (0, 8, 12, 24) -> output (0, 2, 3, 6): w 3, h 4, centre (1.5, 4), half-axes (0, 1)
+    assert set(found) == {(1, 3), (1, 4), (1, 5)}
+    assert all(box == [0.0, 8, 12, 24] for box, _ in found.values())
+    assert sum(weight for _, weight in found.values()) == pytest.approx(math.log(12 * 16), rel=1e-5)
+
+
+def test_a_tiny_box_is_one_sample_with_the_log_area_floored_at_log_2():
+    found = samples(encode([[13.0, 13, 14, 14]]))  # 1 x 1 input pixel: output centre (3.375, 3.375)
+    assert found == {(3, 3): ([13.0, 13, 14, 14], pytest.approx(math.log(2), rel=1e-5))}
+
+
+def test_elliptical_heatmap_half_axes_follow_width_and_height():
+    assert elliptical_radius(torch.tensor([[20.0, 8.0]])).tolist() == [[5, 2]]  # int(0.54 * 10), int(0.54 * 4)
+    # output (0, 0, 8, 4) clipped to (0, 0, 7, 4): w 7, h 4, peak (3, 2), half-axes (int(1.89), int(1.08)) = (1, 1)
+    heatmap = encode([[0.0, 0, 32, 16]]).heatmap[0, 0]
+    assert heatmap[2, 3] == 1 and heatmap[2, 4] == pytest.approx(E2) and heatmap[2, 5] == 0
+    assert heatmap[1, 3] == pytest.approx(E2) and heatmap[0, 3] == 0
+
+
+def test_giou_loss_is_zero_for_exact_boxes_and_the_weighted_mean_of_torchvisions_otherwise():
+    targets = encode([A_BOX])
+    exact = torch.zeros(1, 4, 8, 8)
+    for index, (box, _) in zip(targets.box_index.tolist(), [(b, 0) for b in targets.box_target], strict=True):
+        x, y = index % 8, index // 8
+        centre_x, centre_y = (x + 0.5) * 4, (y + 0.5) * 4
+        distances = torch.tensor([centre_x - box[0], centre_y - box[1], box[2] - centre_x, box[3] - centre_y])
+        exact[0, :, y, x] = distances / LTRB_SCALE  # ReLU(x) * 16 reads them back
+    loss = ltrb_giou_loss(exact, targets.box_index, targets.box_target, targets.box_weight, stride=4)
+    assert loss.item() == pytest.approx(0.0, abs=1e-5)
+    shrunk = ltrb_giou_loss(exact / 2, targets.box_index, targets.box_target, targets.box_weight, stride=4)
+    assert 0.1 < shrunk.item() < 1.0
+
+
+def test_no_samples_give_a_zero_box_loss_with_a_finite_gradient():
+    raw = torch.randn(2, 4, 8, 8, requires_grad=True)
+    empty = torch.zeros(0, dtype=torch.long)
+    loss = ltrb_giou_loss(raw, empty, torch.zeros(0, 4), torch.zeros(0), stride=4)
+    loss.backward()
+    assert loss.item() == 0 and torch.isfinite(raw.grad).all()
+
+
+def test_dfl_distances_are_the_expected_bin_times_the_bin_width():
+    logits = torch.full((1, 4 * 5, 1, 1), -1e4)  # 4 distances, bins 0..4
+    logits[0, 0 * 5 + 1], logits[0, 0 * 5 + 2] = math.log(0.25), math.log(0.75)  # left: 1.75 bins
+    logits[0, 1 * 5 + 4] = 0.0  # top: bin 4
+    logits[0, 2 * 5:3 * 5] = 0.0  # right: uniform, 2 bins
+    logits[0, 3 * 5 + 0] = 0.0  # bottom: 0
+    distances = ltrb_distances(logits, dfl_bins=4)[0, :, 0, 0]
+    torch.testing.assert_close(distances, torch.tensor([1.75, 4.0, 2.0, 0.0]) * DFL_BIN_WIDTH)
+
+
+def test_dfl_loss_is_lowest_at_the_two_bins_around_the_target():
+    targets = encode([[8.0, 8, 24, 24]])  # centre pixel (3.5, 3.5) ... distances 6 px = 0.75 bins
+    logits = torch.zeros(1, 4 * 9, 8, 8, requires_grad=True)
+    loss = ltrb_dfl_loss(logits, targets.box_index, targets.box_target, targets.box_weight, stride=4, dfl_bins=8)
+    loss.backward()
+    assert torch.isfinite(loss) and logits.grad.abs().sum() > 0
+
+
+def test_decode_of_a_hand_built_ltrb_map():
+    heatmap = torch.zeros(1, 2, 8, 8)
+    heatmap[0, 1, 1, 2] = 0.8  # class 1 at (x 2, y 1): pixel centre (10, 6) in input pixels
+    distances = torch.zeros(1, 4, 8, 8)
+    distances[0, :, 1, 2] = torch.tensor([6.0, 2.0, 10.0, 4.0])
+    rows = decode_ltrb(heatmap, distances, k=1, stride=4)
+    torch.testing.assert_close(rows[0, 0], torch.tensor([1.0, 1.0, 5.0, 2.5, 0.8, 1.0]))  # output pixels
+    raw = torch.zeros(1, 4, 8, 8)
+    raw[0, :, 1, 2] = torch.tensor([6.0, 2.0, 10.0, 4.0]) / LTRB_SCALE
+    logits = torch.logit(heatmap.clamp(1e-6, 1 - 1e-6))
+    torch.testing.assert_close(decode_outputs({"heatmap": logits, "ltrb": raw}, k=1)[0, 0, :4], rows[0, 0, :4])
+
+
+def test_flip_merge_swaps_left_and_right_of_the_mirror():
+    """One row of 3 pixels. The mirror's left edge is the image's right edge: an image whose pixel 0 has
+    (l, t, r, b) = (1, 2, 3, 4), mirrored, has at pixel 2 the distances (3, 2, 1, 4)."""
+    distances = torch.zeros(2, 4, 1, 3)
+    distances[0, :, 0, 0] = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    distances[1, :, 0, 2] = torch.tensor([5.0, 6.0, 1.0, 8.0])  # the mirror's view of pixel 0: l 5, r 1
+    heatmap = torch.zeros(2, 1, 1, 3)
+    heatmap[0, 0, 0, 0], heatmap[1, 0, 0, 2] = 0.6, 0.2
+    merged_heatmap, merged = merge_flip_ltrb(heatmap, distances)
+    torch.testing.assert_close(merged[0, :, 0, 0], torch.tensor([(1 + 1) / 2, (2 + 6) / 2, (3 + 5) / 2, (4 + 8) / 2]))
+    assert merged_heatmap[0, 0, 0, 0].item() == pytest.approx(0.4)
