@@ -25,6 +25,7 @@ from centernet.structures import Targets
 TTF_ALPHA = 0.54  # TTFNet: elliptical heatmap Gaussians span alpha of each half side
 TTF_BETA = 0.54  # TTFNet: the ltrb head's regression samples, the pixels of the beta Gaussian
 # window half-sizes computed for groups of objects (see _padded_reach); larger radii are computed exactly
+MAX_EXACT_GROUPS = 48  # beyond this many distinct window sizes, `gaussian_windows` pads them onto REACH_LADDER
 REACH_LADDER = (0, 1, 2, 3, 4, 6, 8, 11, 16, 22, 32, 45, 64, 90, 128, 181, 256, 362, 512, 724, 1024, 1448, 2048)
 
 
@@ -99,33 +100,41 @@ def _profile(offsets: torch.Tensor, reach: torch.Tensor, sigma: torch.Tensor) ->
     return (values * ((distance.abs() <= reach[:, None]) & (values >= np.finfo(np.float64).eps))).float()
 
 
-def _padded_reach(radius: torch.Tensor) -> torch.Tensor:
-    """The window half-size a group computes for objects of `radius`: the next step of a ladder growing ~1.4x,
-    so that few groups cover all objects while padding adds at most ~2x to a window's area."""
-    ladder = torch.tensor(REACH_LADDER, device=radius.device)
-    return ladder[torch.searchsorted(ladder, radius.clamp(max=REACH_LADDER[-1]))].maximum(radius)
+def _group_reach(radius_xy: torch.Tensor) -> torch.Tensor:
+    """(N, 2) window half-sizes the groups of `gaussian_windows` compute: the exact radii when they take few
+    values (round Gaussians), else the next steps of a ladder growing ~1.4x (padding at most ~2x a window's area),
+    so that there are always few groups."""
+    exact_keys = torch.unique(radius_xy[:, 0] * (REACH_LADDER[-1] + 1) + radius_xy[:, 1])
+    if len(exact_keys) <= MAX_EXACT_GROUPS:
+        return radius_xy
+    ladder = torch.tensor(REACH_LADDER, device=radius_xy.device)
+    return ladder[torch.searchsorted(ladder, radius_xy.clamp(max=REACH_LADDER[-1]))].maximum(radius_xy)
 
 
-def gaussian_windows(peak: torch.Tensor, radius_xy: torch.Tensor, sigma_xy: torch.Tensor,
-                     output_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def gaussian_windows(peak: torch.Tensor, radius_xy: torch.Tensor, sigma_xy: torch.Tensor, output_size: tuple[int, int],
+                     plane: torch.Tensor | None = None) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
     """Every pixel of every object's Gaussian window, without a loop over objects or pixels.
 
     peak (N, 2) int x, y; radius_xy (N, 2) int window half-sizes; sigma_xy (N, 2) float64. An object's window
     is (2 rx + 1) x (2 ry + 1) pixels around its peak, its values exp(-dx^2 / 2 sx^2 - dy^2 / 2 sy^2), the
-    outer product of the two 1-D profiles. Objects are grouped by padded window size (one broadcast a group);
-    padding elements and elements outside the map have value 0 and a pixel clamped into the map, so that a max
-    or a sum over them changes nothing. Returns (owner (E,) int64 object index, pixel (E,) int64 y * W + x,
-    value (E,) float32).
+    outer product of the two 1-D profiles. Objects are grouped by window size (one broadcast a group); padding
+    elements and elements outside the map have value 0 and a pixel clamped into the map, so that a max or a sum
+    over them changes nothing.
+
+    Returns (owner (E,) int64 object index, index (E,) int64 y * W + x, value (E,) float32); with `plane` (N,)
+    given, index is plane * H * W + y * W + x and owner is None (not needed, not computed).
     """
     height, width = output_size
-    reach = _padded_reach(radius_xy)
+    reach = _group_reach(radius_xy)
     keys = reach[:, 0] * (REACH_LADDER[-1] + 1) + reach[:, 1]
     order = torch.argsort(keys)
     group_keys, counts = torch.unique_consecutive(keys[order], return_counts=True)
-    owners, pixels, values = [], [], []
-    groups = zip(group_keys.tolist(), order.split(counts.tolist()), peak[order].split(counts.tolist()),
-                 radius_xy[order].split(counts.tolist()), sigma_xy[order].split(counts.tolist()), strict=True)
-    for key, members, centre, radius, sigma in groups:
+    splits = counts.tolist()
+    base = (plane[order] * (height * width) if plane is not None else torch.zeros_like(order)).split(splits)
+    owners, indices, values = [], [], []
+    groups = zip(group_keys.tolist(), order.split(splits), base, peak[order].split(splits),
+                 radius_xy[order].split(splits), sigma_xy[order].split(splits), strict=True)
+    for key, members, start, centre, radius, sigma in groups:
         reach_x, reach_y = divmod(key, REACH_LADDER[-1] + 1)
         offset_x = torch.arange(-reach_x, reach_x + 1, device=peak.device)
         offset_y = torch.arange(-reach_y, reach_y + 1, device=peak.device)
@@ -134,12 +143,14 @@ def gaussian_windows(peak: torch.Tensor, radius_xy: torch.Tensor, sigma_xy: torc
         profile_x = _profile(offset_x, radius[:, 0], sigma[:, 0]) * ((x >= 0) & (x < width))
         profile_y = _profile(offset_y, radius[:, 1], sigma[:, 1]) * ((y >= 0) & (y < height))
         values.append((profile_y[:, :, None] * profile_x[:, None, :]).view(-1))  # (n, Sy, Sx) flattened
-        pixels.append((y.clamp(0, height - 1)[:, :, None] * width + x.clamp(0, width - 1)[:, None, :]).view(-1))
-        owners.append(members.repeat_interleave(len(offset_x) * len(offset_y)))
-    if not owners:
+        rows = (y.clamp(0, height - 1) * width + start[:, None])[:, :, None]  # (n, Sy, 1)
+        indices.append((rows + x.clamp(0, width - 1)[:, None, :]).view(-1))
+        if plane is None:
+            owners.append(members.repeat_interleave(len(offset_x) * len(offset_y)))
+    if not values:
         empty = torch.zeros(0, dtype=torch.int64, device=peak.device)
-        return empty, empty, torch.zeros(0, device=peak.device)
-    return torch.cat(owners), torch.cat(pixels), torch.cat(values)
+        return (None if plane is not None else empty), empty, torch.zeros(0, device=peak.device)
+    return (torch.cat(owners) if plane is None else None), torch.cat(indices), torch.cat(values)
 
 
 def _sigma(radius_xy: torch.Tensor) -> torch.Tensor:
@@ -215,9 +226,14 @@ class TargetEncoder:
         image, slot = valid.nonzero(as_tuple=True)
         heatmap = self._heatmap(classes.shape[0], boxes_xyxy.device)
         radius = (round_radius if self.gaussian == "round" else elliptical_radius)(size[image, slot])
-        owner, pixel, value = gaussian_windows(peak[image, slot], radius, _sigma(radius), self.output_size)
         plane = image * self.num_classes + classes.long()[image, slot]
-        flat = plane[owner] * (height * width) + pixel
+        # TTFNet's regression windows are the heatmap's when the heatmap is elliptical (alpha = beta): share them
+        shared = self.box_head == "ltrb" and self.gaussian == "elliptical" and TTF_ALPHA == TTF_BETA
+        owner, flat, value = gaussian_windows(peak[image, slot], radius, _sigma(radius), self.output_size,
+                                              None if shared else plane)
+        pixel = flat if shared else None
+        if shared:
+            flat = plane.index_select(0, owner) * (height * width) + pixel
         heatmap.view(-1).scatter_reduce_(0, flat, value, reduce="amax")
         if self._buffer is not None and heatmap.device.type == "cpu":
             self._written = flat
@@ -229,39 +245,43 @@ class TargetEncoder:
                                        self.stride)
             targets.ignore = ignore & (heatmap != 1)
         if self.box_head == "ltrb":
+            if not shared:
+                beta_radius = elliptical_radius(size[image, slot], TTF_BETA)
+                owner, pixel, value = gaussian_windows(peak[image, slot], beta_radius, _sigma(beta_radius),
+                                                       self.output_size)
             limits = boxes_xyxy.new_tensor([width, height, width, height]) * self.stride
             boxes = torch.minimum(boxes_xyxy.float()[image, slot].clamp(min=0), limits)  # cut by the input frame
+            key = image.index_select(0, owner) * (height * width) + pixel
             targets.box_index, targets.box_target, targets.box_weight = ltrb_samples(
-                boxes, image, size[image, slot], peak[image, slot], self.output_size, classes.shape[0])
+                boxes, owner, key, value, classes.shape[0] * height * width)
         return targets
 
 
-def ltrb_samples(boxes_xyxy: torch.Tensor, image: torch.Tensor, size: torch.Tensor, peak: torch.Tensor,
-                 output_size: tuple[int, int], batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """TTFNet's regression samples for N objects of a batch of B images: boxes (N, 4) in input pixels, their image
-    (N,), size (N, 2) (w, h) and peak (N, 2) in output pixels.
+def ltrb_samples(boxes_xyxy: torch.Tensor, owner: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                 pixels: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """TTFNet's regression samples for N objects: boxes (N, 4) in input pixels and the E elements of their
+    beta-Gaussian windows (`gaussian_windows`): owner (E,) object index, key (E,) image * H * W + y * W + x in
+    [0, `pixels`), value (E,) the Gaussian (0 for padding).
 
-    Every pixel of an object's beta-Gaussian window is a sample of that object, unless a smaller object's window
-    covers it too (the smaller wins; equal areas: the earlier). Returns (index (S,) int64 = image * H * W + y * W
-    + x, box target (S, 4) x1, y1, x2, y2 in input pixels, weight (S,) = Gaussian value * log(box area) / the sum
-    of the object's Gaussian values over its whole window), so each object's weights sum to log(its area) less
-    what smaller objects took.
+    Every pixel of an object's window is a sample of that object, unless a smaller object's window covers it
+    too (the smaller wins; equal areas: the earlier). Returns (index (S,) int64 = image * H * W + y * W + x, box
+    target (S, 4) x1, y1, x2, y2 in input pixels, weight (S,) = Gaussian value * log(box area) / the sum of the
+    object's Gaussian values over its whole window), so each object's weights sum to log(its area) less what
+    smaller objects took.
     """
-    height, width = output_size
-    radius = elliptical_radius(size, TTF_BETA)
-    owner, pixel, value = gaussian_windows(peak, radius, _sigma(radius), output_size)
-    key = image[owner] * (height * width) + pixel
+    count = len(boxes_xyxy)
     area = ((boxes_xyxy[:, 2] - boxes_xyxy[:, 0]) * (boxes_xyxy[:, 3] - boxes_xyxy[:, 1])).clamp(min=2.0)
     # rank 0 is the smallest object (a stable sort: among equal areas the earlier object ranks first)
-    rank = torch.empty(len(area), dtype=torch.int64, device=area.device)
-    rank[torch.argsort(area, stable=True)] = torch.arange(len(area), device=area.device)
-    best = torch.full((batch * height * width,), len(area), dtype=torch.int64, device=area.device)
-    candidate = torch.where(value > 0, rank[owner], len(area))  # padding and off-map elements never win
+    rank = torch.empty(count, dtype=torch.int64, device=area.device)
+    rank[torch.argsort(area, stable=True)] = torch.arange(count, device=area.device)
+    candidate = torch.where(value > 0, rank.index_select(0, owner), count)  # padding never wins
+    best = torch.full((pixels,), count, dtype=torch.int64, device=area.device)
     best.scatter_reduce_(0, key, candidate, reduce="amin")
-    wins = (value > 0) & (candidate == best[key])
-    total = torch.zeros(len(area), dtype=value.dtype, device=value.device).index_add_(0, owner, value)
-    weight = value * area.log()[owner] / total[owner]
-    return key[wins], boxes_xyxy[owner[wins]], weight[wins]
+    kept = (candidate == best.index_select(0, key)).logical_and_(value > 0).nonzero().squeeze(1)
+    total = torch.zeros(count, dtype=value.dtype, device=value.device).index_add_(0, owner, value)
+    owner = owner.index_select(0, kept)
+    weight = value.index_select(0, kept) * (area.log() / total).index_select(0, owner)
+    return key.index_select(0, kept), boxes_xyxy.index_select(0, owner), weight
 
 
 def encode_targets_batched(boxes_xyxy: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor, num_classes: int,

@@ -43,8 +43,8 @@ from centernet.losses.aggregate import DetectionLoss, HeatmapTerm, offset_term, 
 from centernet.losses.penalty_reduced import DenseKernels, penalty_reduced_focal_loss
 from centernet.model import build_model
 from centernet.predictor import Predictor
-from centernet.targets import encode_targets_batched
-from tests.reference import log_sigmoid_focal_loss, reference_encode, reference_focal_loss
+from centernet.targets import TargetEncoder, encode_targets_batched
+from tests.reference import log_sigmoid_focal_loss, reference_encode, reference_focal_loss, reference_ltrb_encode
 
 NUM_CLASSES = 80
 SECTIONS = ("train", "loss", "targets", "data", "inference")
@@ -170,7 +170,7 @@ def benchmark_targets(args: argparse.Namespace, device: torch.device) -> None:
               for _ in range(32)]
     output_size = (args.input_size // STRIDE,) * 2
     print(f"target encoding, 50 COCO-like objects per image, {NUM_CLASSES} classes, output {output_size}, "
-          "baseline = per-object numpy loop (reference)")
+          "baseline = the reference's per-object loop (CenterNet's ctdet, TTFNet's target_single_image)")
 
     def per_image(encode: Callable[..., object]) -> Callable[[], None]:
         def run() -> None:
@@ -181,13 +181,15 @@ def benchmark_targets(args: argparse.Namespace, device: torch.device) -> None:
     boxes = torch.from_numpy(np.stack([boxes for boxes, _ in images])).to(device)
     classes = torch.from_numpy(np.stack([classes for _, classes in images])).to(device)
     valid = torch.ones(classes.shape, dtype=torch.bool, device=device)
-    seconds = median_seconds({
-        "reference": per_image(reference_encode),
-        "batched": lambda: encode_targets_batched(boxes, classes, valid, NUM_CLASSES, output_size),
-    }, device, args.repeats, args.warmup)
-    per_image_ms = {name: value * 1e3 / len(images) for name, value in seconds.items()}
-    report(f"encode_targets_batched (torch, {device}, batch {len(images)})", per_image_ms["reference"],
-           per_image_ms["batched"], "ms/img", False)
+    heads = {"center": (reference_encode, "round"), "ltrb": (reference_ltrb_encode, "elliptical")}
+    for box_head, (reference, gaussian) in heads.items():
+        encoder = TargetEncoder(NUM_CLASSES, output_size, box_head=box_head, gaussian=gaussian)  # as training keeps it
+        seconds = median_seconds({"reference": per_image(reference),
+                                  "ours": lambda encoder=encoder: encoder(boxes, classes, valid)},
+                                 device, args.repeats, args.warmup)
+        per_image_ms = {name: value * 1e3 / len(images) for name, value in seconds.items()}
+        report(f"{box_head} head, {gaussian} Gaussians: TargetEncoder ({device}, batch {len(images)})",
+               per_image_ms["reference"], per_image_ms["ours"], "ms/img", False)
 
 
 def write_coco_like_dataset(folder: str, count: int, width: int = 640, height: int = 480) -> str:

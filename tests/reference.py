@@ -134,3 +134,57 @@ def log_sigmoid_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: fl
     if class_weights is not None:
         loss = loss * class_weights.to(loss).view(1, -1, 1, 1)
     return -loss.sum() / positive.sum().clamp(min=1)
+
+
+def reference_elliptical_gaussian(radius_x: int, radius_y: int) -> np.ndarray:
+    """TTFNet's truncated Gaussian: (2 ry + 1, 2 rx + 1), sigma = diameter / 6 per axis, tiny values zeroed."""
+    diameter_x, diameter_y = 2 * radius_x + 1, 2 * radius_y + 1
+    y, x = np.ogrid[-radius_y:radius_y + 1, -radius_x:radius_x + 1]
+    sigma_x, sigma_y = diameter_x / 6, diameter_y / 6
+    kernel = np.exp(-(x * x / (2 * sigma_x * sigma_x) + y * y / (2 * sigma_y * sigma_y)))
+    kernel[kernel < np.finfo(kernel.dtype).eps * kernel.max()] = 0
+    return kernel
+
+
+def reference_draw_truncated(heatmap: np.ndarray, center, radius_x: int, radius_y: int) -> None:
+    """Splat an elliptical Gaussian into `heatmap` (H, W) by element-wise max, clipped at the border."""
+    kernel = reference_elliptical_gaussian(radius_x, radius_y)
+    x, y = int(center[0]), int(center[1])
+    height, width = heatmap.shape
+    left, right = min(x, radius_x), min(width - x, radius_x + 1)
+    top, bottom = min(y, radius_y), min(height - y, radius_y + 1)
+    window = heatmap[y - top:y + bottom, x - left:x + right]
+    np.maximum(window, kernel[radius_y - top:radius_y + bottom, radius_x - left:radius_x + right], out=window)
+
+
+def reference_ltrb_encode(boxes_xyxy: np.ndarray, classes: np.ndarray, num_classes: int,
+                          output_size: tuple[int, int], stride: int = 4, alpha: float = 0.54,
+                          beta: float = 0.54) -> dict[str, np.ndarray]:
+    """TTFNet's per-object loop (target_single_image), in our frames: objects from the largest to the smallest
+    (equal areas: the later first), each splatting its alpha Gaussian into the heatmap and writing its box and
+    weights (beta-Gaussian value * log(area) / the window's sum) over its beta window, so smaller objects overwrite.
+
+    boxes_xyxy (N, 4) in input pixels. Returns heatmap (C, H, W), box_target (4, H, W) input pixels and
+    weight (H, W), zero where no object regresses.
+    """
+    height, width = output_size
+    heatmap = np.zeros((num_classes, height, width), np.float32)
+    box_target = np.zeros((4, height, width), np.float32)
+    weight = np.zeros((height, width), np.float32)
+    boxes = np.minimum(np.maximum(np.asarray(boxes_xyxy, np.float32), 0), [width * stride, height * stride] * 2)
+    areas = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 2.0)
+    for k in sorted(range(len(boxes)), key=lambda k: (-areas[k], -k)):
+        out = boxes[k] / stride
+        out[[0, 2]] = np.clip(out[[0, 2]], 0, width - 1)
+        out[[1, 3]] = np.clip(out[[1, 3]], 0, height - 1)
+        box_w, box_h = out[2] - out[0], out[3] - out[1]
+        if box_w <= 0 or box_h <= 0:
+            continue
+        peak = (int((out[0] + out[2]) / 2), int((out[1] + out[3]) / 2))
+        reference_draw_truncated(heatmap[int(classes[k])], peak, int(box_w / 2 * alpha), int(box_h / 2 * alpha))
+        window = np.zeros((height, width), np.float64)
+        reference_draw_truncated(window, peak, int(box_w / 2 * beta), int(box_h / 2 * beta))
+        inside = window > 0
+        box_target[:, inside] = boxes[k][:, None]
+        weight[inside] = window[inside] * math.log(areas[k]) / window[inside].sum()
+    return {"heatmap": heatmap, "box_target": box_target, "weight": weight}

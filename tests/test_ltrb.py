@@ -10,6 +10,7 @@ pixels has a window of half-axes int(0.54 w / 2), int(0.54 h / 2) and sigma (2r 
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -17,6 +18,7 @@ from centernet.decode import decode_ltrb, decode_outputs, merge_flip_ltrb
 from centernet.losses.regression import ltrb_dfl_loss, ltrb_giou_loss
 from centernet.targets import TargetEncoder, elliptical_radius
 from centernet.tensors import DFL_BIN_WIDTH, LTRB_SCALE, ltrb_distances
+from tests.reference import reference_ltrb_encode
 
 E2, E4 = math.exp(-2), math.exp(-4)
 A_BOX, B_BOX = [4.0, 4, 28, 20], [16.0, 8, 24, 16]
@@ -142,3 +144,25 @@ def test_flip_merge_swaps_left_and_right_of_the_mirror():
     merged_heatmap, merged = merge_flip_ltrb(heatmap, distances)
     torch.testing.assert_close(merged[0, :, 0, 0], torch.tensor([(1 + 1) / 2, (2 + 6) / 2, (3 + 5) / 2, (4 + 8) / 2]))
     assert merged_heatmap[0, 0, 0, 0].item() == pytest.approx(0.4)
+
+
+def test_the_batched_encoder_equals_ttfnets_per_object_loop():
+    rng = np.random.default_rng(0)
+    for count in (0, 1, 9, 40):
+        corner = rng.uniform(-20, 120, (count, 2))
+        boxes = np.concatenate([corner, corner + rng.uniform(1, 90, (count, 2))], 1).astype(np.float32)
+        classes = rng.integers(0, 3, count)
+        reference = reference_ltrb_encode(boxes, classes, 3, (32, 32))
+        padded = torch.zeros(1, 48, 4)
+        padded[0, :count] = torch.from_numpy(boxes)
+        labels = torch.zeros(1, 48, dtype=torch.long)
+        labels[0, :count] = torch.from_numpy(classes)
+        valid = torch.arange(48)[None] < count
+        ours = TargetEncoder(3, (32, 32), box_head="ltrb", gaussian="elliptical")(padded, labels, valid)
+        np.testing.assert_allclose(ours.heatmap[0].numpy(), reference["heatmap"], atol=1e-7)
+        weight = np.zeros(32 * 32, np.float32)
+        weight[ours.box_index.numpy()] = ours.box_weight.numpy()
+        np.testing.assert_allclose(weight.reshape(32, 32), reference["weight"], rtol=1e-5, atol=1e-7)
+        target = np.zeros((32 * 32, 4), np.float32)
+        target[ours.box_index.numpy()] = ours.box_target.numpy()
+        np.testing.assert_array_equal(target.T.reshape(4, 32, 32), reference["box_target"])
