@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Performance figures of docs/performance.md: training step, heatmap loss, target encoding, data loading and
+# Performance figures of the README (section Performance): training step, heatmap loss, target encoding, data loading and
 # inference, each against its baseline, on whatever device is present (CUDA if any, else CPU).
 # On CPU the training batch is 2 and the inference throughput batch 8, so that a run ends in under an hour.
 # Override any variable from the environment, e.g. ARCHS=resnet18 SECTIONS=loss,targets THREADS=1.
-# On a machine whose cores other processes share, export OMP_WAIT_POLICY=PASSIVE (see docs/performance.md).
+# On a machine whose cores other processes share, export OMP_WAIT_POLICY=PASSIVE (see the comment on CPU_CHUNK_ELEMENTS in centernet/losses/penalty_reduced.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
