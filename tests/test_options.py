@@ -108,3 +108,17 @@ def test_help_does_not_import_torch():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=subprocess_env(),
                             cwd=ROOT, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_reference_recipe_of_the_experiment_scripts_is_the_original_centernets():
+    script = "source experiments/recipes.sh && printf '%s\\n' \"${REFERENCE_RECIPE[@]}\""
+    printed = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
+    printed = printed.stdout.split()
+    config = config_from_options(get_parser().parse_args([*REQUIRED, *printed]))
+    assert (config.model.box_head, config.loss.gaussian, config.model.neck_shortcuts, config.train.ema) == (
+        "center", "round", False, False)
+    assert (config.train.optimizer, config.train.lr, config.train.reference_batch, config.train.schedule) == (
+        "adam", 1.25e-4, 32, "step")
+    assert (config.train.warmup_iters, config.train.weight_decay) == (0, 0.0)
+    assert (config.loss.heatmap_loss, config.loss.heatmap_weight, config.loss.size_weight,
+            config.loss.offset_weight) == ("penalty_reduced", 1.0, 0.1, 1.0)
