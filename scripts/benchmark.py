@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from centernet.catalog import ARCHITECTURES
 from centernet.config import STRIDE, Config, DataConfig, ModelConfig, TrainConfig
 from centernet.data.coco import CocoDataset, collate
-from centernet.data.transforms import color_jitter, pca_lighting, random_affine, to_float_image, transform_boxes
+from centernet.data.transforms import random_affine, transform_boxes
 from centernet.device import resolve_device
 from centernet.engine.train import build_state, train_step
 from centernet.losses.aggregate import DetectionLoss, HeatmapTerm, offset_term, size_term
@@ -44,7 +44,15 @@ from centernet.losses.penalty_reduced import DenseKernels, penalty_reduced_focal
 from centernet.model import build_model
 from centernet.predictor import Predictor
 from centernet.targets import TargetEncoder, encode_targets_batched
-from tests.reference import log_sigmoid_focal_loss, reference_encode, reference_focal_loss, reference_ltrb_encode
+from tests.reference import (
+    color_jitter,
+    log_sigmoid_focal_loss,
+    pca_lighting,
+    reference_encode,
+    reference_focal_loss,
+    reference_ltrb_encode,
+    to_float_image,
+)
 
 NUM_CLASSES = 80
 SECTIONS = ("train", "loss", "targets", "data", "inference")

@@ -24,6 +24,7 @@ from centernet.catalog import OPTIMIZERS
 from centernet.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
 from centernet.config import Config, TrainConfig, config_to_dict, option_name
 from centernet.data.coco import CocoDataset
+from centernet.data.colour import augment_colour
 from centernet.data.validate import check_coco
 from centernet.device import autocast_dtype, resolve_device
 from centernet.engine import distributed
@@ -148,11 +149,21 @@ def set_learning_rate(state: TrainState, iteration: int) -> None:
         group["lr"] = lr
 
 
+def network_inputs(batch: Batch, config: Config) -> torch.Tensor:
+    """The images of a batch already on the device, as the model takes them (RGB in [0, 255]): colour jitter and
+    PCA lighting when on (float, clipped, not rounded), else the uint8 images as they came."""
+    images = batch.images
+    augment = config.data.augment
+    if augment.color_jitter > 0 or augment.pca_lighting > 0:
+        images = augment_colour(images, batch.colour_order, batch.colour_factors, batch.lighting_alpha)
+    return images
+
+
 def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
     """One optimisation step; returns the loss stats, or None when the loss was not finite (step skipped)."""
     config = state.config
     batch = batch.to(state.device, non_blocking=True)
-    images = batch.images  # uint8: the model normalises them
+    images = network_inputs(batch, config)  # the model normalises them
     if config.train.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     targets = state.encoder(batch.boxes_xyxy, batch.classes, batch.valid, batch.crowd)
