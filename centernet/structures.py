@@ -57,7 +57,7 @@ class Batch:
     """A collated batch, kept compact for the trip to the device (targets are encoded there).
 
     images: (B, 3, S, S) uint8 RGB network inputs, warped but not colour-augmented (the train step augments them
-        on the device).
+        on the device); the rows in `encoded_jpegs` are zeros until the train step decodes them there.
     boxes_xyxy: (B, M, 4) float32 boxes in input pixels, padded with zeros.
     classes: (B, M) int64 contiguous class indices in [0, num_classes), padded with 0.
     valid: (B, M) bool, True for real objects (training targets).
@@ -71,6 +71,8 @@ class Batch:
         augmentation is off and for validation samples. See `centernet.data.colour`.
     skipped: how many samples of this batch were dropped (corrupt images), for reporting.
     truncated: (image id, number of objects) of each image that had more objects than M slots.
+    encoded_jpegs: row -> (N,) uint8 bytes of that row's JPEG file, kept on the CPU, for rows the train step
+        decodes and warps on the device (--gpu-decode); empty otherwise.
     """
 
     images: torch.Tensor
@@ -85,6 +87,7 @@ class Batch:
     lighting_alpha: torch.Tensor
     skipped: int = 0
     truncated: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    encoded_jpegs: dict[int, torch.Tensor] = dataclasses.field(default_factory=dict)
 
     def _map(self, function) -> Batch:
         tensors = {f.name: function(getattr(self, f.name)) for f in dataclasses.fields(self)

@@ -212,7 +212,7 @@ def test_workers_return_the_warped_uint8_image_with_no_colour_change(coco_files)
         plain.set_epoch(epoch)
         for index in range(len(coloured)):
             sample = coloured[index]
-            assert sample.image.dtype == torch.uint8
+            assert sample.image.dtype == torch.uint8 and sample.encoded_jpeg is None
             image = read_image_rgb(coloured.image_path(coloured.image_ids[index]))
             rng = np.random.default_rng([4, epoch, index])
             affine, inverse, _ = random_affine(image.shape[1], image.shape[0], INPUT_SIZE, coloured.augment, rng)
@@ -344,6 +344,7 @@ def test_collate_pads_truncates_and_counts_skipped_samples():
     assert batch.colour_order.tolist() == [[2, 0, 1], [1, 2, 0]] and batch.colour_order.dtype == torch.int64
     torch.testing.assert_close(batch.colour_factors, torch.tensor([[1.1] * 3, [1.2] * 3]))
     torch.testing.assert_close(batch.lighting_alpha, torch.tensor([[0.01] * 3, [0.02] * 3]))
+    assert batch.encoded_jpegs == {}
     empty = collate([None], max_objects=3)
     assert empty.skipped == 1 and empty.images.shape[0] == 0
     assert empty.colour_order.shape == empty.colour_factors.shape == empty.lighting_alpha.shape == (0, 3)

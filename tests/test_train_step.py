@@ -1,6 +1,6 @@
 """The train step and its schedule: learning rate by loader position, linear scaling, warm-up, step and cosine
-schedules, gradient clipping, the non-finite-loss skip, objects past --max-objects, resume options, and colour
-augmentation on the device side of the step."""
+schedules, gradient clipping, the non-finite-loss skip, objects past --max-objects, resume options, colour
+augmentation on the device side of the step, and the --gpu-decode fallback without CUDA."""
 
 import dataclasses
 import json
@@ -182,3 +182,15 @@ def test_the_train_step_augments_colour_on_the_device_once_and_feeds_the_model_f
                                                                              color_jitter=0.0, pca_lighting=0.0))
     assert network_inputs(batch, dataclasses.replace(state.config, data=off)) is batch.images  # nothing to do
 
+
+def test_gpu_decode_without_cuda_falls_back_to_the_workers_with_one_line(shapes, tmp_path, capsys):
+    assert main(train_args(shapes, tmp_path / "run", "--epochs", "1", "--gpu-decode")) == 0
+    output = capsys.readouterr()
+    lines = [line for line in (output.out + output.err).splitlines() if "--gpu-decode" in line]
+    assert lines == ["warning: --gpu-decode: training on cpu, not CUDA; the data loader workers decode the images"]
+    config = Config(data=DataConfig(train_ann=str(shapes / "annotations/train.json"),
+                                    train_images=str(shapes / "train"), input_size=64, gpu_decode=True),
+                    train=TrainConfig(device="cpu"))
+    train_set, _ = load_datasets(config)
+    assert not train_set.decode_on_device and train_set[0].encoded_jpeg is None
+    assert capsys.readouterr().err.count("--gpu-decode") == 1

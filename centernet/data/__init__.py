@@ -3,7 +3,8 @@ dataset validation."""
 
 from centernet.data.coco import CocoDataset, Sample, collate
 from centernet.data.colour import augment_colour, draw_colour_parameters, identity_colour_parameters
-from centernet.data.images import read_image_rgb
+from centernet.data.gpu_decode import decode_and_warp_jpegs, warp_images
+from centernet.data.images import read_image_rgb, read_jpeg_for_device
 from centernet.data.transforms import (
     affine_matrix,
     compose_affine,
@@ -24,6 +25,7 @@ __all__ = [
     "check_coco",
     "collate",
     "compose_affine",
+    "decode_and_warp_jpegs",
     "draw_colour_parameters",
     "horizontal_flip_matrix",
     "identity_colour_parameters",
@@ -32,7 +34,9 @@ __all__ = [
     "load_coco_json",
     "random_affine",
     "read_image_rgb",
+    "read_jpeg_for_device",
     "transform_boxes",
     "validate_coco",
     "warp_image",
+    "warp_images",
 ]

@@ -22,7 +22,7 @@ from pycocotools.coco import COCO
 
 from centernet.config import AugmentConfig
 from centernet.data.colour import draw_colour_parameters, identity_colour_parameters
-from centernet.data.images import read_image_rgb
+from centernet.data.images import read_image_rgb, read_jpeg_for_device
 from centernet.data.transforms import letterbox_affine, random_affine, transform_boxes, warp_image
 from centernet.data.validate import load_coco_json
 from centernet.errors import DataError
@@ -33,7 +33,7 @@ from centernet.structures import Batch, box_xywh_to_xyxy
 class Sample:
     """One network input and its targets.
 
-    image: (3, S, S) uint8 RGB, warped but not colour-augmented.
+    image: (3, S, S) uint8 RGB, warped but not colour-augmented; zeros when `encoded_jpeg` is set.
     boxes_xyxy: (N, 4) float32 boxes in input pixels, inside [0, S - 1]; real objects first, then crowd regions.
     classes: (N,) int64 contiguous class indices.
     crowd: (N,) bool, True for crowd regions (ignore regions, not targets).
@@ -42,6 +42,8 @@ class Sample:
     colour_order, colour_factors, lighting_alpha: (3,) int64, (3,) float32, (3,) float32, the colour augmentation
         the train step applies on the device (`centernet.data.colour.draw_colour_parameters`); the identity for
         validation samples.
+    encoded_jpeg: (N,) uint8 bytes of the JPEG file when the train step decodes and warps it on the device
+        (--gpu-decode), else None.
     """
 
     image: torch.Tensor
@@ -53,6 +55,7 @@ class Sample:
     colour_order: torch.Tensor
     colour_factors: torch.Tensor
     lighting_alpha: torch.Tensor
+    encoded_jpeg: torch.Tensor | None = None
 
 
 def _load_coco(ann_file: str) -> COCO:
@@ -73,6 +76,8 @@ class CocoDataset(torch.utils.data.Dataset):
     Randomness comes from a generator seeded by (seed, epoch, index), so a sample does not depend on the
     worker that loads it; call `set_epoch` each epoch (with persistent DataLoader workers the workers hold
     copies of the dataset, so recreate the loader or the epoch change will not reach them).
+    With `decode_on_device`, JPEG files the device decoder takes as they are (`read_jpeg_for_device`) are not
+    decoded here: the sample carries their bytes, and the train step decodes and warps them (--gpu-decode).
     A missing or corrupt image raises DataError when `strict`, else warns and yields None (see `collate`).
     """
 
@@ -86,6 +91,7 @@ class CocoDataset(torch.utils.data.Dataset):
         max_objects: int = 128,
         seed: int = 0,
         strict: bool = False,
+        decode_on_device: bool = False,
     ) -> None:
         self.ann_file = os.fspath(ann_file)
         self.image_dir = os.fspath(image_dir)
@@ -95,6 +101,7 @@ class CocoDataset(torch.utils.data.Dataset):
         self.max_objects = max_objects
         self.seed = seed
         self.strict = strict
+        self.decode_on_device = decode_on_device
         self.epoch = 0
         self.coco = _load_coco(self.ann_file)
         self.category_ids: list[int] = sorted(self.coco.cats)
@@ -155,6 +162,13 @@ class CocoDataset(torch.utils.data.Dataset):
                             f"{expected[1]}x{expected[0]}: {path}")
         return image
 
+    def _read_jpeg_for_device(self, image_id: int) -> torch.Tensor | None:
+        """The JPEG bytes for the device decoder, or None when the workers decode this image (see the class)."""
+        info = self.coco.imgs[image_id]
+        if not (self.decode_on_device and self.train and info.get("width") and info.get("height")):
+            return None
+        return read_jpeg_for_device(self.image_path(image_id), int(info["width"]), int(info["height"]))
+
     def _draw_transforms(self, index: int, width: int,
                          height: int) -> tuple[np.ndarray, np.ndarray, tuple[torch.Tensor, ...]]:
         """(affine, inverse, colour parameters) of sample `index`, from its own generator; see `Sample`."""
@@ -167,23 +181,30 @@ class CocoDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> Sample | None:
         image_id = self.image_ids[index]
-        try:
-            image = self._read_image(image_id)
-        except DataError as error:
-            if self.strict:
-                raise
-            warnings.warn(f"skipping image: {error}", stacklevel=2)
-            return None
-        height, width = image.shape[:2]
+        encoded_jpeg = self._read_jpeg_for_device(image_id)
+        if encoded_jpeg is None:
+            try:
+                image = self._read_image(image_id)
+            except DataError as error:
+                if self.strict:
+                    raise
+                warnings.warn(f"skipping image: {error}", stacklevel=2)
+                return None
+            height, width = image.shape[:2]
+        else:
+            width, height = int(self.coco.imgs[image_id]["width"]), int(self.coco.imgs[image_id]["height"])
         affine, inverse, (colour_order, colour_factors, lighting_alpha) = self._draw_transforms(index, width, height)
         boxes_xyxy, classes, crowd = self.annotations(image_id)
         boxes_xyxy, keep = transform_boxes(boxes_xyxy, affine, self.input_size)
-        warped = warp_image(image, affine, self.input_size)
-        image_chw = torch.from_numpy(np.ascontiguousarray(warped.transpose(2, 0, 1)))
+        if encoded_jpeg is None:
+            warped = warp_image(image, affine, self.input_size)
+            image_chw = torch.from_numpy(np.ascontiguousarray(warped.transpose(2, 0, 1)))
+        else:
+            image_chw = torch.zeros(3, self.input_size, self.input_size, dtype=torch.uint8)
         return Sample(image=image_chw, boxes_xyxy=torch.from_numpy(boxes_xyxy),
                       classes=torch.from_numpy(classes[keep]), crowd=torch.from_numpy(crowd[keep]),
                       image_id=int(image_id), inverse_affine=torch.from_numpy(inverse), colour_order=colour_order,
-                      colour_factors=colour_factors, lighting_alpha=lighting_alpha)
+                      colour_factors=colour_factors, lighting_alpha=lighting_alpha, encoded_jpeg=encoded_jpeg)
 
 
 def collate(samples: list[Sample | None], max_objects: int) -> Batch:
@@ -229,6 +250,7 @@ def collate(samples: list[Sample | None], max_objects: int) -> Batch:
         lighting_alpha=_stack([sample.lighting_alpha for sample in kept], (0, 3), torch.float32),
         skipped=len(samples) - batch_size,
         truncated=truncated,
+        encoded_jpegs={row: sample.encoded_jpeg for row, sample in enumerate(kept) if sample.encoded_jpeg is not None},
     )
 
 
