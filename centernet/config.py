@@ -79,6 +79,9 @@ class DataConfig:
     std: tuple[float, float, float] = option((0.229, 0.224, 0.225), "per-channel RGB standard deviation")
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     workers: int = option(2, "data loader processes")
+    gpu_decode: bool = option(False, "training on CUDA: the workers pass JPEG files undecoded and the train step "
+                                     "decodes (nvjpeg) and warps them on the GPU; without CUDA, and for other "
+                                     "files, the workers decode as usual")
 
     @property
     def output_size(self) -> tuple[int, int]:

@@ -56,7 +56,8 @@ class Targets(Generic[Array]):
 class Batch:
     """A collated batch, kept compact for the trip to the device (targets are encoded there).
 
-    images: (B, 3, S, S) uint8 RGB network inputs.
+    images: (B, 3, S, S) uint8 RGB network inputs, warped but not colour-augmented (the train step augments them
+        on the device); the rows in `encoded_jpegs` are zeros until the train step decodes them there.
     boxes_xyxy: (B, M, 4) float32 boxes in input pixels, padded with zeros.
     classes: (B, M) int64 contiguous class indices in [0, num_classes), padded with 0.
     valid: (B, M) bool, True for real objects (training targets).
@@ -64,8 +65,14 @@ class Batch:
         their class channel, never targets. A slot is valid, crowd or padding.
     image_ids: (B,) int64 dataset image ids.
     inverse_affine: (B, 2, 3) float32 maps input pixels back to original image pixels.
+    colour_order: (B, 3) int64 colour-jitter operations in the order applied, 0 brightness, 1 contrast,
+        2 saturation; colour_factors: (B, 3) float32 the factor of each, 1 + U(-s, s); lighting_alpha: (B, 3)
+        float32 PCA lighting coefficients per eigenvector, N(0, std). Identity (0, 1, 2), 1 and 0 where an
+        augmentation is off and for validation samples. See `centernet.data.colour`.
     skipped: how many samples of this batch were dropped (corrupt images), for reporting.
     truncated: (image id, number of objects) of each image that had more objects than M slots.
+    encoded_jpegs: row -> (N,) uint8 bytes of that row's JPEG file, kept on the CPU, for rows the train step
+        decodes and warps on the device (--gpu-decode); empty otherwise.
     """
 
     images: torch.Tensor
@@ -75,8 +82,12 @@ class Batch:
     crowd: torch.Tensor
     image_ids: torch.Tensor
     inverse_affine: torch.Tensor
+    colour_order: torch.Tensor
+    colour_factors: torch.Tensor
+    lighting_alpha: torch.Tensor
     skipped: int = 0
     truncated: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    encoded_jpegs: dict[int, torch.Tensor] = dataclasses.field(default_factory=dict)
 
     def _map(self, function) -> Batch:
         tensors = {f.name: function(getattr(self, f.name)) for f in dataclasses.fields(self)

@@ -36,15 +36,25 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from centernet.catalog import ARCHITECTURES
 from centernet.config import STRIDE, Config, DataConfig, ModelConfig, TrainConfig
 from centernet.data.coco import CocoDataset, collate
-from centernet.data.transforms import color_jitter, pca_lighting, random_affine, to_float_image, transform_boxes
+from centernet.data.colour import augment_colour
+from centernet.data.transforms import random_affine, transform_boxes
 from centernet.device import resolve_device
 from centernet.engine.train import build_state, train_step
 from centernet.losses.aggregate import DetectionLoss, HeatmapTerm, offset_term, size_term
 from centernet.losses.penalty_reduced import DenseKernels, penalty_reduced_focal_loss
 from centernet.model import build_model
 from centernet.predictor import Predictor
+from centernet.structures import Batch
 from centernet.targets import TargetEncoder, encode_targets_batched
-from tests.reference import log_sigmoid_focal_loss, reference_encode, reference_focal_loss, reference_ltrb_encode
+from tests.reference import (
+    color_jitter,
+    log_sigmoid_focal_loss,
+    pca_lighting,
+    reference_encode,
+    reference_focal_loss,
+    reference_ltrb_encode,
+    to_float_image,
+)
 
 NUM_CLASSES = 80
 SECTIONS = ("train", "loss", "targets", "data", "inference")
@@ -192,12 +202,16 @@ def benchmark_targets(args: argparse.Namespace, device: torch.device) -> None:
                per_image_ms["reference"], per_image_ms["ours"], "ms/img", False)
 
 
-def write_coco_like_dataset(folder: str, count: int, width: int = 640, height: int = 480) -> str:
-    """JPEGs of noisy gradients with 1-14 COCO-like boxes each (COCO averages 7.3); returns the json path."""
+def write_coco_like_dataset(folder: str, count: int, widths: tuple[int, int] = (640, 640),
+                            heights: tuple[int, int] = (480, 480)) -> str:
+    """JPEGs of noisy gradients with 1-14 COCO-like boxes each (COCO averages 7.3), each image's width and height
+    uniform in the given inclusive ranges; returns the json path."""
     rng = np.random.default_rng(2)
+    os.makedirs(folder, exist_ok=True)
     images, annotations = [], []
-    ramp = np.linspace(0, 255, width, dtype=np.float32)[None, :, None]
     for image_id in range(1, count + 1):
+        width, height = int(rng.integers(widths[0], widths[1] + 1)), int(rng.integers(heights[0], heights[1] + 1))
+        ramp = np.linspace(0, 255, width, dtype=np.float32)[None, :, None]
         image = ramp * rng.uniform(0.3, 1, 3) + rng.normal(0, 20, (height, width, 3))
         boxes = coco_like_boxes(rng, int(rng.integers(1, 15)), width, height)
         for x1, y1, x2, y2 in boxes.astype(int).tolist():
@@ -233,32 +247,76 @@ class ReferencePipeline(CocoDataset):
         return {"input": ((image_float - mean) / std).transpose(2, 0, 1), **sample}
 
 
-def samples_per_second(dataset: CocoDataset, workers: int, batch_size: int, collate_fn) -> float:
-    """Rate of one pass of a fresh loader, timed from its second batch on."""
+def samples_per_second(dataset: CocoDataset, workers: int, batch_size: int, collate_fn,
+                       per_batch: Callable[[object], object] | None = None) -> float:
+    """Rate of one pass of a fresh loader, timed from its second batch on; `per_batch` runs on each batch in this
+    process (what the train step would do with it before the model)."""
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False,
                                          collate_fn=collate_fn, drop_last=True)
     iterator = iter(loader)
     next(iterator)  # worker start-up is paid once per epoch, not per sample
     start, count = time.perf_counter(), 0
-    for _ in iterator:
+    for batch in iterator:
+        if per_batch is not None:
+            per_batch(batch)
         count += batch_size
     return count / (time.perf_counter() - start)
 
 
-def benchmark_data(args: argparse.Namespace, annotations: str, folder: str, demand: dict[str, float]) -> None:
-    print(f"data loading, 640x480 JPEGs -> {args.input_size} training samples, batch {args.data_batch}; "
-          "baseline = reference-style pipeline")
-    ours = CocoDataset(annotations, folder, args.input_size, train=True)
+def colour_on_cpu(batch: Batch) -> torch.Tensor:
+    """The train step's colour augmentation, here on the CPU in the loading process."""
+    return augment_colour(batch.images, batch.colour_order, batch.colour_factors, batch.lighting_alpha)
+
+
+def data_variants(args: argparse.Namespace, annotations: str, folder: str) -> dict[str, Callable[[int], float]]:
+    """name -> samples/s of one loader pass with that many workers: the reference-style pipeline (float image,
+    colour, normalisation and per-object targets per sample, in the workers), our worker path (decode, one warp,
+    flip; uint8), and our worker path followed in this process by what the train step adds on its device: colour,
+    then colour and the target encoding (TargetEncoder on the CPU)."""
     reference = ReferencePipeline(annotations, folder, args.input_size, train=True)
+    ours = CocoDataset(annotations, folder, args.input_size, train=True)
+    encoder = TargetEncoder(NUM_CLASSES, (args.input_size // STRIDE,) * 2)
+
+    def colour_and_targets(batch: Batch) -> None:
+        colour_on_cpu(batch)
+        encoder(batch.boxes_xyxy, batch.classes, batch.valid, batch.crowd)
+
+    def rate(dataset: CocoDataset, collate_fn, per_batch=None) -> Callable[[int], float]:
+        return lambda workers: samples_per_second(dataset, workers, args.data_batch, collate_fn, per_batch)
+
+    return {"reference": rate(reference, torch.utils.data.default_collate),
+            "ours, worker path": rate(ours, ours.collate_fn()),
+            "ours, worker path + colour (CPU)": rate(ours, ours.collate_fn(), colour_on_cpu),
+            "ours, worker path + colour + targets (CPU)": rate(ours, ours.collate_fn(), colour_and_targets)}
+
+
+def median_rates(variants: dict[str, Callable[[int], float]], workers: int, repeats: int) -> dict[str, float]:
+    """Median samples/s of each variant, their passes interleaved round by round."""
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, variant in variants.items():
+            rates[name].append(variant(workers))
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def benchmark_data(args: argparse.Namespace, image_sets: dict[str, tuple[str, str]], demand: dict[str, float]) -> None:
+    """Per process (0 workers) on each image set: reference-style pipeline vs ours; then, on the last set, the
+    reference and our worker path with 1 and 2 worker processes."""
+    for name, (annotation_file, folder) in image_sets.items():
+        print(f"data loading per process (0 workers), {name} -> {args.input_size} training samples, batch "
+              f"{args.data_batch}; baseline = reference-style pipeline (decode, affine crop, float colour jitter + "
+              "PCA, normalise, per-object targets)")
+        variants = data_variants(args, annotation_file, folder)
+        rates = median_rates(variants, 0, args.repeats)
+        for variant in list(variants)[1:]:
+            report(variant, rates["reference"], rates[variant], "samples/s", True)
+    print(f"data loading with worker processes, {name}; baseline = reference-style pipeline")
+    variants = {key: value for key, value in variants.items() if key in ("reference", "ours, worker path")}
     supply = 0.0
-    for workers in (0, 1, 2):
-        rates: dict[str, list[float]] = {"reference": [], "ours": []}
-        for _ in range(args.repeats):
-            rates["reference"].append(samples_per_second(reference, workers, args.data_batch,
-                                                         torch.utils.data.default_collate))
-            rates["ours"].append(samples_per_second(ours, workers, args.data_batch, ours.collate_fn()))
-        supply = statistics.median(rates["ours"])
-        report(f"{workers} workers", statistics.median(rates["reference"]), supply, "samples/s", True)
+    for workers in (1, 2):
+        rates = median_rates(variants, workers, args.repeats)
+        supply = rates["ours, worker path"]
+        report(f"{workers} workers, ours, worker path", rates["reference"], supply, "samples/s", True)
     for arch, images_per_second in demand.items():
         print(f"  training step demand ({arch}, our fastest step): {images_per_second:.2f} img/s; "
               f"2 workers supply {supply / images_per_second:.1f}x that")
@@ -367,14 +425,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     if "targets" in sections:
         benchmark_targets(args, device)
     with tempfile.TemporaryDirectory() as folder:
-        annotations = write_coco_like_dataset(folder, args.data_images) if {"train", "data"} & set(sections) else ""
+        vga = os.path.join(folder, "vga")
+        annotations = write_coco_like_dataset(vga, args.data_images) if {"train", "data"} & set(sections) else ""
         demand: dict[str, float] = {}
         if "train" in sections:
-            dataset = CocoDataset(annotations, folder, args.input_size, train=True)
+            dataset = CocoDataset(annotations, vga, args.input_size, train=True)
             for arch in archs:
                 demand[arch] = benchmark_train(args, device, arch, dataset)
         if "data" in sections:
-            benchmark_data(args, annotations, folder, demand)
+            small = os.path.join(folder, "small")
+            image_sets = {"160-420 px JPEGs (upscaled)": (write_coco_like_dataset(small, args.data_images, (160, 420),
+                                                                                  (160, 420)), small),
+                          "640x480 JPEGs": (annotations, vga)}
+            benchmark_data(args, image_sets, demand)
     if "inference" in sections:
         for arch in archs:
             benchmark_inference(args, device, arch)

@@ -5,12 +5,16 @@ the code under test). Formulas as REFERENCE.md states them. `scripts/benchmark.p
   the one difference our encoder is meant to have: when several objects share a peak pixel, only the largest
   keeps its size / offset slot.
 - The penalty-reduced focal loss: the reference's clamped form, and the plain log-sigmoid formula.
+- Colour augmentation: the reference's per-image numpy colour jitter and PCA lighting on a float image in [0, 1],
+  drawing from the generator in the reference's order (the package draws the same parameters in the workers and
+  applies them batched on the device).
 """
 
 from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -188,3 +192,77 @@ def reference_ltrb_encode(boxes_xyxy: np.ndarray, classes: np.ndarray, num_class
         box_target[:, inside] = boxes[k][:, None]
         weight[inside] = window[inside] * math.log(areas[k]) / window[inside].sum()
     return {"heatmap": heatmap, "box_target": box_target, "weight": weight}
+
+
+# PCA of ImageNet pixel colours, as used by the reference (CornerNet): rows B, G, R as the reference's images are
+# BGR; reversed to R, G, B for our RGB images. Columns are the eigenvectors, in the order of the eigenvalues.
+PCA_EIGENVALUES = np.array([0.2141788, 0.01817699, 0.00341571], dtype=np.float32)
+PCA_EIGENVECTORS_BGR = np.array(
+    [
+        [-0.58752847, -0.69563484, 0.41340352],
+        [-0.5832747, 0.00994535, -0.81221408],
+        [-0.56089297, 0.71832671, 0.41158938],
+    ],
+    dtype=np.float32,
+)
+PCA_EIGENVECTORS_RGB = np.ascontiguousarray(PCA_EIGENVECTORS_BGR[::-1])
+
+
+def _blend(image: np.ndarray, other: np.ndarray | float, factor: float) -> np.ndarray:
+    """factor * image + (1 - factor) * other: factor > 1 moves away from `other`, < 1 towards it."""
+    return image * factor + other * (1.0 - factor)
+
+
+def color_jitter(image: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Reference colour augmentation on an (H, W, 3) float32 RGB image in [0, 1]; returns a new array.
+
+    Brightness (scale), contrast (blend with the mean grey level) and saturation (blend with the grey
+    image), applied in random order, each with factor 1 + U(-strength, strength). As in the reference,
+    the grey image is computed once, before any of the three. The result is not clipped.
+    """
+    gray = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_RGB2GRAY)
+    gray_mean = float(gray.mean())
+    result = image.astype(np.float32, copy=True)
+    for operation in rng.permutation(3):
+        factor = 1.0 + rng.uniform(-strength, strength)
+        if operation == 0:  # brightness
+            result = result * factor
+        elif operation == 1:  # contrast
+            result = _blend(result, gray_mean, factor)
+        else:  # saturation
+            result = _blend(result, gray[:, :, None], factor)
+    return result.astype(np.float32)
+
+
+def pca_lighting(image: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
+    """AlexNet-style PCA lighting noise on an (H, W, 3) float32 RGB image in [0, 1]; returns a new array.
+
+    Adds eigenvectors @ (eigenvalues * alpha), alpha ~ N(0, std) per component, to every pixel, using the
+    reference's eigenvectors with rows reordered from BGR to RGB. The result is not clipped.
+    """
+    alpha = rng.normal(0.0, std, size=3).astype(np.float32)
+    shift_rgb = PCA_EIGENVECTORS_RGB @ (PCA_EIGENVALUES * alpha)
+    return (image + shift_rgb).astype(np.float32)
+
+
+def to_float_image(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> float32 in [0, 1]."""
+    return image.astype(np.float32) / 255.0
+
+
+def to_uint8_image(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1] (values outside are clipped) -> uint8, rounded."""
+    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+
+
+def reference_colour_augmentation(image: np.ndarray, jitter: float, lighting: float,
+                                  rng: np.random.Generator) -> np.ndarray:
+    """The workers' colour step before it moved to the device: (H, W, 3) uint8 RGB -> colour jitter (if `jitter`
+    > 0), then PCA lighting (if `lighting` > 0), on the [0, 1] float image; returned as float32 in [0, 1], clipped
+    but not rounded (`to_uint8_image` of it is what the workers returned)."""
+    image_float = to_float_image(image)
+    if jitter > 0:
+        image_float = color_jitter(image_float, jitter, rng)
+    if lighting > 0:
+        image_float = pca_lighting(image_float, lighting, rng)
+    return np.clip(image_float, 0.0, 1.0)

@@ -21,16 +21,13 @@ from centernet.data import (
     Sample,
     check_coco,
     collate,
-    color_jitter,
     letterbox_affine,
-    pca_lighting,
     random_affine,
     read_image_rgb,
     transform_boxes,
     validate_coco,
     warp_image,
 )
-from centernet.data.transforms import PCA_EIGENVECTORS_BGR, PCA_EIGENVECTORS_RGB
 from centernet.errors import DataError
 from centernet.structures import Batch, apply_affine, box_xywh_to_xyxy
 
@@ -201,14 +198,31 @@ def test_training_without_augmentation_equals_the_validation_letterbox(coco_file
         assert torch.equal(augmented.inverse_affine, plain.inverse_affine)
 
 
-def test_colour_augmentations_are_identity_at_zero_strength_and_pca_uses_rgb_order():
-    image = np.random.default_rng(0).random((8, 8, 3), dtype=np.float32)
-    np.testing.assert_allclose(color_jitter(image, 0.0, np.random.default_rng(1)), image, atol=1e-6)
-    np.testing.assert_allclose(pca_lighting(image, 0.0, np.random.default_rng(1)), image, atol=1e-6)
-    np.testing.assert_array_equal(PCA_EIGENVECTORS_RGB[0], PCA_EIGENVECTORS_BGR[2])  # red row = BGR's last
-    shifted = pca_lighting(image, 0.1, np.random.default_rng(1))
-    shift = shifted - image
-    np.testing.assert_allclose(shift, np.broadcast_to(shift[0, 0], shift.shape), atol=1e-6)  # same for all pixels
+def test_workers_return_the_warped_uint8_image_with_no_colour_change(coco_files):
+    """Colour is the train step's job: with strong colour augmentation on, a training sample's image is exactly the
+    warp of the file with its drawn affine crop, and that of a dataset with colour off (colour is drawn after the
+    crop, so the crops agree); the colour parameters come along, drawn from the same generator."""
+    geometry = {"scale": 0.3, "shift": 0.2, "flip_probability": 0.5}
+    coloured = make_dataset(coco_files, train=True, augment=AugmentConfig(**geometry, color_jitter=0.9,
+                                                                          pca_lighting=2.0), seed=4)
+    plain = make_dataset(coco_files, train=True, augment=AugmentConfig(**geometry, color_jitter=0.0,
+                                                                       pca_lighting=0.0), seed=4)
+    for epoch in range(3):
+        coloured.set_epoch(epoch)
+        plain.set_epoch(epoch)
+        for index in range(len(coloured)):
+            sample = coloured[index]
+            assert sample.image.dtype == torch.uint8 and sample.encoded_jpeg is None
+            image = read_image_rgb(coloured.image_path(coloured.image_ids[index]))
+            rng = np.random.default_rng([4, epoch, index])
+            affine, inverse, _ = random_affine(image.shape[1], image.shape[0], INPUT_SIZE, coloured.augment, rng)
+            assert torch.equal(sample.image, torch.from_numpy(warp_image(image, affine, INPUT_SIZE)).permute(2, 0, 1))
+            assert torch.equal(sample.image, plain[index].image)
+            np.testing.assert_array_equal(sample.inverse_affine.numpy(), inverse)
+            assert sample.colour_order.tolist() == rng.permutation(3).tolist()
+            np.testing.assert_array_equal(sample.colour_factors.numpy(),
+                                          np.float32([1 + rng.uniform(-0.9, 0.9) for _ in range(3)]))
+            np.testing.assert_array_equal(sample.lighting_alpha.numpy(), np.float32(rng.normal(0, 2.0, 3)))
 
 
 def test_grayscale_rgba_palette_and_16_bit_images_read_as_rgb_uint8(tmp_path):
@@ -311,6 +325,9 @@ def fake_sample(image_id: int, num_objects: int, num_crowd: int = 0) -> Sample:
         crowd=torch.arange(num_objects) >= num_objects - num_crowd,
         image_id=image_id,
         inverse_affine=torch.eye(2, 3),
+        colour_order=torch.arange(3).roll(image_id),
+        colour_factors=torch.full((3,), 1 + image_id / 10),
+        lighting_alpha=torch.full((3,), image_id / 100),
     )
 
 
@@ -324,8 +341,13 @@ def test_collate_pads_truncates_and_counts_skipped_samples():
     assert batch.boxes_xyxy[0, 2].tolist() == [0, 0, 0, 0]
     assert batch.image_ids.tolist() == [1, 2] and batch.image_ids.dtype == torch.int64
     assert batch.inverse_affine.shape == (2, 2, 3)
+    assert batch.colour_order.tolist() == [[2, 0, 1], [1, 2, 0]] and batch.colour_order.dtype == torch.int64
+    torch.testing.assert_close(batch.colour_factors, torch.tensor([[1.1] * 3, [1.2] * 3]))
+    torch.testing.assert_close(batch.lighting_alpha, torch.tensor([[0.01] * 3, [0.02] * 3]))
+    assert batch.encoded_jpegs == {}
     empty = collate([None], max_objects=3)
     assert empty.skipped == 1 and empty.images.shape[0] == 0
+    assert empty.colour_order.shape == empty.colour_factors.shape == empty.lighting_alpha.shape == (0, 3)
 
 
 def test_collate_marks_crowd_slots_apart_from_valid_ones():

@@ -1,5 +1,6 @@
 """The train step and its schedule: learning rate by loader position, linear scaling, warm-up, step and cosine
-schedules, gradient clipping, the non-finite-loss skip, objects past --max-objects, and resume options."""
+schedules, gradient clipping, the non-finite-loss skip, objects past --max-objects, resume options, colour
+augmentation on the device side of the step, and the --gpu-decode fallback without CUDA."""
 
 import dataclasses
 import json
@@ -11,6 +12,7 @@ import torch
 
 from centernet.cli import main
 from centernet.config import Config, DataConfig, TrainConfig
+from centernet.data import augment_colour
 from centernet.engine import train as train_module
 from centernet.engine.train import (
     build_state,
@@ -18,6 +20,7 @@ from centernet.engine.train import (
     load_datasets,
     lr_factor,
     make_loader,
+    network_inputs,
     scaled_lr,
     train_one_epoch,
     train_step,
@@ -161,3 +164,33 @@ def test_resume_with_other_options_is_a_one_line_error_naming_them(shapes, tmp_p
     assert "--lr: now 0.002, saved 0.001" in error and "--flip-probability: now 0.0, saved 0.5" in error
     # what may change on resume: epochs, workers, intervals
     assert main(train_args(shapes, out, "--epochs", "2", "--resume", "--log-interval", "3")) == 0
+
+
+def test_the_train_step_augments_colour_on_the_device_once_and_feeds_the_model_float_images(shapes, tmp_path):
+    """The workers' images are uint8 and unaugmented; the train step applies each sample's colour parameters, after
+    the transfer and before the model (which normalises), and the model gets float images in [0, 255]."""
+    state, train_set = small_state(shapes, tmp_path)
+    batch = first_batch(state, train_set)
+    assert batch.images.dtype == torch.uint8 and not (batch.colour_factors == 1).all()
+    seen = []
+    state.model.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].clone()))
+    assert train_step(state, batch) is not None
+    expected = augment_colour(batch.images, batch.colour_order, batch.colour_factors, batch.lighting_alpha)
+    assert len(seen) == 1 and seen[0].dtype == torch.float32 and torch.equal(seen[0], expected)
+    assert not torch.equal(seen[0], batch.images.float())
+    off = dataclasses.replace(state.config.data, augment=dataclasses.replace(state.config.data.augment,
+                                                                             color_jitter=0.0, pca_lighting=0.0))
+    assert network_inputs(batch, dataclasses.replace(state.config, data=off)) is batch.images  # nothing to do
+
+
+def test_gpu_decode_without_cuda_falls_back_to_the_workers_with_one_line(shapes, tmp_path, capsys):
+    assert main(train_args(shapes, tmp_path / "run", "--epochs", "1", "--gpu-decode")) == 0
+    output = capsys.readouterr()
+    lines = [line for line in (output.out + output.err).splitlines() if "--gpu-decode" in line]
+    assert lines == ["warning: --gpu-decode: training on cpu, not CUDA; the data loader workers decode the images"]
+    config = Config(data=DataConfig(train_ann=str(shapes / "annotations/train.json"),
+                                    train_images=str(shapes / "train"), input_size=64, gpu_decode=True),
+                    train=TrainConfig(device="cpu"))
+    train_set, _ = load_datasets(config)
+    assert not train_set.decode_on_device and train_set[0].encoded_jpeg is None
+    assert capsys.readouterr().err.count("--gpu-decode") == 1

@@ -1,18 +1,17 @@
-"""Data pipeline: COCO-format datasets, image reading, augmentation transforms and dataset validation."""
+"""Data pipeline: COCO-format datasets, image reading, the affine crop, colour augmentation on the device, and
+dataset validation."""
 
 from centernet.data.coco import CocoDataset, Sample, collate
-from centernet.data.images import read_image_rgb
+from centernet.data.colour import augment_colour, draw_colour_parameters, identity_colour_parameters
+from centernet.data.gpu_decode import decode_and_warp_jpegs, warp_images
+from centernet.data.images import read_image_rgb, read_jpeg_for_device
 from centernet.data.transforms import (
     affine_matrix,
-    color_jitter,
     compose_affine,
     horizontal_flip_matrix,
     invert_affine,
     letterbox_affine,
-    pca_lighting,
     random_affine,
-    to_float_image,
-    to_uint8_image,
     transform_boxes,
     warp_image,
 )
@@ -22,20 +21,22 @@ __all__ = [
     "CocoDataset",
     "Sample",
     "affine_matrix",
+    "augment_colour",
     "check_coco",
     "collate",
-    "color_jitter",
     "compose_affine",
+    "decode_and_warp_jpegs",
+    "draw_colour_parameters",
     "horizontal_flip_matrix",
+    "identity_colour_parameters",
     "invert_affine",
     "letterbox_affine",
     "load_coco_json",
-    "pca_lighting",
     "random_affine",
     "read_image_rgb",
-    "to_float_image",
-    "to_uint8_image",
+    "read_jpeg_for_device",
     "transform_boxes",
     "validate_coco",
     "warp_image",
+    "warp_images",
 ]

@@ -21,17 +21,9 @@ import torch
 from pycocotools.coco import COCO
 
 from centernet.config import AugmentConfig
-from centernet.data.images import read_image_rgb
-from centernet.data.transforms import (
-    color_jitter,
-    letterbox_affine,
-    pca_lighting,
-    random_affine,
-    to_float_image,
-    to_uint8_image,
-    transform_boxes,
-    warp_image,
-)
+from centernet.data.colour import draw_colour_parameters, identity_colour_parameters
+from centernet.data.images import read_image_rgb, read_jpeg_for_device
+from centernet.data.transforms import letterbox_affine, random_affine, transform_boxes, warp_image
 from centernet.data.validate import load_coco_json
 from centernet.errors import DataError
 from centernet.structures import Batch, box_xywh_to_xyxy
@@ -41,12 +33,17 @@ from centernet.structures import Batch, box_xywh_to_xyxy
 class Sample:
     """One network input and its targets.
 
-    image: (3, S, S) uint8 RGB.
+    image: (3, S, S) uint8 RGB, warped but not colour-augmented; zeros when `encoded_jpeg` is set.
     boxes_xyxy: (N, 4) float32 boxes in input pixels, inside [0, S - 1]; real objects first, then crowd regions.
     classes: (N,) int64 contiguous class indices.
     crowd: (N,) bool, True for crowd regions (ignore regions, not targets).
     image_id: the dataset's image id.
     inverse_affine: (2, 3) float32 mapping input pixels back to original image pixels.
+    colour_order, colour_factors, lighting_alpha: (3,) int64, (3,) float32, (3,) float32, the colour augmentation
+        the train step applies on the device (`centernet.data.colour.draw_colour_parameters`); the identity for
+        validation samples.
+    encoded_jpeg: (N,) uint8 bytes of the JPEG file when the train step decodes and warps it on the device
+        (--gpu-decode), else None.
     """
 
     image: torch.Tensor
@@ -55,6 +52,10 @@ class Sample:
     crowd: torch.Tensor
     image_id: int
     inverse_affine: torch.Tensor
+    colour_order: torch.Tensor
+    colour_factors: torch.Tensor
+    lighting_alpha: torch.Tensor
+    encoded_jpeg: torch.Tensor | None = None
 
 
 def _load_coco(ann_file: str) -> COCO:
@@ -69,11 +70,14 @@ def _load_coco(ann_file: str) -> COCO:
 class CocoDataset(torch.utils.data.Dataset):
     """Images and boxes of a COCO annotation file, as `Sample`s of side `input_size`.
 
-    train=True applies the reference augmentation (random affine crop and flip, colour jitter, PCA
-    lighting, each as configured in `augment`); train=False letterboxes the whole image, unaugmented.
+    train=True applies the reference augmentation as configured in `augment`: the random affine crop and flip
+    here, and colour jitter and PCA lighting, whose parameters are drawn here and carried in the sample for the
+    train step to apply on the device; train=False letterboxes the whole image, unaugmented.
     Randomness comes from a generator seeded by (seed, epoch, index), so a sample does not depend on the
     worker that loads it; call `set_epoch` each epoch (with persistent DataLoader workers the workers hold
     copies of the dataset, so recreate the loader or the epoch change will not reach them).
+    With `decode_on_device`, JPEG files the device decoder takes as they are (`read_jpeg_for_device`) are not
+    decoded here: the sample carries their bytes, and the train step decodes and warps them (--gpu-decode).
     A missing or corrupt image raises DataError when `strict`, else warns and yields None (see `collate`).
     """
 
@@ -87,6 +91,7 @@ class CocoDataset(torch.utils.data.Dataset):
         max_objects: int = 128,
         seed: int = 0,
         strict: bool = False,
+        decode_on_device: bool = False,
     ) -> None:
         self.ann_file = os.fspath(ann_file)
         self.image_dir = os.fspath(image_dir)
@@ -96,6 +101,7 @@ class CocoDataset(torch.utils.data.Dataset):
         self.max_objects = max_objects
         self.seed = seed
         self.strict = strict
+        self.decode_on_device = decode_on_device
         self.epoch = 0
         self.coco = _load_coco(self.ann_file)
         self.category_ids: list[int] = sorted(self.coco.cats)
@@ -156,45 +162,49 @@ class CocoDataset(torch.utils.data.Dataset):
                             f"{expected[1]}x{expected[0]}: {path}")
         return image
 
+    def _read_jpeg_for_device(self, image_id: int) -> torch.Tensor | None:
+        """The JPEG bytes for the device decoder, or None when the workers decode this image (see the class)."""
+        info = self.coco.imgs[image_id]
+        if not (self.decode_on_device and self.train and info.get("width") and info.get("height")):
+            return None
+        return read_jpeg_for_device(self.image_path(image_id), int(info["width"]), int(info["height"]))
+
+    def _draw_transforms(self, index: int, width: int,
+                         height: int) -> tuple[np.ndarray, np.ndarray, tuple[torch.Tensor, ...]]:
+        """(affine, inverse, colour parameters) of sample `index`, from its own generator; see `Sample`."""
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        if not self.train:
+            return *letterbox_affine(width, height, self.input_size), identity_colour_parameters()
+        affine, inverse, _ = random_affine(width, height, self.input_size, self.augment, rng)
+        # drawn after the affine crop, as when the workers applied them: the same stream gives the same draws
+        return affine, inverse, draw_colour_parameters(self.augment, rng)
+
     def __getitem__(self, index: int) -> Sample | None:
         image_id = self.image_ids[index]
-        try:
-            image = self._read_image(image_id)
-        except DataError as error:
-            if self.strict:
-                raise
-            warnings.warn(f"skipping image: {error}", stacklevel=2)
-            return None
-        boxes_xyxy, classes, crowd = self.annotations(image_id)
-        height, width = image.shape[:2]
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        if self.train:
-            affine, inverse, _ = random_affine(width, height, self.input_size, self.augment, rng)
+        encoded_jpeg = self._read_jpeg_for_device(image_id)
+        if encoded_jpeg is None:
+            try:
+                image = self._read_image(image_id)
+            except DataError as error:
+                if self.strict:
+                    raise
+                warnings.warn(f"skipping image: {error}", stacklevel=2)
+                return None
+            height, width = image.shape[:2]
         else:
-            affine, inverse = letterbox_affine(width, height, self.input_size)
-        image = warp_image(image, affine, self.input_size)
+            width, height = int(self.coco.imgs[image_id]["width"]), int(self.coco.imgs[image_id]["height"])
+        affine, inverse, (colour_order, colour_factors, lighting_alpha) = self._draw_transforms(index, width, height)
+        boxes_xyxy, classes, crowd = self.annotations(image_id)
         boxes_xyxy, keep = transform_boxes(boxes_xyxy, affine, self.input_size)
-        if self.train:
-            image = self._augment_colour(image, rng)
-        return Sample(
-            image=torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
-            boxes_xyxy=torch.from_numpy(boxes_xyxy),
-            classes=torch.from_numpy(classes[keep]),
-            crowd=torch.from_numpy(crowd[keep]),
-            image_id=int(image_id),
-            inverse_affine=torch.from_numpy(inverse),
-        )
-
-    def _augment_colour(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Colour jitter then PCA lighting on an (S, S, 3) uint8 image, back to uint8 (clipped, rounded)."""
-        if self.augment.color_jitter <= 0 and self.augment.pca_lighting <= 0:
-            return image
-        image_float = to_float_image(image)
-        if self.augment.color_jitter > 0:
-            image_float = color_jitter(image_float, self.augment.color_jitter, rng)
-        if self.augment.pca_lighting > 0:
-            image_float = pca_lighting(image_float, self.augment.pca_lighting, rng)
-        return to_uint8_image(image_float)
+        if encoded_jpeg is None:
+            warped = warp_image(image, affine, self.input_size)
+            image_chw = torch.from_numpy(np.ascontiguousarray(warped.transpose(2, 0, 1)))
+        else:
+            image_chw = torch.zeros(3, self.input_size, self.input_size, dtype=torch.uint8)
+        return Sample(image=image_chw, boxes_xyxy=torch.from_numpy(boxes_xyxy),
+                      classes=torch.from_numpy(classes[keep]), crowd=torch.from_numpy(crowd[keep]),
+                      image_id=int(image_id), inverse_affine=torch.from_numpy(inverse), colour_order=colour_order,
+                      colour_factors=colour_factors, lighting_alpha=lighting_alpha, encoded_jpeg=encoded_jpeg)
 
 
 def collate(samples: list[Sample | None], max_objects: int) -> Batch:
@@ -235,6 +245,15 @@ def collate(samples: list[Sample | None], max_objects: int) -> Batch:
         crowd=crowd,
         image_ids=torch.tensor([sample.image_id for sample in kept], dtype=torch.int64),
         inverse_affine=inverse_affine,
+        colour_order=_stack([sample.colour_order for sample in kept], (0, 3), torch.int64),
+        colour_factors=_stack([sample.colour_factors for sample in kept], (0, 3), torch.float32),
+        lighting_alpha=_stack([sample.lighting_alpha for sample in kept], (0, 3), torch.float32),
         skipped=len(samples) - batch_size,
         truncated=truncated,
+        encoded_jpegs={row: sample.encoded_jpeg for row, sample in enumerate(kept) if sample.encoded_jpeg is not None},
     )
+
+
+def _stack(tensors: list[torch.Tensor], empty_shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """torch.stack, or an empty tensor of `empty_shape` when there is nothing to stack."""
+    return torch.stack(tensors).to(dtype) if tensors else torch.zeros(empty_shape, dtype=dtype)

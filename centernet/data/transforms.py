@@ -1,4 +1,4 @@
-"""Image and box transforms: the affine crop (letterbox and random), colour augmentation, normalisation.
+"""Image and box transforms: the affine crop (letterbox and random, with the flip composed in), on the CPU.
 
 Frames: "original pixels" are the image file's pixel coordinates; "input pixels" are those of the square
 network input of side `input_size`. Both are continuous, with COCO's pixel-edge convention: pixel (i, j)
@@ -8,7 +8,8 @@ too, so boxes and the inverse affine need no half-pixel corrections. Only `warp_
 cv2's convention, where integer coordinates are pixel centres. (The reference mixes the two conventions,
 which misplaces flipped boxes by one pixel relative to the image content.)
 
-Everything here is numpy/cv2 on one image; normalisation is part of the model (`CenterNet.normalize`).
+Everything here is numpy/cv2 on one image; colour augmentation runs batched on the training device
+(`centernet.data.colour`) and normalisation is part of the model (`CenterNet.normalize`).
 """
 
 from __future__ import annotations
@@ -20,20 +21,6 @@ import numpy as np
 
 from centernet.config import AugmentConfig
 from centernet.structures import apply_affine
-
-# PCA of ImageNet pixel colours, as used by the reference (CornerNet). The reference's images are BGR and the
-# eigenvector rows are its B, G, R channels; our images are RGB, so the rows are reversed to R, G, B.
-# Columns are the eigenvectors, in the order of the eigenvalues.
-PCA_EIGENVALUES = np.array([0.2141788, 0.01817699, 0.00341571], dtype=np.float32)
-PCA_EIGENVECTORS_BGR = np.array(
-    [
-        [-0.58752847, -0.69563484, 0.41340352],
-        [-0.5832747, 0.00994535, -0.81221408],
-        [-0.56089297, 0.71832671, 0.41158938],
-    ],
-    dtype=np.float32,
-)
-PCA_EIGENVECTORS_RGB = np.ascontiguousarray(PCA_EIGENVECTORS_BGR[::-1])
 
 
 def affine_matrix(center_xy: Sequence[float], scale: float, output_size: int) -> np.ndarray:
@@ -140,50 +127,3 @@ def transform_boxes(
     boxes = np.clip(boxes, 0, input_size - 1).astype(np.float32)
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     return boxes[keep], keep
-
-
-def _blend(image: np.ndarray, other: np.ndarray | float, factor: float) -> np.ndarray:
-    """factor * image + (1 - factor) * other: factor > 1 moves away from `other`, < 1 towards it."""
-    return image * factor + other * (1.0 - factor)
-
-
-def color_jitter(image: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
-    """Reference colour augmentation on an (H, W, 3) float32 RGB image in [0, 1]; returns a new array.
-
-    Brightness (scale), contrast (blend with the mean grey level) and saturation (blend with the grey
-    image), applied in random order, each with factor 1 + U(-strength, strength). As in the reference,
-    the grey image is computed once, before any of the three. The result is not clipped.
-    """
-    gray = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_RGB2GRAY)
-    gray_mean = float(gray.mean())
-    result = image.astype(np.float32, copy=True)
-    for operation in rng.permutation(3):
-        factor = 1.0 + rng.uniform(-strength, strength)
-        if operation == 0:  # brightness
-            result = result * factor
-        elif operation == 1:  # contrast
-            result = _blend(result, gray_mean, factor)
-        else:  # saturation
-            result = _blend(result, gray[:, :, None], factor)
-    return result.astype(np.float32)
-
-
-def pca_lighting(image: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
-    """AlexNet-style PCA lighting noise on an (H, W, 3) float32 RGB image in [0, 1]; returns a new array.
-
-    Adds eigenvectors @ (eigenvalues * alpha), alpha ~ N(0, std) per component, to every pixel, using the
-    reference's eigenvectors with rows reordered from BGR to RGB. The result is not clipped.
-    """
-    alpha = rng.normal(0.0, std, size=3).astype(np.float32)
-    shift_rgb = PCA_EIGENVECTORS_RGB @ (PCA_EIGENVALUES * alpha)
-    return (image + shift_rgb).astype(np.float32)
-
-
-def to_float_image(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 -> float32 in [0, 1]."""
-    return image.astype(np.float32) / 255.0
-
-
-def to_uint8_image(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) float32 in [0, 1] (values outside are clipped) -> uint8, rounded."""
-    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)

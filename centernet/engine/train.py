@@ -24,13 +24,15 @@ from centernet.catalog import OPTIMIZERS
 from centernet.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
 from centernet.config import Config, TrainConfig, config_to_dict, option_name
 from centernet.data.coco import CocoDataset
+from centernet.data.colour import augment_colour
+from centernet.data.gpu_decode import decode_and_warp_jpegs
 from centernet.data.validate import check_coco
 from centernet.device import autocast_dtype, resolve_device
 from centernet.engine import distributed
 from centernet.engine.ema import build_ema
 from centernet.engine.evaluate import Evaluation, evaluate, format_metric
 from centernet.engine.logger import RunLogger
-from centernet.errors import CenterNetError
+from centernet.errors import CenterNetError, DataError
 from centernet.losses import DetectionLoss, build_criterion
 from centernet.losses.focal import class_balanced_weights
 from centernet.model import build_model_from_config
@@ -148,11 +150,28 @@ def set_learning_rate(state: TrainState, iteration: int) -> None:
         group["lr"] = lr
 
 
+def network_inputs(batch: Batch, config: Config) -> torch.Tensor:
+    """The images of a batch already on the device, as the model takes them (RGB in [0, 255]): JPEGs left encoded
+    decoded and warped (--gpu-decode), then colour jitter and PCA lighting when on (float, clipped, not rounded)."""
+    images = batch.images
+    if batch.encoded_jpegs:
+        try:
+            images = decode_and_warp_jpegs(images, batch.encoded_jpegs, batch.inverse_affine)
+        except DataError as error:
+            ids = [int(batch.image_ids[row]) for row in sorted(batch.encoded_jpegs)]
+            raise DataError(f"--gpu-decode: {error} (image ids {ids}); without --gpu-decode the workers skip corrupt "
+                            "images") from error
+    augment = config.data.augment
+    if augment.color_jitter > 0 or augment.pca_lighting > 0:
+        images = augment_colour(images, batch.colour_order, batch.colour_factors, batch.lighting_alpha)
+    return images
+
+
 def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
     """One optimisation step; returns the loss stats, or None when the loss was not finite (step skipped)."""
     config = state.config
     batch = batch.to(state.device, non_blocking=True)
-    images = batch.images  # uint8: the model normalises them
+    images = network_inputs(batch, config)  # the model normalises them
     if config.train.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     targets = state.encoder(batch.boxes_xyxy, batch.classes, batch.valid, batch.crowd)
@@ -320,6 +339,23 @@ def resume_config(config: Config, out: Path) -> tuple[Config, dict[str, Any] | N
     return dataclasses.replace(saved_config, train=train, data=data), saved
 
 
+def decode_on_device(config: Config, dataset: CocoDataset) -> bool:
+    """Whether the training images are decoded on the device (--gpu-decode on CUDA). Where --gpu-decode is asked
+    for but cannot apply (no CUDA), or not to every file (file names without a JPEG extension), one line says so."""
+    if not config.data.gpu_decode:
+        return False
+    device = resolve_device(config.train.device)
+    if device.type != "cuda":
+        warn(f"--gpu-decode: training on {device.type}, not CUDA; the data loader workers decode the images")
+        return False
+    names = [info["file_name"] for info in dataset.coco.imgs.values()]
+    others = sum(not name.lower().endswith((".jpg", ".jpeg")) for name in names)
+    if others:
+        warn(f"--gpu-decode: {others} of {len(names)} training images are not JPEG files; the data loader workers "
+             "decode those")
+    return True
+
+
 def load_datasets(config: Config) -> tuple[CocoDataset, CocoDataset | None]:
     """Validate the annotation files (every problem reported at once), then open the datasets."""
     data = config.data
@@ -328,6 +364,7 @@ def load_datasets(config: Config) -> tuple[CocoDataset, CocoDataset | None]:
     check_coco(data.train_ann, data.train_images)
     train_set = CocoDataset(data.train_ann, data.train_images, data.input_size, train=True, augment=data.augment,
                             max_objects=data.max_objects, seed=config.train.seed, strict=config.train.strict)
+    train_set.decode_on_device = decode_on_device(config, train_set)
     if not data.val_ann:
         return train_set, None
     check_coco(data.val_ann, data.val_images)
