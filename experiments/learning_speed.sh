@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The learning-speed ablation of the README: ResNet-18 from random init on the harder shapes set
+# (scripts/make_hard_shapes.py --train 600 --val 150 --seed 0), 256 px input, 15 epochs, batch 16, CPU, every row
+# the same budget. The reference row is the original CenterNet's recipe (experiments/recipes.sh); each other row
+# changes one thing of it, and the last row is the default of `centernet train`.
+#
+#   bash experiments/learning_speed.sh                      # every row, seed 0 (about 25 minutes a row on 2 cores)
+#   ROWS="reference default" SEEDS="0 1" bash experiments/learning_speed.sh
+#
+# Each run's metrics.jsonl is copied to docs/ablation/ROW_seedS.jsonl; the table is printed at the end
+# (scripts/ablation_table.py, AP ratios against the reference row of the same seed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source experiments/recipes.sh
+
+DATA=${DATA:-data/hard}
+OUT=${OUT:-runs/learning_speed}
+DEVICE=${DEVICE:-cpu}
+WORKERS=${WORKERS:-2}
+ROWS=${ROWS:-reference lr_schedule ltrb_giou ema elliptical shortcuts dfl default}
+SEEDS=${SEEDS:-0}
+
+row_flags() {  # the flags of a row
+  case "$1" in
+    reference) echo "${REFERENCE_RECIPE[@]}" ;;
+    lr_schedule) echo "${REFERENCE_RECIPE[@]} ${LR_SCHEDULE[@]}" ;;
+    ltrb_giou) echo "${REFERENCE_RECIPE[@]} --box-head ltrb" ;;
+    ema) echo "${REFERENCE_RECIPE[@]} --ema" ;;
+    elliptical) echo "${REFERENCE_RECIPE[@]} --gaussian elliptical" ;;
+    shortcuts) echo "${REFERENCE_RECIPE[@]} --neck-shortcuts" ;;
+    dfl) echo "${REFERENCE_RECIPE[@]} --box-head ltrb --dfl-bins 24" ;;
+    default) echo "" ;;
+    *) echo "unknown row $1" >&2; exit 2 ;;
+  esac
+}
+
+[ -f "$DATA/annotations/train.json" ] || python scripts/make_hard_shapes.py --out "$DATA" --train 600 --val 150 --seed 0
+mkdir -p docs/ablation
+for seed in $SEEDS; do
+  for row in $ROWS; do
+    run="$OUT/${row}_seed$seed"
+    rm -rf "$run"
+    # shellcheck disable=SC2046  # the row's flags are words
+    centernet train $(row_flags "$row") --seed "$seed" \
+      --train-ann "$DATA/annotations/train.json" --train-images "$DATA/train" \
+      --val-ann "$DATA/annotations/val.json" --val-images "$DATA/val" --out "$run" \
+      --input-size 256 --epochs 15 --batch-size 16 --workers "$WORKERS" --device "$DEVICE" --eval-interval 5
+    cp "$run/metrics.jsonl" "docs/ablation/${row}_seed$seed.jsonl"
+  done
+done
+for seed in $SEEDS; do
+  files=()
+  for row in $ROWS; do files+=("docs/ablation/${row}_seed$seed.jsonl"); done
+  python scripts/ablation_table.py --baseline "docs/ablation/reference_seed$seed.jsonl" "${files[@]}"
+done
