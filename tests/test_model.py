@@ -42,14 +42,14 @@ def test_unknown_arch_and_bad_class_count_are_clear_errors():
 
 def test_overfits_one_batch_on_cpu_until_decoding_recovers_the_boxes():
     torch.manual_seed(0)
-    images = torch.rand(2, 3, 64, 64) * 0.2
+    images = torch.rand(2, 3, 64, 64) * 0.2 * 255  # RGB in [0, 255], as the model takes it
     boxes = torch.tensor([[[4.0, 8, 28, 36], [36, 28, 60, 56]], [[12, 12, 52, 44], [0, 0, 0, 0]]])
     classes = torch.tensor([[0, 1], [1, 0]])
     valid = torch.tensor([[True, True], [True, False]])
     for image, image_boxes, image_valid in zip(images, boxes.long(), valid, strict=True):
         for (x1, y1, x2, y2), keep in zip(image_boxes.tolist(), image_valid, strict=True):
             if keep:
-                image[:, y1:y2, x1:x2] = 0.9  # something to see
+                image[:, y1:y2, x1:x2] = 0.9 * 255  # something to see
     targets = encode_targets_batched(boxes, classes, valid, 2, (16, 16))
     model = build_model("resnet18", num_classes=2)
     criterion = build_criterion(LossConfig())
