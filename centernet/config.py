@@ -47,10 +47,10 @@ class ModelConfig:
     head_conv: int | None = option(None, "hidden channels of each head (default: 64 for ResNet, 256 for DLA)")
     backbone_weights: str | None = option(None, 'ImageNet weights: a local state-dict file, or "imagenet" for '
                                                 "torchvision's (cached or online)")
-    box_head: str = option("center", "what the box head predicts", choices=catalog.BOX_HEADS)
+    box_head: str = option("ltrb", "what the box head predicts", choices=catalog.BOX_HEADS)
     dfl_bins: int = option(0, "ltrb head: each distance as a distribution over this many bins, decoded by its "
                               "integral, with Distribution Focal Loss (GFL); 0: one value per distance")
-    neck_shortcuts: bool = option(False, "ResNet bodies: 3x3 conv shortcuts from the stages at strides 16, 8, 4 "
+    neck_shortcuts: bool = option(True, "ResNet bodies: 3x3 conv shortcuts from the stages at strides 16, 8, 4 "
                                          "added to the up path (TTFNet's U-Net-style shortcuts)")
 
 
@@ -94,7 +94,7 @@ class LossConfig:
     """Which heatmap criterion, and how the heads are weighted (reference: 1, 0.1, 1)."""
 
     heatmap_loss: str = option("penalty_reduced", "heatmap criterion", choices=catalog.HEATMAP_LOSSES)
-    gaussian: str = option("round", "shape of the heatmap's Gaussian peaks", choices=catalog.GAUSSIANS)
+    gaussian: str = option("elliptical", "shape of the heatmap's Gaussian peaks", choices=catalog.GAUSSIANS)
     heatmap_weight: float = option(1.0, "weight of the heatmap term")
     size_weight: float = option(0.1, "weight of the box-size term")
     offset_weight: float = option(1.0, "weight of the centre-offset term")
@@ -111,15 +111,15 @@ class TrainConfig:
     out: str = option("runs/default", "run directory (checkpoints, TensorBoard events, metrics)", required=True)
     epochs: int = option(140, "epochs to train")
     batch_size: int = option(32, "images per process and step")
-    lr: float = option(1.25e-4, "learning rate for --reference-batch images, scaled linearly to the global batch")
+    lr: float = option(4e-3, "learning rate for --reference-batch images, scaled linearly to the global batch")
     reference_batch: int = option(32, "the batch --lr is given for")
     optimizer: str = option("adam", "optimizer", choices=catalog.OPTIMIZERS)
     weight_decay: float = option(0.0, "weight decay")
-    schedule: str = option("step", "learning-rate schedule after the warm-up", choices=catalog.SCHEDULES)
+    schedule: str = option("cosine", "learning-rate schedule after the warm-up", choices=catalog.SCHEDULES)
     lr_steps: tuple[int, ...] = option((90, 120), "epochs at which the step schedule multiplies lr by 0.1")
-    warmup_iters: int = option(0, "iterations of linear learning-rate warm-up")
+    warmup_iters: int = option(100, "iterations of linear learning-rate warm-up")
     grad_clip: float | None = option(None, "clip the gradient norm to this value; unset: no clipping")
-    ema: bool = option(False, "keep an exponential moving average of the weights: evaluated during training, "
+    ema: bool = option(True, "keep an exponential moving average of the weights: evaluated during training, "
                               "saved in best.pt, used by evaluate, demo and export")
     # YOLOX's 0.9998 / 2000 are for runs of ~10^5 steps; these average over ~10^3 steps once ramped up, and still
     # over ~15 steps after the ~550 steps of a 15-epoch run on 600 images
@@ -159,7 +159,8 @@ class Config:
 # that version's behaviour for fields the next version added.
 MIGRATIONS: dict[int, dict[str, dict[str, Any]]] = {
     1: {"renamed": {"loss.heatmap": "loss.heatmap_loss", "data.augment.flip": "data.augment.flip_probability"},
-        "added": {}},
+        "added": {"model.box_head": "center", "model.dfl_bins": 0, "model.neck_shortcuts": False,
+                  "loss.gaussian": "round", "train.ema": False, "data.gpu_decode": False}},
 }
 
 

@@ -37,6 +37,10 @@ def test_a_version_1_config_loads_with_renamed_fields_mapped():
     assert config.loss.heatmap_loss == "quality_focal" and config.loss.size_weight == 0.2
     assert config.data.augment.flip_probability == 0.0 and config.data.input_size == 64
     assert config.train.out == "runs/v1" and config.model.num_classes == 2
+    # fields added since take the values that reproduce 0.1.0's behaviour, not today's defaults
+    assert (config.model.box_head, config.model.neck_shortcuts, config.loss.gaussian, config.train.ema) == (
+        "center", False, "round", False)
+    assert (config.train.lr, config.train.schedule, config.train.warmup_iters) == (1.25e-4, "step", 0)  # as saved
 
 
 def test_upgrading_does_not_touch_the_saved_dict():

@@ -44,7 +44,8 @@ def training_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Te
 def checkpoint(tmp_path_factory) -> Path:
     """A checkpoint shaped like train.py's `inference_checkpoint` (best.pt), of a model overfit for a few steps."""
     torch.manual_seed(0)
-    config = Config(model=ModelConfig(arch="resnet18", num_classes=2), data=DataConfig(input_size=64))
+    config = Config(model=ModelConfig(arch="resnet18", num_classes=2, box_head="center", neck_shortcuts=False),
+                    data=DataConfig(input_size=64))
     images, boxes, classes, valid = training_batch()
     targets = encode_targets_batched(boxes, classes, valid, 2, (16, 16))
     model = build_model("resnet18", num_classes=2)

@@ -98,7 +98,7 @@ def test_evaluate_reports_a_known_detection_in_original_pixels(tmp_path):
         "images": [{"id": 5, "file_name": "a.png", "width": 96, "height": 64}], "annotations": [annotation],
         "categories": [{"id": 4, "name": "four"}, {"id": 9, "name": "nine"}]}))
     dataset = CocoDataset(tmp_path / "ann.json", tmp_path / "images", 64, train=False)
-    config = Config(model=ModelConfig(num_classes=2), data=DataConfig(input_size=64))
+    config = Config(model=ModelConfig(num_classes=2, box_head="center"), data=DataConfig(input_size=64))
     predictor = Predictor(OnePeak(), config, dataset.class_names, torch.device("cpu"), category_ids=[4, 9])
     result = evaluate(predictor, dataset, batch_size=1, progress=False)
     assert len(result.results) == 1, "the one peak above the score threshold must be detected"

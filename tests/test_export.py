@@ -16,7 +16,7 @@ from centernet.config import Config, DataConfig, ModelConfig, config_to_dict
 from centernet.decode import decode, decode_outputs
 from centernet.errors import CenterNetError
 from centernet.export import METADATA_KEY, export_checkpoint
-from centernet.model import build_model
+from centernet.model import build_model, build_model_from_config
 from centernet.model.dcn import ModulatedDeformConv2d
 from centernet.onnx_backend import OnnxPredictor
 from centernet.predictor import Predictor, load_predictor
@@ -28,8 +28,10 @@ CATEGORY_IDS = [1, 3, 7]
 
 
 def random_model(arch: str) -> torch.nn.Module:
-    """A model whose outputs are far from their initial constants: spread heatmap logits (so top-K has no
-    ties), boxes of a few pixels, non-zero deformable offsets (so DeformConv really samples off the grid)."""
+    """A model whose outputs are far from their initial constants: features that vary over the image (the up
+    path's transposed convs start at N(0, 0.001), which in eval mode leaves them nearly flat), spread heatmap logits
+    (so top-K has no ties), boxes of a few pixels, non-zero deformable offsets (so DeformConv really samples off
+    the grid)."""
     torch.manual_seed(0)
     model = build_model(arch, len(CLASS_NAMES))
     with torch.no_grad():
@@ -41,13 +43,16 @@ def random_model(arch: str) -> torch.nn.Module:
             if isinstance(module, ModulatedDeformConv2d):
                 torch.nn.init.normal_(module.offset_and_mask.weight, std=0.05)
                 torch.nn.init.normal_(module.offset_and_mask.bias, std=1.0)
+            elif isinstance(module, torch.nn.ConvTranspose2d) and module.weight.std() < 0.01:
+                torch.nn.init.normal_(module.weight, std=0.05)
     return model.eval()
 
 
 def write_checkpoint(path, arch: str) -> torch.nn.Module:
     """Save a checkpoint as `engine.train.checkpoint_state` lays it out; returns the model."""
     model = random_model(arch)
-    config = Config(model=ModelConfig(arch=arch, num_classes=len(CLASS_NAMES)), data=DataConfig(input_size=INPUT_SIZE))
+    config = Config(model=ModelConfig(arch=arch, num_classes=len(CLASS_NAMES), box_head="center", neck_shortcuts=False),
+                    data=DataConfig(input_size=INPUT_SIZE))
     save_checkpoint(path, {"model": model.state_dict(), "optimizer": {}, "scheduler": {}, "scaler": {}, "epoch": 3,
                            "step": 30, "best_ap": 0.0, "config": config_to_dict(config),
                            "class_names": CLASS_NAMES, "category_ids": CATEGORY_IDS})
@@ -231,8 +236,11 @@ def write_ltrb_checkpoint(path, dfl_bins: int) -> torch.nn.Module:
     torch.manual_seed(0)
     config = Config(model=ModelConfig(arch="resnet18", num_classes=len(CLASS_NAMES), box_head="ltrb",
                                       dfl_bins=dfl_bins), data=DataConfig(input_size=INPUT_SIZE))
-    model = build_model("resnet18", len(CLASS_NAMES), box_head="ltrb", dfl_bins=dfl_bins)
+    model = build_model_from_config(config.model, config.data)  # neck shortcuts too, as the default
     with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.ConvTranspose2d):
+                torch.nn.init.normal_(module.weight, std=0.05)
         torch.nn.init.normal_(model.heads.heatmap[-1].weight, std=0.5)
         torch.nn.init.normal_(model.heads.ltrb[-1].weight, std=0.1)
         torch.nn.init.constant_(model.heads.ltrb[-1].bias, 0.5)

@@ -52,7 +52,7 @@ def test_defaults_come_from_the_dataclasses():
     assert config.train.out == "runs/x" and config.data.train_ann == "a.json"
     assert config.model == Config().model and config.loss == Config().loss and config.inference == Config().inference
     assert config.data.augment == Config().data.augment
-    assert (config.train.epochs, config.train.lr, config.train.lr_steps) == (140, 1.25e-4, (90, 120))
+    assert (config.train.epochs, config.train.lr, config.train.lr_steps) == (140, 4e-3, (90, 120))
 
 
 def test_options_are_typed_from_the_annotations():
@@ -122,3 +122,10 @@ def test_the_reference_recipe_of_the_experiment_scripts_is_the_original_centerne
     assert (config.train.warmup_iters, config.train.weight_decay) == (0, 0.0)
     assert (config.loss.heatmap_loss, config.loss.heatmap_weight, config.loss.size_weight,
             config.loss.offset_weight) == ("penalty_reduced", 1.0, 0.1, 1.0)
+
+
+def test_the_lr_schedule_of_the_ablation_is_the_defaults():
+    script = "source experiments/recipes.sh && printf '%s\\n' \"${LR_SCHEDULE[@]}\""
+    printed = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
+    config = config_from_options(get_parser().parse_args([*REQUIRED, *printed.stdout.split()]))
+    assert config.train == config_from_options(get_parser().parse_args(REQUIRED)).train

@@ -64,7 +64,7 @@ def test_tensorboard_events_read_back_with_the_expected_tags(trained_run):
     events = EventAccumulator(str(trained_run), size_guidance={"images": 0, "scalars": 0})
     events.Reload()
     scalars = set(events.Tags()["scalars"])
-    expected = {"train/loss", "train/heatmap_loss", "train/size_loss", "train/offset_loss", "train/lr", "val/AP",
+    expected = {"train/loss", "train/heatmap_loss", "train/box_loss", "train/lr", "val/AP",
                 "val/AP50", "val/loss", "val/heatmap_loss", "val_ap_per_class/circle", "val_auroc_per_class/circle"}
     assert expected <= scalars, expected - scalars
     assert len(events.Scalars("train/loss")) == 8  # 2 epochs x 4 steps, logged every step
