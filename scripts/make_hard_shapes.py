@@ -76,8 +76,6 @@ def _load_make_shapes():
 
 
 _MAKE_SHAPES = _load_make_shapes()
-tight_box_xywh = _MAKE_SHAPES.tight_box_xywh
-mask_polygons = _MAKE_SHAPES.mask_polygons
 
 
 @dataclass
@@ -372,21 +370,9 @@ def _write_split(
         file_name = f"{image_id:06d}.jpg"
         cv2.imwrite(os.path.join(out_dir, split, file_name), image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
         images.append({"id": image_id, "file_name": file_name, "width": width, "height": height})
-        for instance in instances:
-            annotations.append({
-                "id": len(annotations) + 1,  # COCOeval needs positive annotation ids
-                "image_id": image_id,
-                "category_id": instance.category_id,
-                "bbox": tight_box_xywh(instance.mask),
-                "area": float(np.count_nonzero(instance.mask)),
-                "iscrowd": 0,
-                "segmentation": mask_polygons(instance.mask),
-            })
-    ann_path = os.path.join(out_dir, "annotations", f"{split}.json")
-    os.makedirs(os.path.dirname(ann_path), exist_ok=True)
-    with open(ann_path, "w", encoding="utf-8") as handle:
-        json.dump({"images": images, "annotations": annotations, "categories": list(CATEGORIES)}, handle)
-    return ann_path
+        annotations += [_MAKE_SHAPES.coco_annotation(len(annotations) + index + 1, image_id, instance.category_id,
+                                                     instance.mask) for index, instance in enumerate(instances)]
+    return _MAKE_SHAPES.write_annotations(out_dir, split, images, annotations, CATEGORIES)
 
 
 def make_hard_shapes(

@@ -170,20 +170,31 @@ def _write_split(
         cv2.imwrite(os.path.join(out_dir, split, file_name), image[:, :, ::-1],
                     [cv2.IMWRITE_JPEG_QUALITY, 95] if image_format == "jpg" else [])
         images.append({"id": image_id, "file_name": file_name, "width": image_size, "height": image_size})
-        for instance in instances:
-            annotations.append({
-                "id": len(annotations) + 1,  # COCOeval needs positive annotation ids
-                "image_id": image_id,
-                "category_id": instance.category_id,
-                "bbox": instance.box_xywh,
-                "area": float(instance.mask.sum()),
-                "iscrowd": 0,
-                "segmentation": mask_polygons(instance.mask),
-            })
+        annotations += [coco_annotation(len(annotations) + index + 1, image_id, instance.category_id, instance.mask)
+                        for index, instance in enumerate(instances)]
+    return write_annotations(out_dir, split, images, annotations, CATEGORIES)
+
+
+def coco_annotation(annotation_id: int, image_id: int, category_id: int, mask: np.ndarray) -> dict:
+    """The COCO annotation of an object's (H, W) bool mask: tight box, pixel area and polygons."""
+    return {
+        "id": annotation_id,  # COCOeval needs positive annotation ids
+        "image_id": image_id,
+        "category_id": category_id,
+        "bbox": tight_box_xywh(mask),
+        "area": float(mask.sum()),
+        "iscrowd": 0,
+        "segmentation": mask_polygons(mask),
+    }
+
+
+def write_annotations(out_dir: str, split: str, images: list[dict], annotations: list[dict],
+                      categories: Sequence[dict]) -> str:
+    """Write OUT/annotations/split.json; returns its path."""
     ann_path = os.path.join(out_dir, "annotations", f"{split}.json")
     os.makedirs(os.path.dirname(ann_path), exist_ok=True)
     with open(ann_path, "w", encoding="utf-8") as handle:
-        json.dump({"images": images, "annotations": annotations, "categories": list(CATEGORIES)}, handle)
+        json.dump({"images": images, "annotations": annotations, "categories": list(categories)}, handle)
     return ann_path
 
 
