@@ -9,18 +9,10 @@ import numpy as np
 import pytest
 
 from centernet.config import CONFIG_VERSION, Config, config_from_dict, config_to_dict, upgrade_config_dict
+from centernet.data.images import read_image_rgb
 from centernet.predictor import Predictor
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "v1"
-
-
-def fixture_image() -> np.ndarray:
-    """The image make_v1_fixture.py detected on: two bright blocks on a dark gradient, (72, 104, 3) uint8 RGB."""
-    image = np.zeros((72, 104, 3), np.uint8)
-    image[:] = np.linspace(20, 60, 104, dtype=np.uint8)[None, :, None]
-    image[10:40, 15:50] = (220, 40, 40)
-    image[30:65, 60:95] = (40, 200, 220)
-    return image
 
 
 def test_a_config_round_trips_through_its_dict():
@@ -62,7 +54,7 @@ def test_a_release_0_1_checkpoint_loads_and_predicts_the_same(tmp_path):
     expected = json.loads((FIXTURE / "predictions.json").read_text())
     predictor = Predictor.from_file(checkpoint, device="cpu")
     assert predictor.class_names == ["block", "other"] and predictor.category_ids == [3, 8]
-    detections = predictor([fixture_image()])[0]
+    detections = predictor([read_image_rgb(FIXTURE / "image.png")])[0]
     np.testing.assert_allclose(detections.scores, expected["scores"], atol=1e-5)
     np.testing.assert_allclose(detections.boxes_xyxy, expected["boxes_xyxy"], atol=1e-3)
     np.testing.assert_array_equal(detections.classes, expected["classes"])
