@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from centernet.engine.ema import build_ema, ema_decay
+from centernet.engine.ema import ModelEMA, ema_decay
 from centernet.predictor import Predictor
 
 
@@ -14,26 +14,31 @@ def test_the_decay_ramps_up_to_its_target():
     assert ema_decay(10**6, 0.9998, 2000) == pytest.approx(0.9998)
 
 
-def test_the_first_update_copies_then_each_moves_by_one_minus_the_decay():
+def test_each_update_moves_the_average_by_one_minus_the_ramped_decay():
     model = torch.nn.Linear(1, 1, bias=False)
-    ema = build_ema(model, decay=0.5, ramp=1.0)
     with torch.no_grad():
         model.weight.fill_(2.0)
-        ema.update_parameters(model)
-        assert ema.module.weight.item() == 2.0
+    ema = ModelEMA(model, decay=0.5, ramp=1.0)  # starts as a copy: 2
+    assert ema.module.weight.item() == 2.0 and not ema.module.weight.requires_grad
+    with torch.no_grad():
         model.weight.fill_(4.0)
-        ema.update_parameters(model)
-    keep = 0.5 * (1 - math.exp(-2))  # the second update
-    assert ema.module.weight.item() == pytest.approx(keep * 2.0 + (1 - keep) * 4.0)
+    ema.update(model)
+    first = 0.5 * (1 - math.exp(-1))  # update 1 keeps this much of the average
+    assert ema.module.weight.item() == pytest.approx(first * 2.0 + (1 - first) * 4.0)
+    ema.update(model)
+    second = 0.5 * (1 - math.exp(-2))
+    assert ema.module.weight.item() == pytest.approx(second * (first * 2.0 + (1 - first) * 4.0) + (1 - second) * 4.0)
+    assert ema.updates == 2 and model.weight.item() == 4.0  # the model itself is untouched
 
 
-def test_batchnorm_statistics_are_averaged_too():
+def test_batchnorm_statistics_are_averaged_and_its_batch_count_copied():
     model = torch.nn.BatchNorm1d(1)
-    ema = build_ema(model, decay=0.9, ramp=1e-9)  # the full decay from the first average on
-    ema.update_parameters(model)
+    ema = ModelEMA(model, decay=0.9, ramp=1e-9)  # the full decay from the first update on
     model.running_mean.fill_(10.0)
-    ema.update_parameters(model)
+    model.num_batches_tracked.fill_(7)
+    ema.update(model)
     assert ema.module.running_mean.item() == pytest.approx(0.9 * 0 + 0.1 * 10.0)
+    assert ema.module.num_batches_tracked.item() == 7
 
 
 def test_training_with_ema_saves_both_weights_and_inference_reads_the_averaged_ones(ema_run):

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from centernet.catalog import OPTIMIZERS
@@ -29,7 +28,7 @@ from centernet.data.gpu_decode import decode_and_warp_jpegs
 from centernet.data.validate import check_coco
 from centernet.device import autocast_dtype, resolve_device
 from centernet.engine import distributed
-from centernet.engine.ema import build_ema
+from centernet.engine.ema import ModelEMA
 from centernet.engine.evaluate import Evaluation, evaluate, format_metric
 from centernet.engine.logger import RunLogger
 from centernet.errors import CenterNetError, DataError
@@ -51,7 +50,7 @@ class TrainState:
     model: nn.Module  # possibly DDP-wrapped
     criterion: DetectionLoss
     encoder: TargetEncoder
-    ema: AveragedModel | None  # the averaged weights, when config.train.ema
+    ema: ModelEMA | None  # the averaged weights, when config.train.ema
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     device: torch.device
@@ -194,7 +193,7 @@ def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
     state.scaler.step(state.optimizer)
     state.scaler.update()
     if state.ema is not None:
-        state.ema.update_parameters(state.bare_model)
+        state.ema.update(state.bare_model)
     state.step += 1
     return values
 
@@ -282,7 +281,7 @@ def resume_checkpoint(state: TrainState, dataset: CocoDataset) -> dict[str, Any]
         "best_ap": state.best_ap,
     }
     if state.ema is not None:
-        saved.update(ema_model=state.ema.module.state_dict(), ema_updates=int(state.ema.n_averaged))
+        saved.update(ema_model=state.ema.module.state_dict(), ema_updates=state.ema.updates)
     return saved
 
 
@@ -290,7 +289,7 @@ def restore(state: TrainState, saved: dict[str, Any]) -> None:
     state.bare_model.load_state_dict(saved["model"])
     if state.ema is not None:
         state.ema.module.load_state_dict(saved["ema_model"])
-        state.ema.n_averaged.fill_(saved["ema_updates"])
+        state.ema.updates = saved["ema_updates"]
     state.optimizer.load_state_dict(saved["optimizer"])
     state.scaler.load_state_dict(saved["scaler"])
     state.epoch, state.step, state.best_ap = saved["epoch"], saved["step"], saved["best_ap"]
@@ -385,7 +384,7 @@ def build_state(config: Config, train_set: CocoDataset, rank: int, local_rank: i
         model = model.to(memory_format=torch.channels_last)
     if config.train.compile:
         model.compile()  # in place, so the state_dict keys (and checkpoints) stay those of the plain model
-    ema = build_ema(model, config.train.ema_decay, config.train.ema_ramp) if config.train.ema else None
+    ema = ModelEMA(model, config.train.ema_decay, config.train.ema_ramp) if config.train.ema else None
     if world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     weights = class_weights_for(train_set, config.loss.class_balance)
