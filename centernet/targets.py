@@ -7,11 +7,14 @@ share one peak pixel only the largest keeps its size and offset slot, because th
 class-agnostic and can hold one box per pixel. tests/reference.py holds the reference's per-object loop, which
 the tests compare with every slot and pixel of ours.
 
-Speed: no loop over objects or pixels. Objects are grouped by the size of their Gaussian window, rounded up to
-a power of two plus one, so each group is one broadcast; a Gaussian is the outer product of its two 1-D
-profiles. On the CPU the (B, C, H, W) heatmap comes from lazily zeroed memory (calloc), so only the pages that
-Gaussians touch are ever written: an 80-class batch is mostly zeros, and writing them all costs more than
-everything else together.
+With the ltrb box head it also makes TTFNet's regression samples (every pixel of an object's Gaussian area,
+weighted), equal to TTFNet's per-object loop (also in tests/reference.py).
+
+Speed: no loop over objects or pixels. Objects are grouped by the size of their Gaussian window (exactly, or
+rounded up a ladder when there are many sizes), so each group is one broadcast; a Gaussian is the outer product
+of its two 1-D profiles. An 80-class heatmap is mostly zeros, and writing them all costs more than everything
+else together, so on the CPU the (B, C, H, W) heatmap comes from lazily zeroed memory (calloc) and the encoder
+keeps it for the next batch, clearing only the elements it wrote.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from centernet.structures import Targets
 
 TTF_ALPHA = 0.54  # TTFNet: elliptical heatmap Gaussians span alpha of each half side
 TTF_BETA = 0.54  # TTFNet: the ltrb head's regression samples, the pixels of the beta Gaussian
-# window half-sizes computed for groups of objects (see _padded_reach); larger radii are computed exactly
 MAX_EXACT_GROUPS = 48  # beyond this many distinct window sizes, `gaussian_windows` pads them onto REACH_LADDER
+# the window half-sizes groups of objects are padded to (see _group_reach); larger radii are computed exactly
 REACH_LADDER = (0, 1, 2, 3, 4, 6, 8, 11, 16, 22, 32, 45, 64, 90, 128, 181, 256, 362, 512, 724, 1024, 1448, 2048)
 
 
