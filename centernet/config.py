@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from centernet import catalog
 
 STRIDE = 4  # output stride R of every architecture: heads are input_size / 4
-CONFIG_VERSION = 2
+INPUT_MULTIPLE = 32  # every input side is a multiple of the bodies' total downsampling
+CONFIG_VERSION = 3
 
 
 def option_name(field_name: str) -> str:
@@ -30,12 +32,42 @@ def option_name(field_name: str) -> str:
 
 
 def option(default: Any, help: str, *, choices: Mapping[str, Any] | None = None, required: bool = False,
-           cli: bool = True) -> Any:
+           cli: bool = True, nargs: str | None = None, metavar: str | None = None) -> Any:
     """A config field with what its command-line option needs: help text, choices (the names of a catalog
-    dict), whether the option is required; `cli=False` for fields derived from the data, not chosen."""
+    dict), whether the option is required; `cli=False` for fields derived from the data, not chosen; `nargs`
+    and `metavar` where the annotation alone does not say them (argparse's meanings)."""
     metadata = {"help": help, "choices": tuple(choices) if choices is not None else None, "required": required,
-                "cli": cli}
+                "cli": cli, "nargs": nargs, "metavar": metavar}
     return field(default=default, metadata=metadata)
+
+
+def input_size_pair(size: int | Sequence[int]) -> tuple[int, int]:
+    """(width, height) of a network input size given as one side (a square) or as width and height."""
+    try:
+        values = [operator.index(size)] if not isinstance(size, Sequence) else [operator.index(v) for v in size]
+    except TypeError:
+        values = []
+    if len(values) not in (1, 2):
+        raise ValueError(f"an input size is one side (a square) or width and height, in whole pixels; got {size!r}")
+    return (values[0], values[0]) if len(values) == 1 else (values[0], values[1])
+
+
+def check_input_size(size: int | Sequence[int]) -> tuple[int, int]:
+    """`input_size_pair`, with a ValueError naming --input-size unless both sides are positive multiples of 32."""
+    width, height = input_size_pair(size)
+    if min(width, height) <= 0 or width % INPUT_MULTIPLE or height % INPUT_MULTIPLE:
+        shown = f"{width}" if width == height else f"{width} {height}"
+        raise ValueError(f"--input-size: each side must be a positive multiple of {INPUT_MULTIPLE} (width height, "
+                         f"or one side for a square), got {shown}")
+    return width, height
+
+
+def scaled_input_size(size: int | Sequence[int], scale: float) -> tuple[int, int]:
+    """(width, height) of an input size times `scale`, each side rounded to the nearest multiple of 32 (at
+    least 32): the input of one scale of a multi-scale test."""
+    width, height = (max(INPUT_MULTIPLE, int(side * scale / INPUT_MULTIPLE + 0.5) * INPUT_MULTIPLE)
+                     for side in input_size_pair(size))
+    return width, height
 
 
 @dataclass(frozen=True)
@@ -73,7 +105,8 @@ class DataConfig:
     train_images: str | None = option(None, "folder of the training images")
     val_ann: str | None = option(None, "COCO annotation json of the validation set")
     val_images: str | None = option(None, "folder of the validation images")
-    input_size: int = option(512, "network input side in pixels, a multiple of 32")
+    input_size: tuple[int, int] = option((512, 512), "network input width and height in pixels, each a multiple "
+                                                     "of 32; one value: a square", nargs="+", metavar="SIDE")
     max_objects: int = option(128, "objects per image kept for training; more are reported and left out")
     mean: tuple[float, float, float] = option((0.485, 0.456, 0.406), "per-channel RGB mean on the [0, 1] scale")
     std: tuple[float, float, float] = option((0.229, 0.224, 0.225), "per-channel RGB standard deviation")
@@ -83,10 +116,15 @@ class DataConfig:
                                      "decodes (nvjpeg) and warps them on the GPU; without CUDA, and for other "
                                      "files, the workers decode as usual")
 
+    def __post_init__(self) -> None:
+        # one side means a square, as in configs before version 3 and on the command line
+        object.__setattr__(self, "input_size", input_size_pair(self.input_size))
+
     @property
     def output_size(self) -> tuple[int, int]:
         """(height, width) of the heads: the input at stride STRIDE."""
-        return self.input_size // STRIDE, self.input_size // STRIDE
+        width, height = self.input_size
+        return height // STRIDE, width // STRIDE
 
 
 @dataclass(frozen=True)
@@ -134,6 +172,10 @@ class TrainConfig:
     log_interval: int = option(10, "write train scalars to TensorBoard every N steps")
     strict: bool = option(False, "a corrupt image fails the run instead of being skipped")
     resume: bool = option(False, "continue from RUN_DIR/last.pt when it exists")
+    init_from: str | None = option(None, "start from the weights of a trained detector (best.pt / last.pt, or an "
+                                         "original CenterNet checkpoint converted with --classes): those whose name "
+                                         "and shape match, and the heatmap channels of classes of the same name; "
+                                         "optimizer and epoch start fresh", metavar="CHECKPOINT")
 
 
 @dataclass(frozen=True)
@@ -143,6 +185,17 @@ class InferenceConfig:
     top_k: int = option(100, "detections kept per image")
     score_threshold: float = option(0.01, "detections scoring below this are dropped")
     flip_test: bool = option(False, "test-time flip: average the heads with those of the mirrored image")
+    scales: tuple[float, ...] = option((1.0,), "multi-scale test: run at each of these multiples of the input size "
+                                               "(sides rounded to multiples of 32) and merge the detections with "
+                                               "class-wise NMS", nargs="+", metavar="SCALE")
+    nms_iou: float = option(0.5, "IoU above which NMS merges two same-class detections of different scales")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scales", tuple(float(scale) for scale in self.scales))  # a list from the CLI
+        if not self.scales or min(self.scales) <= 0:
+            raise ValueError(f"--scales must be positive numbers, got {list(self.scales)}")
+        if not 0 < self.nms_iou <= 1:
+            raise ValueError(f"--nms-iou must be in (0, 1], got {self.nms_iou}")
 
 
 @dataclass(frozen=True)
@@ -155,12 +208,29 @@ class Config:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
 
 
-# Per version: fields renamed on the way to the next version (dotted paths), and the values that reproduce
-# that version's behaviour for fields the next version added.
+def frame_input_size(frame_width: int, frame_height: int, input_size: int | Sequence[int]) -> tuple[int, int]:
+    """(width, height) of an input of the frame's aspect ratio, so that no compute goes to padding: the longer
+    side keeps the longer side of `input_size`, the shorter is the smallest multiple of 32 that holds the frame
+    scaled to it (1920x1080 at 512 -> 512x288; 640x480 at 512 -> 512x384; a square frame -> a square)."""
+    long_side = max(input_size_pair(input_size))
+    short_frame, long_frame = sorted((frame_width, frame_height))
+    short_side = min(long_side, -(-long_side * short_frame // (long_frame * INPUT_MULTIPLE)) * INPUT_MULTIPLE)
+    return (long_side, short_side) if frame_width >= frame_height else (short_side, long_side)
+
+
+def _square(side: int) -> list[int]:
+    return [side, side]
+
+
+# Per version: fields renamed on the way to the next version (dotted paths), the values that reproduce that
+# version's behaviour for fields the next version added, and the fields whose values change form ("converted").
 MIGRATIONS: dict[int, dict[str, dict[str, Any]]] = {
     1: {"renamed": {"loss.heatmap": "loss.heatmap_loss", "data.augment.flip": "data.augment.flip_probability"},
         "added": {"model.box_head": "center", "model.dfl_bins": 0, "model.neck_shortcuts": False,
                   "loss.gaussian": "round", "train.ema": False, "data.gpu_decode": False}},
+    2: {"renamed": {},
+        "added": {"train.init_from": None, "inference.scales": [1.0], "inference.nms_iou": 0.5},
+        "converted": {"data.input_size": _square}},  # one side -> [width, height]
 }
 
 
@@ -196,6 +266,11 @@ def upgrade_config_dict(values: dict[str, Any]) -> dict[str, Any]:
                 _set_path(values, new, value)
         for path, value in MIGRATIONS[step]["added"].items():
             _set_path(values, path, value)
+        converters: dict[str, Callable[[Any], Any]] = MIGRATIONS[step].get("converted", {})
+        for path, convert in converters.items():
+            found, value = _pop_path(values, path)
+            if found:
+                _set_path(values, path, convert(value))
     values["version"] = CONFIG_VERSION
     return values
 

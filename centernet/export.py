@@ -2,18 +2,19 @@
 
 `centernet export` (centernet/apps/export.py) is the command line over `export_checkpoint`.
 
-The exported graph takes what the Predictor feeds its network: letterboxed (B, 3, S, S) uint8 RGB images
-(`predictor.preprocess_image`). Normalisation with the checkpoint's mean and std happens inside the graph, so
-a consumer needs only the input size, and an image costs a quarter of the bytes of a float one. Outputs:
+The exported graph takes what the Predictor feeds its network: letterboxed (B, 3, H, W) uint8 RGB images
+(`predictor.preprocess_image`) of the export's input size (W, H), square or not. Normalisation with the
+checkpoint's mean and std happens inside the graph, so a consumer needs only the input size, and an image costs
+a quarter of the bytes of a float one. Outputs:
 
-- network only (default): heatmap (B, C, S/4, S/4) logits (no sigmoid), size (B, 2, S/4, S/4) box (w, h)
-  and offset (B, 2, S/4, S/4) centre (dx, dy), both in output-map pixels: exactly `CenterNet.forward`.
-- `with_decode`: boxes_xyxy (B, K, 4) float32 in input pixels (the S x S letterboxed image; not clipped),
+- network only (default): heatmap (B, C, H/4, W/4) logits (no sigmoid), size (B, 2, H/4, W/4) box (w, h)
+  and offset (B, 2, H/4, W/4) centre (dx, dy), both in output-map pixels: exactly `CenterNet.forward`.
+- `with_decode`: boxes_xyxy (B, K, 4) float32 in input pixels (the W x H letterboxed image; not clipped),
   scores (B, K) float32 descending, classes (B, K) int64 in [0, C); `decode` after a sigmoid, K = min(top_k,
-  C * (S/4)**2). No score threshold: callers drop low scores and map boxes back through the inverse letterbox.
+  C * H/4 * W/4). No score threshold: callers drop low scores and map boxes back through the inverse letterbox.
 
 `num_classes` (C) excludes background. The file carries what the Predictor needs (class names, category ids,
-input size, mean/std, the whole config) as JSON: in the ONNX model's metadata_props under "centernet", in a
+input size [W, H], mean/std, the whole config) as JSON: in the ONNX model's metadata_props under "centernet", in a
 TorchScript file as the extra file "centernet.json".
 
 ONNX goes through the TorchScript-based exporter (`dynamo=False`): the torch.export-based one needs
@@ -43,7 +44,7 @@ from torch import nn
 from torch.onnx import symbolic_helper
 
 from centernet.catalog import EXPORT_FORMATS
-from centernet.config import STRIDE, Config, config_to_dict
+from centernet.config import STRIDE, Config, check_input_size, config_to_dict, input_size_pair
 from centernet.decode import decode_outputs
 from centernet.errors import CenterNetError
 from centernet.model.dcn import ModulatedDeformConv2d
@@ -60,7 +61,7 @@ DECODED_NAMES = ("boxes_xyxy", "scores", "classes")
 class ExportedNetwork(nn.Module):
     """uint8 images -> CenterNet heads (the model normalises them), and with `top_k` set, decoded detections.
 
-    images_uint8: (B, 3, S, S) uint8 RGB. Returns a tuple in the order of `output_names` (formats: module
+    images_uint8: (B, 3, H, W) uint8 RGB. Returns a tuple in the order of `output_names` (formats: module
     docstring).
     """
 
@@ -100,15 +101,16 @@ def is_deformable(model: nn.Module) -> bool:
 
 
 def export_metadata(config: Config, class_names: list[str], category_ids: list[int], top_k: int | None) -> dict:
-    """What a consumer of the file needs, as JSON-able builtins; `config.data.input_size` is the export's."""
+    """What a consumer of the file needs, as JSON-able builtins; `config.data.input_size` is the export's,
+    [width, height] (format 2; format 1 wrote one side, always a square)."""
     return {
-        "format_version": 1,
+        "format_version": 2,
         "arch": config.model.arch,
         "num_classes": config.model.num_classes,
         "class_names": list(class_names),
         "category_ids": [int(category) for category in category_ids],
-        "input_size": config.data.input_size,
-        "input": f"{INPUT_NAME}: (B, 3, S, S) uint8 RGB, letterboxed; normalised inside the graph",
+        "input_size": list(config.data.input_size),
+        "input": f"{INPUT_NAME}: (B, 3, H, W) uint8 RGB, letterboxed; normalised inside the graph",
         "mean": list(config.data.mean),
         "std": list(config.data.std),
         "stride": STRIDE,
@@ -132,13 +134,15 @@ def expected_warnings_silenced():
         yield
 
 
-def example_images(batch: int, input_size: int) -> torch.Tensor:
-    """Random (batch, 3, S, S) uint8 images, the same on every call."""
+def example_images(batch: int, input_size: int | tuple[int, int]) -> torch.Tensor:
+    """Random (batch, 3, H, W) uint8 images of `input_size` (W, H; one int: a square), the same on every call."""
     generator = torch.Generator().manual_seed(0)
-    return torch.randint(0, 256, (batch, 3, input_size, input_size), dtype=torch.uint8, generator=generator)
+    width, height = input_size_pair(input_size)
+    return torch.randint(0, 256, (batch, 3, height, width), dtype=torch.uint8, generator=generator)
 
 
-def _export_onnx(network: ExportedNetwork, path: str | os.PathLike, input_size: int, metadata: dict[str, Any], *,
+def _export_onnx(network: ExportedNetwork, path: str | os.PathLike, input_size: int | tuple[int, int],
+                 metadata: dict[str, Any], *,
                 dynamic_batch: bool = False, opset: int = DEFAULT_OPSET) -> None:
     """Write `network` as ONNX with `metadata` (JSON) in metadata_props; the batch is 1 unless `dynamic_batch`."""
     onnx = import_optional("onnx")
@@ -154,7 +158,8 @@ def _export_onnx(network: ExportedNetwork, path: str | os.PathLike, input_size: 
     onnx.save(model, path)
 
 
-def verify_onnx(path: str | os.PathLike, network: ExportedNetwork, input_size: int, dynamic_batch: bool) -> None:
+def verify_onnx(path: str | os.PathLike, network: ExportedNetwork, input_size: int | tuple[int, int],
+                dynamic_batch: bool) -> None:
     """onnx.checker, then one onnxruntime (CPU) run compared with PyTorch on random images."""
     onnx, onnxruntime = import_optional("onnx"), import_optional("onnxruntime")
     onnx.checker.check_model(str(path), full_check=True)
@@ -180,14 +185,15 @@ def verify_onnx(path: str | os.PathLike, network: ExportedNetwork, input_size: i
                                  f"PyTorch's by up to {difference:.3g}")
 
 
-def write_onnx(network: ExportedNetwork, path: Path, input_size: int, metadata: dict[str, Any], *,
+def write_onnx(network: ExportedNetwork, path: Path, input_size: int | tuple[int, int], metadata: dict[str, Any], *,
                dynamic_batch: bool, opset: int) -> None:
     """Write `network` as ONNX and verify it (onnx.checker, one onnxruntime run compared with PyTorch)."""
     _export_onnx(network, path, input_size, metadata, dynamic_batch=dynamic_batch, opset=opset)
     verify_onnx(path, network, input_size, dynamic_batch)
 
 
-def write_torchscript(network: ExportedNetwork, path: Path, input_size: int, metadata: dict[str, Any], *,
+def write_torchscript(network: ExportedNetwork, path: Path, input_size: int | tuple[int, int],
+                      metadata: dict[str, Any], *,
                       dynamic_batch: bool, opset: int) -> None:
     """Trace `network` (any batch size: `dynamic_batch` and `opset` do not apply) and save it with `metadata` as
     the extra file "centernet.json"; the reloaded trace is compared with the model."""
@@ -205,12 +211,14 @@ def write_torchscript(network: ExportedNetwork, path: Path, input_size: int, met
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, export_format: str = "onnx",
-                      input_size: int | None = None, with_decode: bool = False, top_k: int | None = None,
+                      input_size: int | tuple[int, int] | None = None, with_decode: bool = False,
+                      top_k: int | None = None,
                       dynamic_batch: bool = False, opset: int | None = None) -> Path:
     """Export a checkpoint's network (on CPU) and verify the file; returns the path written.
 
     export_format: a name of `centernet.catalog.EXPORT_FORMATS`.
-    input_size: the square input side S, a multiple of 32 (None: the checkpoint's training size).
+    input_size: (width, height), each a multiple of 32, or one side for a square (None: the checkpoint's
+        training size).
     top_k: detections per image with `with_decode` (None: the checkpoint's InferenceConfig.top_k).
     dynamic_batch: ONNX only; a TorchScript trace always takes any batch size.
     opset: ONNX opset, MIN_OPSET to MAX_OPSET (None: DEFAULT_OPSET).
@@ -224,9 +232,10 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
         raise CenterNetError(f"--top-k must be at least 1, got {top_k}")
     predictor = Predictor.from_file(checkpoint, device="cpu")
     config = predictor.config
-    input_size = config.data.input_size if input_size is None else input_size
-    if input_size <= 0 or input_size % 32:
-        raise CenterNetError(f"--input-size must be a positive multiple of 32, got {input_size}")
+    try:
+        input_size = config.data.input_size if input_size is None else check_input_size(input_size)
+    except ValueError as error:
+        raise CenterNetError(str(error)) from None
     opset = DEFAULT_OPSET if opset is None else opset
     if export_format == "onnx" and not MIN_OPSET <= opset <= MAX_OPSET:
         raise CenterNetError(f"--opset must be in {MIN_OPSET}..{MAX_OPSET}, got {opset}")

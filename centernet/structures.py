@@ -56,7 +56,7 @@ class Targets(Generic[Array]):
 class Batch:
     """A collated batch, kept compact for the trip to the device (targets are encoded there).
 
-    images: (B, 3, S, S) uint8 RGB network inputs, warped but not colour-augmented (the train step augments them
+    images: (B, 3, H, W) uint8 RGB network inputs, warped but not colour-augmented (the train step augments them
         on the device); the rows in `encoded_jpegs` are zeros until the train step decodes them there.
     boxes_xyxy: (B, M, 4) float32 boxes in input pixels, padded with zeros.
     classes: (B, M) int64 contiguous class indices in [0, num_classes), padded with 0.

@@ -1,6 +1,7 @@
 """The config tree: defaults, versioned loading of older configs, and a checkpoint of release 0.1.0 (config
 version 1) that still loads and predicts the same (tests/fixtures/v1, made by make_v1_fixture.py there)."""
 
+import dataclasses
 import gzip
 import json
 from pathlib import Path
@@ -8,7 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from centernet.config import CONFIG_VERSION, Config, config_from_dict, config_to_dict, upgrade_config_dict
+from centernet.config import (
+    CONFIG_VERSION,
+    Config,
+    DataConfig,
+    InferenceConfig,
+    check_input_size,
+    config_from_dict,
+    config_to_dict,
+    frame_input_size,
+    scaled_input_size,
+    upgrade_config_dict,
+)
 from centernet.data.images import read_image_rgb
 from centernet.predictor import Predictor
 
@@ -27,12 +39,53 @@ def test_a_version_1_config_loads_with_renamed_fields_mapped():
     config = config_from_dict(saved)
     assert config.version == CONFIG_VERSION
     assert config.loss.heatmap_loss == "quality_focal" and config.loss.size_weight == 0.2
-    assert config.data.augment.flip_probability == 0.0 and config.data.input_size == 64
+    # one side of 0.1.0 (and config version 2) is a square: (width, height) since version 3
+    assert config.data.augment.flip_probability == 0.0 and config.data.input_size == (64, 64)
+    assert config.data.output_size == (16, 16)
     assert config.train.out == "runs/v1" and config.model.num_classes == 2
     # fields added since take the values that reproduce 0.1.0's behaviour, not today's defaults
     assert (config.model.box_head, config.model.neck_shortcuts, config.loss.gaussian, config.train.ema) == (
         "center", False, "round", False)
     assert (config.train.lr, config.train.schedule, config.train.warmup_iters) == (1.25e-4, "step", 0)  # as saved
+    assert (config.train.init_from, config.inference.scales) == (None, (1.0,))  # no fine-tuning, one test scale
+
+
+def test_a_version_2_config_loads_its_input_side_as_a_square():
+    saved = config_to_dict(Config())
+    saved.update(version=2)
+    saved["data"]["input_size"] = 384
+    for section, name in (("train", "init_from"), ("inference", "scales"), ("inference", "nms_iou")):
+        del saved[section][name]
+    config = config_from_dict(saved)
+    assert config.data.input_size == (384, 384) and config.data.output_size == (96, 96)
+    assert config == dataclasses.replace(Config(), data=dataclasses.replace(Config().data, input_size=(384, 384)))
+
+
+def test_input_sizes_are_width_then_height_and_one_side_is_a_square():
+    assert DataConfig(input_size=96).input_size == (96, 96)
+    assert DataConfig(input_size=(96, 64)).output_size == (16, 24)  # (height, width) of the heads
+    assert config_from_dict(config_to_dict(Config(data=DataConfig(input_size=(96, 64))))).data.input_size == (96, 64)
+    with pytest.raises(ValueError, match="one side"):
+        DataConfig(input_size=(96, 64, 32))
+    with pytest.raises(ValueError, match="multiple of 32"):
+        check_input_size((96, 70))
+    assert check_input_size([64]) == (64, 64)
+
+
+def test_test_scales_multiply_the_input_size_to_multiples_of_32():
+    assert [scaled_input_size((512, 288), scale) for scale in (0.5, 0.75, 1, 1.25, 1.5)] == [
+        (256, 160), (384, 224), (512, 288), (640, 352), (768, 448)]  # 144 -> 160, 216 -> 224, 360 -> 352, 432 -> 448
+    assert scaled_input_size(64, 0.25) == (32, 32)  # never below 32
+    with pytest.raises(ValueError, match="--scales"):
+        InferenceConfig(scales=(1.0, 0.0))
+
+
+def test_the_frame_aspect_ratio_keeps_the_longer_side_and_holds_the_frame():
+    assert frame_input_size(1920, 1080, 512) == (512, 288)
+    assert frame_input_size(1280, 720, (128, 128)) == (128, 96)  # 72 rounds up to the next multiple of 32
+    assert frame_input_size(640, 480, 512) == (512, 384)
+    assert frame_input_size(1080, 1920, 512) == (288, 512)  # portrait
+    assert frame_input_size(300, 300, (512, 384)) == (512, 512)  # the longer side of a rectangular input
 
 
 def test_upgrading_does_not_touch_the_saved_dict():

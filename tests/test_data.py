@@ -164,6 +164,109 @@ def test_transform_boxes_clips_and_drops_boxes_outside():
     np.testing.assert_allclose(kept, [[0, 0, 10, 10], [60, 60, 63, 63]], atol=1e-5)
 
 
+# --- rectangular inputs (width, height) ---------------------------------------------------------------------
+
+RECTANGLES = [(96, 64), (64, 96)]
+
+
+def box_centre_of_mass(coverage: np.ndarray) -> tuple[float, float]:
+    """Centre (x, y) in pixel-edge coordinates of an (H, W) coverage map in [0, 1]."""
+    centre_x = (np.arange(coverage.shape[1]) + 0.5) @ coverage.sum(axis=0) / coverage.sum()
+    centre_y = (np.arange(coverage.shape[0]) + 0.5) @ coverage.sum(axis=1) / coverage.sum()
+    return centre_x, centre_y
+
+
+@pytest.mark.parametrize("image_size", [(96, 64), (48, 80), (120, 80)])
+@pytest.mark.parametrize("input_size", RECTANGLES)
+def test_a_rectangular_letterbox_fits_the_whole_image_centred_and_maps_back(image_size, input_size):
+    (width, height), (input_width, input_height) = image_size, input_size
+    affine, inverse = letterbox_affine(width, height, input_size)
+    zoom = min(input_width / width, input_height / height)
+    np.testing.assert_allclose(affine[:, :2], zoom * np.eye(2), rtol=1e-6)
+    # the image's corners land centred in the input: padding only on the axis the aspect ratio leaves free
+    corners = apply_affine(np.array([[0.0, 0.0], [width, height]]), affine)
+    np.testing.assert_allclose(corners[0] + corners[1], [input_width, input_height], atol=1e-4)
+    assert min(input_width - (corners[1, 0] - corners[0, 0]), input_height - (corners[1, 1] - corners[0, 1])) < 1e-4
+    np.testing.assert_allclose(apply_affine(corners, inverse), [[0, 0], [width, height]], atol=1e-4)
+    image = np.full((height, width, 3), 255, np.uint8)
+    warped = warp_image(image, affine, input_size)
+    assert warped.shape == (input_height, input_width, 3)
+    assert abs(warped[:, :, 0].sum() / 255.0 - width * height * zoom**2) < 0.02 * width * height * zoom**2
+
+
+def test_a_16_9_frame_fills_a_16_9_input_with_no_padding():
+    affine, _ = letterbox_affine(1920, 1080, (512, 288))
+    warped = warp_image(np.full((1080, 1920, 3), 200, np.uint8), affine, (512, 288))
+    assert warped.shape == (288, 512, 3) and int(warped.min()) == 200
+
+
+@pytest.mark.parametrize("input_size", RECTANGLES)
+def test_random_affine_keeps_boxes_on_their_pixels_in_rectangular_inputs(input_size):
+    image = np.zeros((60, 80, 3), np.uint8)
+    image[10:30, 20:40] = 255  # the box [20, 10, 40, 30] in pixel edges
+    box = np.array([[20, 10, 40, 30]], np.float32)
+    rng = np.random.default_rng(0)
+    flips = round_trips = 0
+    for _ in range(12):
+        affine, inverse, flipped = random_affine(80, 60, input_size, AugmentConfig(scale=0.3, shift=0.1), rng)
+        flips += flipped
+        coverage = warp_image(image, affine, input_size)[:, :, 0] / 255.0
+        assert coverage.shape == input_size[::-1]
+        (x1, y1, x2, y2), = transform_boxes(box, affine, input_size)[0]
+        centre_x, centre_y = box_centre_of_mass(coverage)
+        assert abs(centre_x - (x1 + x2) / 2) < 0.25 and abs(centre_y - (y1 + y2) / 2) < 0.25  # no half-pixel slip
+        assert abs(coverage.sum() - (x2 - x1) * (y2 - y1)) < 0.05 * (x2 - x1) * (y2 - y1)
+        if min(x1, y1) > 0 and x2 < input_size[0] - 1 and y2 < input_size[1] - 1:  # not clipped: a round trip
+            restored = apply_affine(np.array([[x1, y1], [x2, y2]]), inverse)
+            np.testing.assert_allclose(np.sort(restored[:, 0]), [20, 40], atol=1e-3)  # a flip swaps x1 and x2
+            np.testing.assert_allclose(restored[:, 1], [10, 30], atol=1e-3)
+            round_trips += 1
+    assert 0 < flips < 12 and round_trips > 6
+
+
+def test_a_flip_mirrors_about_the_rectangular_input_centre():
+    augment = AugmentConfig(scale=0, shift=0, flip_probability=1.0)
+    affine, _, flipped = random_affine(96, 64, (96, 64), augment, np.random.default_rng(0))
+    assert flipped
+    boxes, _ = transform_boxes(np.array([[10, 20, 30, 40]], np.float32), affine, (96, 64))
+    np.testing.assert_allclose(boxes, [[66, 20, 86, 40]], atol=1e-4)  # x -> 96 - x
+    image = np.random.default_rng(1).integers(0, 256, size=(64, 96, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(warp_image(image, affine, (96, 64)), image[:, ::-1])
+
+
+def test_transform_boxes_clips_each_axis_to_its_own_side():
+    affine, _ = letterbox_affine(96, 64, (96, 64))  # identity
+    boxes = np.array([[-5, -5, 100, 70], [80, 10, 95, 20], [10, 63.5, 20, 80]], np.float32)
+    kept, keep = transform_boxes(boxes, affine, (96, 64))
+    assert keep.tolist() == [True, True, False]
+    np.testing.assert_allclose(kept, [[0, 0, 95, 63], [80, 10, 95, 20]], atol=1e-5)
+
+
+@pytest.mark.parametrize("input_size", RECTANGLES)
+def test_rectangular_samples_have_the_input_shape_and_boxes_inside_it(coco_files, input_size):
+    ann_file, image_dir = coco_files
+    width, height = input_size
+    train = CocoDataset(ann_file, image_dir, input_size, train=True, augment=AugmentConfig(scale=0.6, shift=0.3))
+    plain = CocoDataset(ann_file, image_dir, input_size, train=True, augment=NO_AUGMENT)
+    validation = CocoDataset(ann_file, image_dir, input_size, train=False)
+    assert validation.with_input_size(64).input_size == (64, 64) and validation.input_size == input_size
+    for index in range(len(train)):
+        for sample in (train[index], validation[index]):
+            assert sample.image.shape == (3, height, width) and sample.image.dtype == torch.uint8
+            boxes = sample.boxes_xyxy
+            assert bool((boxes >= 0).all() and (boxes[:, 0::2] <= width - 1).all())
+            assert bool((boxes[:, 1::2] <= height - 1).all() and (boxes[:, 2:] > boxes[:, :2]).all())
+        assert torch.equal(plain[index].image, validation[index].image)  # no augmentation: the letterbox
+        assert torch.equal(plain[index].inverse_affine, validation[index].inverse_affine)
+    wide = validation[validation.image_ids.index(10)]  # the 96 x 64 image
+    expected = box_xywh_to_xyxy(np.array([ANNOTATIONS[i]["bbox"] for i in range(3)], dtype=np.float32))
+    restored = apply_affine(wide.boxes_xyxy.numpy().reshape(-1, 2, 2), wide.inverse_affine.numpy()).reshape(-1, 4)
+    if input_size == (96, 64):  # same aspect ratio: the identity, boxes clipped to [0, 95] x [0, 63] only
+        np.testing.assert_allclose(restored, np.minimum(expected, [95, 63, 95, 63]), atol=1e-3)
+    else:
+        np.testing.assert_allclose(restored, expected, atol=1e-3)
+
+
 def test_training_samples_are_uint8_with_boxes_inside_the_input(coco_files):
     dataset = make_dataset(coco_files, train=True, augment=AugmentConfig(scale=0.6, shift=0.3))
     for epoch in range(4):

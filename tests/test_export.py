@@ -91,7 +91,7 @@ def test_onnx_network_matches_the_pytorch_heads(resnet, tmp_path, capsys):
         np.testing.assert_allclose(outputs[name], expected.numpy(), atol=1e-4, rtol=1e-4, err_msg=name)
     metadata = json.loads(session.get_modelmeta().custom_metadata_map[METADATA_KEY])
     assert metadata["class_names"] == CLASS_NAMES and metadata["category_ids"] == CATEGORY_IDS
-    assert metadata["input_size"] == INPUT_SIZE and metadata["mean"] == list(DataConfig.mean)
+    assert metadata["input_size"] == [INPUT_SIZE, INPUT_SIZE] and metadata["mean"] == list(DataConfig.mean)  # [W, H]
     assert not metadata["with_decode"]
 
 

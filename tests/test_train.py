@@ -36,7 +36,7 @@ def trained_run(shapes, tmp_path_factory) -> Path:
 
 def test_run_directory_holds_config_checkpoints_metrics_and_events(trained_run):
     config = json.loads((trained_run / "config.json").read_text())
-    assert config["model"]["num_classes"] == 3 and config["data"]["input_size"] == 64
+    assert config["model"]["num_classes"] == 3 and config["data"]["input_size"] == [64, 64]  # width, height
     lines = (trained_run / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2
     record = json.loads(lines[-1])

@@ -26,6 +26,7 @@ from centernet.engine.train import (
     train_step,
 )
 from centernet.errors import CenterNetError
+from centernet.predictor import Predictor
 
 
 def test_lr_is_scaled_linearly_from_the_reference_batch_to_the_global_batch():
@@ -194,3 +195,33 @@ def test_gpu_decode_without_cuda_falls_back_to_the_workers_with_one_line(shapes,
     train_set, _ = load_datasets(config)
     assert not train_set.decode_on_device and train_set[0].encoded_jpeg is None
     assert capsys.readouterr().err.count("--gpu-decode") == 1
+
+
+def test_a_rectangular_input_trains_with_heads_and_targets_of_its_shape(shapes, tmp_path, capsys):
+    """--input-size 96 64: samples (3, 64, 96), heads and targets (16, 24), a finite step that changes the weights,
+    and a run whose validation, config and checkpoint keep that size."""
+    data = DataConfig(train_ann=str(shapes / "annotations/train.json"), train_images=str(shapes / "train"),
+                      input_size=(96, 64), workers=0)
+    config = Config(data=data, train=TrainConfig(out=str(tmp_path / "direct"), batch_size=4, lr=1e-3, device="cpu"))
+    train_set, _ = load_datasets(config)
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, num_classes=train_set.num_classes))
+    state = build_state(config, train_set, 0, 0, 1)
+    batch = first_batch(state, train_set)
+    assert batch.images.shape == (4, 3, 64, 96)
+    targets = state.encoder(batch.boxes_xyxy, batch.classes, batch.valid, batch.crowd)
+    assert state.model(batch.images)["heatmap"].shape == targets.heatmap.shape == (4, 3, 16, 24)
+    before = parameters(state)
+    values = train_step(state, batch)
+    assert values is not None and math.isfinite(values["loss"])
+    assert any(not torch.equal(old, new) for old, new in zip(before, parameters(state), strict=True))
+
+    out = tmp_path / "cli"
+    assert main(["train", "--train-ann", str(shapes / "annotations/train.json"), "--train-images",
+                 str(shapes / "train"), "--val-ann", str(shapes / "annotations/val.json"), "--val-images",
+                 str(shapes / "val"), "--out", str(out), "--input-size", "96", "64", "--epochs", "1",
+                 "--batch-size", "4", "--workers", "0", "--device", "cpu"]) == 0
+    assert json.loads((out / "config.json").read_text())["data"]["input_size"] == [96, 64]
+    assert Predictor.from_file(out / "best.pt", device="cpu").config.data.input_size == (96, 64)
+    assert main(["train", "--train-ann", "a.json", "--train-images", "i", "--out", str(tmp_path / "bad"),
+                 "--input-size", "96", "70"]) == 2
+    assert "each side must be a positive multiple of 32" in capsys.readouterr().err

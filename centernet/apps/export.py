@@ -16,8 +16,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="the file to write (.onnx, or .pt for TorchScript)")
     # checked by export_checkpoint rather than by choices=, so that a wrong name is our one-line error
     parser.add_argument("--format", default="onnx", metavar="|".join(EXPORT_FORMATS), help="default: onnx")
-    parser.add_argument("--input-size", type=int, help="square input side, a multiple of 32 (default: the "
-                        "checkpoint's); the file then takes only this size")
+    parser.add_argument("--input-size", type=int, nargs="+", metavar="SIDE", help="input width and height, each a "
+                        "multiple of 32, or one side for a square (default: the checkpoint's); the file then takes "
+                        "only this size")
     parser.add_argument("--with-decode", action="store_true", help="put peak extraction and top-K decoding in "
                         "the graph: outputs boxes_xyxy (B, K, 4) in input pixels, scores (B, K), classes (B, K)")
     parser.add_argument("--top-k", type=int, help="K for --with-decode (default: the checkpoint's, 100)")

@@ -14,10 +14,13 @@ import sys
 import types
 import typing
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from centernet.catalog import BACKENDS
 from centernet.config import Config, InferenceConfig, option_name
+
+if TYPE_CHECKING:
+    from centernet.predictor import Predictor
 
 
 def config_fields(cls: type, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any]]:
@@ -59,10 +62,12 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type = Config, *, o
             group.add_argument(option_name(item.name), dest=path, default=default, help=help_text,
                                action=argparse.BooleanOptionalAction)
             continue
+        if item.metadata.get("nargs"):
+            extra["nargs"] = item.metadata["nargs"]
         if item.metadata["choices"]:
             extra["choices"] = item.metadata["choices"]
         else:
-            extra["metavar"] = item.name.upper()
+            extra["metavar"] = item.metadata.get("metavar") or item.name.upper()
         group.add_argument(option_name(item.name), dest=path, type=kind, default=default, help=help_text,
                            required=item.metadata["required"] and not overrides, **extra)
 
@@ -138,3 +143,14 @@ def add_predictor_options(parser: argparse.ArgumentParser, *, batch_size: int,
     if score_threshold is not None:
         parser.set_defaults(**{"score_threshold": score_threshold})
     add_deprecated(parser, "--flip", {"flip_test": True}, "--flip-test")
+
+
+def predictor_setting(predictor: Predictor) -> str:
+    """The input size, test scales (with their input sizes) and flip test a predictor runs with, for reports."""
+    width, height = predictor.input_size
+    text = f"input {width}x{height}"
+    if len(predictor.inference.scales) > 1 or predictor.inference.scales[0] != 1.0:
+        sizes = " ".join(f"{w}x{h}" for w, h in predictor.input_sizes())
+        text += (f", scales {' '.join(f'{scale:g}' for scale in predictor.inference.scales)} ({sizes}), "
+                 f"NMS IoU {predictor.inference.nms_iou:g}")
+    return text + (", flip test" if predictor.inference.flip_test else "")

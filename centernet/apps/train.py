@@ -11,6 +11,7 @@ import argparse
 import json
 
 from centernet.apps.options import add_config_options, add_deprecated, config_from_options
+from centernet.config import check_input_size
 from centernet.errors import CenterNetError
 
 
@@ -31,8 +32,7 @@ def run_train(args: argparse.Namespace) -> int:
     from centernet.engine.train import train
 
     config = config_from_options(args)
-    if config.data.input_size % 32:
-        raise CenterNetError(f"--input-size must be a multiple of 32, got {config.data.input_size}")
+    check_input_size(config.data.input_size)
     if bool(config.data.val_ann) != bool(config.data.val_images):
         raise CenterNetError("--val-ann and --val-images go together")
     metrics = train(config)

@@ -10,6 +10,7 @@ channel) neither as positives nor as negatives, and COCOeval ignores detections 
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import io
 import os
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from pycocotools.coco import COCO
 
-from centernet.config import AugmentConfig
+from centernet.config import AugmentConfig, input_size_pair
 from centernet.data.colour import draw_colour_parameters, identity_colour_parameters
 from centernet.data.images import read_image_rgb, read_jpeg_for_device
 from centernet.data.transforms import letterbox_affine, random_affine, transform_boxes, warp_image
@@ -33,8 +34,10 @@ from centernet.structures import Batch, box_xywh_to_xyxy
 class Sample:
     """One network input and its targets.
 
-    image: (3, S, S) uint8 RGB, warped but not colour-augmented; zeros when `encoded_jpeg` is set.
-    boxes_xyxy: (N, 4) float32 boxes in input pixels, inside [0, S - 1]; real objects first, then crowd regions.
+    image: (3, H, W) uint8 RGB of the input size (W, H), warped but not colour-augmented; zeros when
+        `encoded_jpeg` is set.
+    boxes_xyxy: (N, 4) float32 boxes in input pixels, inside [0, W - 1] x [0, H - 1]; real objects first, then
+        crowd regions.
     classes: (N,) int64 contiguous class indices.
     crowd: (N,) bool, True for crowd regions (ignore regions, not targets).
     image_id: the dataset's image id.
@@ -68,7 +71,7 @@ def _load_coco(ann_file: str) -> COCO:
 
 
 class CocoDataset(torch.utils.data.Dataset):
-    """Images and boxes of a COCO annotation file, as `Sample`s of side `input_size`.
+    """Images and boxes of a COCO annotation file, as `Sample`s of `input_size` (width, height; one int: a square).
 
     train=True applies the reference augmentation as configured in `augment`: the random affine crop and flip
     here, and colour jitter and PCA lighting, whose parameters are drawn here and carried in the sample for the
@@ -85,7 +88,7 @@ class CocoDataset(torch.utils.data.Dataset):
         self,
         ann_file: str | os.PathLike,
         image_dir: str | os.PathLike,
-        input_size: int,
+        input_size: int | tuple[int, int],
         train: bool,
         augment: AugmentConfig | None = None,
         max_objects: int = 128,
@@ -95,7 +98,7 @@ class CocoDataset(torch.utils.data.Dataset):
     ) -> None:
         self.ann_file = os.fspath(ann_file)
         self.image_dir = os.fspath(image_dir)
-        self.input_size = input_size
+        self.input_size = input_size_pair(input_size)
         self.train = train
         self.augment = augment if augment is not None else AugmentConfig()
         self.max_objects = max_objects
@@ -126,6 +129,12 @@ class CocoDataset(torch.utils.data.Dataset):
             if not annotation.get("iscrowd", 0):
                 counts[self.class_index[annotation["category_id"]]] += 1
         return counts
+
+    def with_input_size(self, input_size: int | tuple[int, int]) -> CocoDataset:
+        """This dataset (sharing its annotation index) with samples of another input size."""
+        resized = copy.copy(self)
+        resized.input_size = input_size_pair(input_size)
+        return resized
 
     def set_epoch(self, epoch: int) -> None:
         """Select the random stream of `epoch` (training augmentation differs per epoch, reproducibly)."""
@@ -200,7 +209,7 @@ class CocoDataset(torch.utils.data.Dataset):
             warped = warp_image(image, affine, self.input_size)
             image_chw = torch.from_numpy(np.ascontiguousarray(warped.transpose(2, 0, 1)))
         else:
-            image_chw = torch.zeros(3, self.input_size, self.input_size, dtype=torch.uint8)
+            image_chw = torch.zeros(3, self.input_size[1], self.input_size[0], dtype=torch.uint8)
         return Sample(image=image_chw, boxes_xyxy=torch.from_numpy(boxes_xyxy),
                       classes=torch.from_numpy(classes[keep]), crowd=torch.from_numpy(crowd[keep]),
                       image_id=int(image_id), inverse_affine=torch.from_numpy(inverse), colour_order=colour_order,
