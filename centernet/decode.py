@@ -1,12 +1,17 @@
-"""Head outputs -> detections: 3x3 max-pool peaks, top-K over classes and pixels, boxes from the box head."""
+"""Head outputs -> detections: 3x3 max-pool peaks, top-K over classes and pixels, boxes from the box head; the
+detections of several test scales merged by class-wise NMS."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 import torch.nn.functional as F
+from torchvision.ops import batched_nms
 
 from centernet.config import STRIDE
-from centernet.structures import apply_affine
+from centernet.structures import Detections, apply_affine
 from centernet.tensors import gather_pixels, ltrb_distances, pixel_centres
 
 
@@ -122,3 +127,19 @@ def to_image_coordinates(detections: torch.Tensor, inverse_affine: torch.Tensor,
         limits = image_sizes.to(boxes).repeat(1, 2)[:, None, :]
         boxes = torch.minimum(boxes.clamp(min=0), limits)
     return torch.cat([boxes, detections[..., 4:]], dim=-1)
+
+
+def merge_detections(found: Sequence[Detections], iou_threshold: float, top_k: int) -> Detections:
+    """One image's detections from several test scales (or any sources) merged into one `Detections`.
+
+    All boxes (x1, y1, x2, y2, in one frame, e.g. original pixels) go through class-wise NMS
+    (`torchvision.ops.batched_nms`): of two boxes of the same class overlapping with IoU above `iou_threshold`
+    only the higher-scoring one stays, boxes of different classes never suppress each other. The `top_k` best
+    are kept, sorted by score. (The reference merges its scales with Soft-NMS, which decays scores one
+    selected box after another; that sequential loop has no batched torchvision operator, so hard NMS it is.)
+    """
+    boxes = torch.from_numpy(np.concatenate([item.boxes_xyxy for item in found]).astype(np.float32))
+    scores = torch.from_numpy(np.concatenate([item.scores for item in found]).astype(np.float32))
+    classes = torch.from_numpy(np.concatenate([item.classes for item in found]).astype(np.int64))
+    keep = batched_nms(boxes, scores, classes, iou_threshold)[:top_k].numpy()  # sorted by decreasing score
+    return Detections(boxes.numpy()[keep].reshape(-1, 4), scores.numpy()[keep], classes.numpy()[keep])

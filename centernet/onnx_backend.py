@@ -91,8 +91,11 @@ class OnnxPredictor(Predictor):
     """`Predictor` running an exported ONNX network; decoding runs in PyTorch on the CPU, as its outputs arrive.
 
     The exported graph normalises its uint8 input itself, as `CenterNet.forward` does, so `Predictor.forward`
-    feeds it the same images, mirrored ones included under flip test.
+    feeds it the same images, mirrored ones included under flip test. It takes the input size it was exported
+    at only, so a multi-scale test needs the PyTorch backend.
     """
+
+    fixed_input_size = True
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str = "auto", amp: bool = False,
@@ -105,5 +108,10 @@ class OnnxPredictor(Predictor):
         config = config_from_dict(metadata["config"])
         overrides = {key: value for key, value in inference_overrides.items() if value is not None}
         inference = dataclasses.replace(config.inference, **overrides)
-        return cls(OnnxNetwork(session), config, metadata["class_names"], torch.device("cpu"), inference,
-                   category_ids=metadata["category_ids"])
+        predictor = cls(OnnxNetwork(session), config, metadata["class_names"], torch.device("cpu"), inference,
+                        category_ids=metadata["category_ids"])
+        if any(size != predictor.input_size for size in predictor.input_sizes()):
+            raise CenterNetError(f"--scales {' '.join(map(str, inference.scales))}: {path} takes "
+                                 f"{predictor.input_size[0]}x{predictor.input_size[1]} inputs only; a multi-scale "
+                                 "test needs --backend pytorch")
+        return predictor

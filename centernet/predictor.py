@@ -1,5 +1,8 @@
 """The one inference path: preprocess -> model -> decode -> original pixels, used by evaluate, demo and export.
 
+A multi-scale test (`InferenceConfig.scales`) runs that path once per scale, at the input size times the scale,
+and merges the detections of all scales with class-wise NMS (`merge_scales`).
+
 `load_predictor` picks the backend (`centernet.catalog.BACKENDS`): PyTorch on a checkpoint, or onnxruntime on an
 exported network; both go through this module's pre- and post-processing.
 """
@@ -19,9 +22,9 @@ from torch import nn
 
 from centernet.catalog import BACKENDS
 from centernet.checkpoint import checkpoint_config, load_checkpoint
-from centernet.config import STRIDE, Config, InferenceConfig
+from centernet.config import STRIDE, Config, InferenceConfig, check_input_size, input_size_pair, scaled_input_size
 from centernet.data.transforms import letterbox_affine, warp_image
-from centernet.decode import decode_outputs, to_image_coordinates
+from centernet.decode import decode_outputs, merge_detections, to_image_coordinates
 from centernet.device import autocast_dtype, resolve_device
 from centernet.errors import CenterNetError, CheckpointError
 from centernet.model import build_model_from_config
@@ -32,7 +35,8 @@ from centernet.structures import Detections
 class PreparedBatch:
     """Letterboxed network inputs and what maps their outputs back.
 
-    images: (B, 3, S, S) uint8 RGB; inverse_affine: (B, 2, 3) float32 input pixels -> original pixels;
+    images: (B, 3, H, W) uint8 RGB of one input size (W, H); inverse_affine: (B, 2, 3) float32 input pixels ->
+    original pixels;
     image_sizes: (B, 2) original (width, height).
     """
 
@@ -59,8 +63,9 @@ class NetworkOutputs:
         return next(iter(self.maps.values())).shape[0] == 2 * self.count > 0
 
 
-def preprocess_image(image_rgb: np.ndarray, input_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Letterbox one (H, W, 3) uint8 RGB image: (S, S, 3) uint8 input and the (2, 3) input->original affine."""
+def preprocess_image(image_rgb: np.ndarray, input_size: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Letterbox one (H, W, 3) uint8 RGB image into `input_size` (width, height; one int: a square): the
+    (input height, input width, 3) uint8 input and the (2, 3) input->original affine."""
     height, width = image_rgb.shape[:2]
     affine, inverse = letterbox_affine(width, height, input_size)
     return warp_image(image_rgb, affine, input_size), inverse
@@ -81,8 +86,11 @@ class Predictor:
     """Runs a trained model on images of any size; returns `Detections` in original image pixels.
 
     Inputs travel as uint8 and are normalised by the model on its device. Works on CPU and CUDA (autocast with
-    `amp`). The model is moved to `device`; its train/eval mode is left as it was given.
+    `amp`). The model is moved to `device`; its train/eval mode is left as it was given. Images are letterboxed
+    into `input_size` (the config's, (width, height); `set_input_size` changes it, e.g. to a video's aspect ratio).
     """
+
+    fixed_input_size = False  # True where the network takes one input size only (an ONNX export)
 
     def __init__(self, model: nn.Module, config: Config, class_names: Sequence[str], device: torch.device,
                  inference: InferenceConfig | None = None, amp: bool = False,
@@ -111,9 +119,29 @@ class Predictor:
         inference = dataclasses.replace(config.inference, **overrides)
         return cls(model, config, state["class_names"], resolve_device(device), inference, amp, state["category_ids"])
 
-    def preprocess(self, images_rgb: Sequence[np.ndarray]) -> PreparedBatch:
-        """Letterbox (H_i, W_i, 3) uint8 RGB images of any sizes into one batch."""
-        prepared = [preprocess_image(image, self.config.data.input_size) for image in images_rgb]
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(width, height) of the network input at scale 1."""
+        return self.config.data.input_size
+
+    def set_input_size(self, input_size: int | Sequence[int]) -> None:
+        """Run at another input size (width, height, multiples of 32; one int: a square) from now on."""
+        size = check_input_size(input_size)
+        if self.fixed_input_size and size != self.input_size:
+            raise CenterNetError(f"this network takes {self.input_size[0]}x{self.input_size[1]} inputs only, not "
+                                 f"{size[0]}x{size[1]}")
+        self.config = dataclasses.replace(self.config, data=dataclasses.replace(self.config.data, input_size=size))
+
+    def input_sizes(self) -> list[tuple[int, int]]:
+        """(width, height) of the input at each test scale (`InferenceConfig.scales`), in their order."""
+        return [scaled_input_size(self.input_size, scale) for scale in self.inference.scales]
+
+    def preprocess(self, images_rgb: Sequence[np.ndarray], input_size: int | Sequence[int] | None = None
+                   ) -> PreparedBatch:
+        """Letterbox (H_i, W_i, 3) uint8 RGB images of any sizes into one batch of `input_size` (default: the
+        predictor's)."""
+        size = self.input_size if input_size is None else input_size_pair(input_size)
+        prepared = [preprocess_image(image, size) for image in images_rgb]
         return PreparedBatch(
             images=torch.from_numpy(np.stack([warped for warped, _ in prepared])).permute(0, 3, 1, 2),
             inverse_affine=torch.from_numpy(np.stack([inverse for _, inverse in prepared])),
@@ -121,7 +149,7 @@ class Predictor:
 
     @torch.inference_mode()
     def forward(self, images_uint8: torch.Tensor) -> NetworkOutputs:
-        """The heads for (B, 3, S, S) uint8 inputs, in eval mode; with flip test also for the mirrored images."""
+        """The heads for (B, 3, H, W) uint8 inputs, in eval mode; with flip test also for the mirrored images."""
         images = images_uint8.to(self.device, non_blocking=True)
         if self.inference.flip_test:
             images = torch.cat([images, images.flip(-1)])
@@ -144,15 +172,25 @@ class Predictor:
                                       rows[:, 5].astype(np.int64)))
         return results
 
+    def merge_scales(self, per_scale: Sequence[Sequence[Detections]]) -> list[Detections]:
+        """Each image's detections of every scale (one list per scale, images in the same order) as one:
+        class-wise NMS at `nms_iou` over them all, the `top_k` best kept (`decode.merge_detections`). A single
+        scale's detections are returned as they are."""
+        if len(per_scale) == 1:
+            return list(per_scale[0])
+        return [merge_detections(found, self.inference.nms_iou, self.inference.top_k)
+                for found in zip(*per_scale, strict=True)]
+
     def predict_batch(self, batch: PreparedBatch) -> list[Detections]:
-        """Detections for an already letterboxed batch."""
+        """Detections for an already letterboxed batch (one scale)."""
         return self.postprocess(self.forward(batch.images), batch.inverse_affine, batch.image_sizes)
 
     def __call__(self, images_rgb: Sequence[np.ndarray]) -> list[Detections]:
-        """Detections for a list of (H, W, 3) uint8 RGB images of any sizes."""
+        """Detections for a list of (H, W, 3) uint8 RGB images of any sizes, at every test scale, merged."""
         if len(images_rgb) == 0:
             return []
-        return self.predict_batch(self.preprocess(images_rgb))
+        return self.merge_scales([self.predict_batch(self.preprocess(images_rgb, size))
+                                  for size in self.input_sizes()])
 
 
 def load_predictor(path: str | os.PathLike, backend: str = "pytorch", device: str = "auto", amp: bool = False,

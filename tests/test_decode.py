@@ -1,8 +1,12 @@
-"""Decoding on hand-built heads: peaks, top-K, boxes, flip merge and the map back to image pixels."""
+"""Decoding on hand-built heads: peaks, top-K, boxes, flip merge and the map back to image pixels; the merge of
+several test scales by class-wise NMS."""
 
+import numpy as np
+import pytest
 import torch
 
-from centernet.decode import decode, merge_flip, peak_mask, to_image_coordinates
+from centernet.decode import decode, merge_detections, merge_flip, peak_mask, to_image_coordinates
+from centernet.structures import Detections
 
 
 def hand_built_heads():
@@ -98,3 +102,26 @@ def test_to_image_coordinates_inverts_a_letterbox_and_clips():
     torch.testing.assert_close(mapped[0, 1, :4], torch.tensor([187.5, 0.0, 200.0, 0.0]))
     corners = to_image_coordinates(detections, inverse, stride=4)
     torch.testing.assert_close(corners[0, 1, :4], torch.tensor([187.5, -50.0, 212.5, -25.0]))  # unclipped
+
+
+def test_merging_scales_keeps_one_box_per_object_and_class():
+    """Two scales find the same object (IoU 0.86): NMS keeps the higher-scoring box. A box of another class on the
+    same place, and a box of the same class elsewhere, are kept; the result is sorted by score."""
+    half_scale = Detections(np.array([[10, 10, 50, 50], [100, 100, 120, 130]], np.float32),
+                            np.array([0.6, 0.4], np.float32), np.array([2, 2]))
+    full_scale = Detections(np.array([[12, 11, 52, 49], [10, 10, 50, 50]], np.float32),
+                            np.array([0.8, 0.7], np.float32), np.array([2, 0]))
+    merged = merge_detections([half_scale, full_scale], iou_threshold=0.5, top_k=100)
+    np.testing.assert_array_equal(merged.boxes_xyxy, [[12, 11, 52, 49], [10, 10, 50, 50], [100, 100, 120, 130]])
+    np.testing.assert_array_equal(merged.scores, np.float32([0.8, 0.7, 0.4]))
+    assert merged.classes.tolist() == [2, 0, 2] and merged.classes.dtype == np.int64
+    # below the IoU threshold both stay; top_k keeps the best
+    assert len(merge_detections([half_scale, full_scale], iou_threshold=0.9, top_k=100)) == 4
+    assert merge_detections([half_scale, full_scale], iou_threshold=0.5, top_k=1).scores.tolist() == [
+        pytest.approx(0.8)]
+
+
+def test_merging_nothing_gives_nothing():
+    empty = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+    merged = merge_detections([empty, empty], iou_threshold=0.5, top_k=100)
+    assert len(merged) == 0 and merged.boxes_xyxy.shape == (0, 4)

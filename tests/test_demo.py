@@ -3,6 +3,7 @@ Ctrl-C, the report and the example strip. A small overfit ResNet-18 checkpoint a
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from centernet.apps import video
 from centernet.checkpoint import save_checkpoint
 from centernet.cli import main
 from centernet.config import Config, DataConfig, LossConfig, ModelConfig, config_to_dict
+from centernet.data.transforms import letterbox_affine, transform_boxes, warp_image
 from centernet.losses import build_criterion
-from centernet.model import build_model
+from centernet.model import build_model, build_model_from_config
 from centernet.predictor import Predictor
 from centernet.targets import encode_targets_batched
 from centernet.viz import frame_strip
@@ -261,3 +263,77 @@ def test_frame_strip_scales_frames_to_one_height_side_by_side():
     assert (strip[:, 144:148] == 255).all() and (strip[:, 148:] == 200).all()
     with pytest.raises(ValueError):
         frame_strip([])
+
+
+# --- the frame's aspect ratio ---------------------------------------------------------------------------------
+
+WIDE_WIDTH, WIDE_HEIGHT, WIDE_FRAMES = 128, 72, 8  # 16:9
+
+
+def wide_frame(index: int) -> tuple[np.ndarray, np.ndarray]:
+    """(72, 128, 3) uint8 BGR frame of a 16:9 clip, a square and a bar moving on a dark background, and their
+    (2, 4) boxes (x1, y1, x2, y2) in frame pixels, square first."""
+    frame = np.full((WIDE_HEIGHT, WIDE_WIDTH, 3), 30, dtype=np.uint8)
+    boxes = np.array([[6 + 6 * index, 8, 30 + 6 * index, 32], [84 - 5 * index, 46, 124 - 5 * index, 60]], np.float32)
+    for x1, y1, x2, y2 in boxes.astype(int):
+        frame[y1:y2, x1:x2] = 230
+    return frame, boxes
+
+
+@pytest.fixture(scope="session")
+def square_trained_checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint of the default architecture (ltrb head, neck shortcuts) trained on squares only: a few steps on
+    the clip's frames letterboxed into 128 x 128, as validation letterboxes them."""
+    torch.manual_seed(0)
+    config = Config(model=ModelConfig(arch="resnet18", num_classes=2), data=DataConfig(input_size=128))
+    affine, _ = letterbox_affine(WIDE_WIDTH, WIDE_HEIGHT, 128)
+    frames = [wide_frame(index) for index in range(0, WIDE_FRAMES, 2)]
+    images = torch.stack([torch.from_numpy(warp_image(frame, affine, 128)).permute(2, 0, 1) for frame, _ in frames])
+    boxes = torch.stack([torch.from_numpy(transform_boxes(boxes, affine, 128)[0]) for _, boxes in frames])
+    classes, valid = torch.tensor([[0, 1]] * len(frames)), torch.ones(len(frames), 2, dtype=torch.bool)
+    targets = encode_targets_batched(boxes, classes, valid, 2, (32, 32), box_head="ltrb", gaussian="elliptical")
+    model = build_model_from_config(config.model, config.data)
+    criterion = build_criterion(config.loss, box_head="ltrb")
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    for _ in range(24):
+        loss, _ = criterion(model(images), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    path = tmp_path_factory.mktemp("square_trained") / "best.pt"
+    save_checkpoint(path, {"model": model.state_dict(), "epoch": 1, "step": 24, "config": config_to_dict(config),
+                           "class_names": CLASS_NAMES, "category_ids": [1, 2]})
+    return path
+
+
+def test_the_demo_runs_a_16_9_clip_at_its_aspect_ratio_with_the_detections_of_the_square_letterbox(
+        square_trained_checkpoint, tmp_path, capsys):
+    clip = tmp_path / "wide.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (WIDE_WIDTH, WIDE_HEIGHT))
+    for index in range(WIDE_FRAMES):
+        writer.write(wide_frame(index)[0])
+    writer.release()
+    runs = {}
+    for name, options in (("aspect", []), ("square", ["--input-size", "128"])):
+        lines = tmp_path / f"{name}.jsonl"
+        assert run_demo(square_trained_checkpoint, clip, "--json", str(lines), "--score-threshold", "0.2",
+                        *options) == 0
+        runs[name] = read_json_lines(lines)
+    report = capsys.readouterr().out
+    # both runs report their speed; 128 x 72 frames run at 128 x 96 (72 up to a multiple of 32), not 128 x 128
+    assert re.search(r"FPS end to end, [\d.]+ FPS network only \(batch 4, input 128x96,", report)
+    assert re.search(r"FPS end to end, [\d.]+ FPS network only \(batch 4, input 128x128,", report)
+    matched = 0
+    for aspect, square in zip(runs["aspect"], runs["square"], strict=True):
+        for ours, theirs in ((aspect, square), (square, aspect)):
+            for name in CLASS_NAMES:
+                # each class's best detection; weaker ones may swap places with a neighbouring peak of equal score
+                found = max((item for item in ours["detections"] if item["class"] == name),
+                            key=lambda item: item["score"], default=None)
+                if found is None or found["score"] < 0.3:  # a partner may lie below the 0.2 threshold
+                    continue
+                assert any(partner["class"] == name and abs(partner["score"] - found["score"]) < 0.03
+                           and np.abs(np.subtract(partner["box"], found["box"])).max() <= 2.0
+                           for partner in theirs["detections"]), (found, theirs)
+                matched += 1
+    assert matched >= WIDE_FRAMES, "too few detections: the comparison is vacuous"

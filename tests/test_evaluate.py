@@ -1,7 +1,9 @@
-"""COCO evaluation: honest metrics (undefined is not 0), untouched results, a known detection in original pixels."""
+"""COCO evaluation: honest metrics (undefined is not 0), untouched results, a known detection in original pixels;
+multi-scale tests merged by class-wise NMS, by hand and through the CLI."""
 
 import contextlib
 import copy
+import dataclasses
 import io
 import json
 
@@ -11,10 +13,13 @@ import pytest
 import torch
 from pycocotools.coco import COCO
 
+from centernet.cli import main
 from centernet.config import Config, DataConfig, ModelConfig
 from centernet.data.coco import CocoDataset
+from centernet.data.images import read_image_rgb
 from centernet.engine.evaluate import coco_metrics, evaluate, format_metric
 from centernet.predictor import Predictor
+from centernet.structures import box_xywh_to_xyxy
 
 CATEGORIES = [{"id": 4, "name": "four"}, {"id": 9, "name": "nine"}, {"id": 12, "name": "twelve"}]
 CLASS_NAMES, CATEGORY_IDS = ["four", "nine", "twelve"], [4, 9, 12]
@@ -108,3 +113,74 @@ def test_evaluate_reports_a_known_detection_in_original_pixels(tmp_path):
     np.testing.assert_allclose(detection["bbox"], [21.0, 15.5, 24.0, 12.0], atol=0.01)
     assert detection["score"] == pytest.approx(1 / (1 + np.exp(-5.0)), abs=1e-5)
     assert result.metrics["AP"] == pytest.approx(1.0)
+
+
+class ScaledOnePeak(torch.nn.Module):
+    """Center-head outputs for a 64 x 64 image at any square input side S (the letterbox is a zoom by S / 64): a
+    class-1 peak on the box (16, 16, 48, 40) whose logit grows with S (1, 2, 3 at S = 32, 64, 96), and a class-0
+    peak of score 0.5 on the same box, found at every scale."""
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        batch, _, height, width = images.shape
+        zoom = width / 64
+        centre = torch.tensor([32.0, 28.0]) * zoom / 4  # output pixels
+        x, y = centre.floor().long().tolist()
+        heatmap = torch.full((batch, 2, height // 4, width // 4), -10.0)
+        heatmap[:, 1, y, x], heatmap[:, 0, y, x] = width / 32, 0.0
+        size, offset = torch.zeros(batch, 2, height // 4, width // 4), torch.zeros(batch, 2, height // 4, width // 4)
+        size[:, :, y, x] = torch.tensor([32.0, 24.0]) * zoom / 4
+        offset[:, :, y, x] = centre - centre.floor()
+        return {"heatmap": heatmap, "size": size, "offset": offset}
+
+
+def test_a_multi_scale_evaluation_merges_the_scales_with_class_wise_nms(tmp_path):
+    (tmp_path / "images").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "a.png"), np.zeros((64, 64, 3), np.uint8))
+    annotation = {"id": 1, "image_id": 5, "category_id": 9, "bbox": [16.0, 16.0, 32.0, 24.0], "area": 768.0,
+                  "iscrowd": 0}
+    (tmp_path / "ann.json").write_text(json.dumps({
+        "images": [{"id": 5, "file_name": "a.png", "width": 64, "height": 64}], "annotations": [annotation],
+        "categories": [{"id": 4, "name": "four"}, {"id": 9, "name": "nine"}]}))
+    dataset = CocoDataset(tmp_path / "ann.json", tmp_path / "images", 64, train=False)
+    config = Config(model=ModelConfig(num_classes=2, box_head="center"), data=DataConfig(input_size=64))
+    for scales, kept in (((1.0,), 2), ((0.5, 1.0, 1.5), 2), ((0.5, 1.0, 1.5, 1.0), 2)):
+        inference = dataclasses.replace(config.inference, scales=scales)
+        predictor = Predictor(ScaledOnePeak(), config, dataset.class_names, torch.device("cpu"), inference,
+                              category_ids=[4, 9])
+        result = evaluate(predictor, dataset, batch_size=1, progress=False)
+        # every scale finds both boxes; NMS keeps one per class: the class-1 box of the best scale
+        assert len(result.results) == kept, scales
+        best = max(result.results, key=lambda detection: detection["score"])
+        assert best["category_id"] == 9 and best["score"] == pytest.approx(1 / (1 + np.exp(-2 * max(scales))), abs=1e-5)
+        for detection in result.results:
+            np.testing.assert_allclose(detection["bbox"], [16.0, 16.0, 32.0, 24.0], atol=0.01)
+        assert result.metrics["AP"] == pytest.approx(1.0)
+    assert predictor.input_sizes() == [(32, 32), (64, 64), (96, 96), (64, 64)]
+    raw = [predictor.predict_batch(predictor.preprocess([np.zeros((64, 64, 3), np.uint8)], size))[0]
+           for size in predictor.input_sizes()]
+    assert sum(len(found) for found in raw) == 8  # what NMS merged: 4 scales x 2 classes
+
+
+def test_evaluate_with_scales_and_flip_through_the_cli_writes_the_predictors_detections(ema_run, shapes, tmp_path,
+                                                                                         capsys):
+    out, metrics = tmp_path / "detections.json", tmp_path / "metrics.json"
+    assert main(["evaluate", "--checkpoint", str(ema_run / "best.pt"), "--ann", str(shapes / "annotations/val.json"),
+                 "--images", str(shapes / "val"), "--out", str(out), "--metrics", str(metrics), "--device", "cpu",
+                 "--workers", "0", "--scales", "0.5", "1", "1.5", "--nms-iou", "0.6", "--flip-test"]) == 0
+    assert "evaluate: input 64x64, scales 0.5 1 1.5 (32x32 64x64 96x96), NMS IoU 0.6, flip test" in (
+        capsys.readouterr().out)
+    results = json.loads(out.read_text())
+    assert results and {"AP", "AP50", "per_class_ap"} <= set(json.loads(metrics.read_text()))
+    coco = COCO(str(shapes / "annotations/val.json"))
+    assert {r["image_id"] for r in results} <= set(coco.imgs) and {r["category_id"] for r in results} <= {1, 3, 7}
+    # the one inference path: the Predictor on the same images, at the same scales, merged the same way
+    predictor = Predictor.from_file(ema_run / "best.pt", device="cpu", scales=(0.5, 1.0, 1.5), nms_iou=0.6,
+                                    flip_test=True)
+    for image_id, info in coco.imgs.items():
+        found = predictor([read_image_rgb(shapes / "val" / info["file_name"])])[0]
+        ours = sorted((r for r in results if r["image_id"] == image_id), key=lambda r: -r["score"])
+        assert len(ours) == len(found) <= predictor.inference.top_k
+        # the best ten (further down, near-equal scores of a barely trained model may trade places between batches)
+        np.testing.assert_allclose([r["score"] for r in ours[:10]], found.scores[:10], atol=1e-4)
+        best = box_xywh_to_xyxy(np.array([r["bbox"] for r in ours[:1]]))
+        np.testing.assert_allclose(best, found.boxes_xyxy[:1], atol=0.02)

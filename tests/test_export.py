@@ -151,6 +151,35 @@ def test_onnxruntime_predictor_gives_the_pytorch_detections(resnet, tmp_path, ca
         np.testing.assert_array_equal(got.classes, expected.classes)
 
 
+def test_a_rectangular_export_runs_in_onnxruntime_like_pytorch(resnet, tmp_path, capsys):
+    """--input-size 96 64: the graph takes (B, 3, 64, 96), its heads are (16, 24) and match PyTorch's; the
+    onnxruntime predictor letterboxes into 96 x 64 as the PyTorch one does at that size, and refuses --scales."""
+    checkpoint, model = resnet
+    path = tmp_path / "wide.onnx"
+    export(capsys, "--checkpoint", str(checkpoint), "--output", str(path), "--input-size", "96", "64")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == [1, 3, 64, 96]
+    batch = torch.randint(0, 256, (1, 3, 64, 96), dtype=torch.uint8, generator=torch.Generator().manual_seed(5))
+    outputs = dict(zip(HEAD_NAMES, session.run(list(HEAD_NAMES), {"images": batch.numpy()}), strict=True))
+    for name, expected in expected_heads(model, batch).items():
+        assert outputs[name].shape[-2:] == (16, 24)
+        np.testing.assert_allclose(outputs[name], expected.numpy(), atol=1e-4, rtol=1e-4, err_msg=name)
+    assert json.loads(session.get_modelmeta().custom_metadata_map[METADATA_KEY])["input_size"] == [96, 64]
+    ours = load_predictor(path, "onnxruntime", device="cpu")
+    theirs = Predictor.from_file(checkpoint, device="cpu")
+    theirs.set_input_size((96, 64))
+    assert ours.input_size == (96, 64) and ours.fixed_input_size
+    pictures = [np.random.default_rng(0).integers(0, 256, (54, 96, 3), dtype=np.uint8)]  # 16:9
+    got, expected = ours(pictures)[0], theirs(pictures)[0]
+    assert len(got) == len(expected) > 0
+    np.testing.assert_allclose(got.boxes_xyxy, expected.boxes_xyxy, atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(got.scores, expected.scores, atol=1e-4)
+    with pytest.raises(CenterNetError, match="takes 96x64 inputs only"):
+        ours.set_input_size(128)
+    with pytest.raises(CenterNetError, match="multi-scale test needs --backend pytorch"):
+        load_predictor(path, "onnxruntime", device="cpu", scales=(0.5, 1.0))
+
+
 def test_the_predictor_refuses_a_decoding_export_and_a_foreign_file(resnet, tmp_path, capsys):
     checkpoint, _ = resnet
     export(capsys, "--checkpoint", str(checkpoint), "--output", str(tmp_path / "decode.onnx"), "--with-decode")

@@ -1,7 +1,9 @@
 """`centernet demo`: detect objects in a video file, a camera stream, an image or a folder of images.
 
 Frames are read, letterboxed (uint8 until the device), run through the Predictor's network and decoder
-`--batch-size` at a time under inference mode, then drawn and written. Each stage is timed for the report
+`--batch-size` at a time under inference mode, then drawn and written. The input has the frame's aspect ratio
+unless `--input-size` says otherwise (`config.frame_input_size`: a 16:9 video runs at 512x288, not letterboxed
+into 512x512), so no compute goes to padding. Each stage is timed for the report
 printed at the end. Everything that can fail on the user's input (the input, the output paths and codec, the
 checkpoint, `--show` without a display) fails before the first frame is processed, as a one-line error.
 
@@ -22,8 +24,8 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from centernet.apps.options import add_predictor_options, overrides_from_options
-from centernet.config import InferenceConfig
+from centernet.apps.options import add_predictor_options, overrides_from_options, predictor_setting
+from centernet.config import InferenceConfig, frame_input_size
 from centernet.errors import CenterNetError
 
 if TYPE_CHECKING:
@@ -46,6 +48,9 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--show", action="store_true", help="show annotated frames in a window (q or Esc stops)")
     parser.add_argument("--strip", help=f"write {STRIP_FRAMES} annotated frames side by side to this image (.png)")
     parser.add_argument("--tensorboard", metavar="RUN_DIR", help="add that strip to RUN_DIR's TensorBoard (demo/strip)")
+    parser.add_argument("--input-size", type=int, nargs="+", metavar="SIDE", help="network input width and height "
+                        "(multiples of 32), or one side for a square; default: the first frame's aspect ratio, the "
+                        "longer side the checkpoint's (512x288 for 16:9 video at 512)")
     # 1 frame per call gives a camera the lowest latency; 0.3 keeps what is worth drawing
     add_predictor_options(parser, batch_size=4, score_threshold=0.3)
 
@@ -75,18 +80,23 @@ def strip_indices(total: int | None, fps: float | None, count: int = STRIP_FRAME
 
 
 def detect_batch(predictor: Predictor, images_rgb: Sequence[np.ndarray], times: StageTimes) -> list[Detections]:
-    """`Predictor.__call__` for a batch of (H, W, 3) uint8 RGB frames, its three steps timed apart."""
+    """`Predictor.__call__` for a batch of (H, W, 3) uint8 RGB frames, its three steps timed apart (at each test
+    scale; merging the scales counts as postprocessing)."""
     import torch
 
-    with times.measure("preprocess"):
-        batch = predictor.preprocess(images_rgb)
-    with times.measure("network"):
-        outputs = predictor.forward(batch.images)
-        if predictor.device.type == "cuda":
-            # CUDA kernels run asynchronously: without this their time would be billed to postprocess.
-            torch.cuda.synchronize(predictor.device)
+    per_scale = []
+    for input_size in predictor.input_sizes():
+        with times.measure("preprocess"):
+            batch = predictor.preprocess(images_rgb, input_size)
+        with times.measure("network"):
+            outputs = predictor.forward(batch.images)
+            if predictor.device.type == "cuda":
+                # CUDA kernels run asynchronously: without this their time would be billed to postprocess.
+                torch.cuda.synchronize(predictor.device)
+        with times.measure("postprocess"):
+            per_scale.append(predictor.postprocess(outputs, batch.inverse_affine, batch.image_sizes))
     with times.measure("postprocess"):
-        return predictor.postprocess(outputs, batch.inverse_affine, batch.image_sizes)
+        return predictor.merge_scales(per_scale)
 
 
 def process(source: VideoSource | ImageSource, predictor: Predictor, outputs: FrameOutputs, batch_size: int,
@@ -136,10 +146,8 @@ def run_loop(source: VideoSource | ImageSource, predictor: Predictor, outputs: F
             raise
     finally:
         progress.close()
-        flip = ", flip test" if predictor.inference.flip_test else ""
         amp = ", amp" if predictor.amp else ""
-        setting = (f"batch {args.batch_size}, input {predictor.config.data.input_size}, {predictor.device}"
-                   f"{flip}{amp}")
+        setting = f"batch {args.batch_size}, {predictor_setting(predictor)}, {predictor.device}{amp}"
         print(format_report(progress.n, time.perf_counter() - start, times, setting))
 
 
@@ -148,6 +156,15 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise CenterNetError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.score_threshold is not None and not 0.0 <= args.score_threshold <= 1.0:
         raise CenterNetError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
+
+
+def choose_input_size(predictor: Predictor, input_size: list[int] | None, frame_size: tuple[int, int]) -> None:
+    """`--input-size` when given; else the frame's aspect ratio at the checkpoint's longer input side, where the
+    network takes any size (an ONNX export keeps the size it was exported at)."""
+    if input_size:
+        predictor.set_input_size(input_size)
+    elif not predictor.fixed_input_size:
+        predictor.set_input_size(frame_input_size(*frame_size, predictor.input_size))
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -164,6 +181,7 @@ def run_demo(args: argparse.Namespace) -> int:
             stack.callback(display.close)
         predictor = load_predictor(args.checkpoint, args.backend, device=args.device, amp=args.amp,
                                    **overrides_from_options(args, InferenceConfig))
+        choose_input_size(predictor, args.input_size, source.frame_size)
         wants_strip = bool(args.strip or args.tensorboard)
         outputs = video.FrameOutputs(predictor.class_names, video.open_sink(args.output, source), args.json,
                                      display, strip_indices(source.total, source.fps) if wants_strip else set())

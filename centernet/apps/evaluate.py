@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from centernet.apps.options import add_predictor_options, overrides_from_options
+from centernet.apps.options import add_predictor_options, overrides_from_options, predictor_setting
 from centernet.config import InferenceConfig
 from centernet.errors import CenterNetError
 
@@ -20,6 +20,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="where to write the detections (COCO results json)")
     parser.add_argument("--metrics", help="where to write AP, AP50, AP75, APs, APm, APl and per-class AP (json)")
     parser.add_argument("--workers", type=int, default=2, help="data loader processes (default: 2)")
+    parser.add_argument("--input-size", type=int, nargs="+", metavar="SIDE", help="network input width and height "
+                        "(multiples of 32), or one side for a square; default: the checkpoint's")
     add_predictor_options(parser, batch_size=16)
 
 
@@ -31,11 +33,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     predictor = load_predictor(args.checkpoint, args.backend, device=args.device, amp=args.amp,
                                **overrides_from_options(args, InferenceConfig))
+    if args.input_size:
+        predictor.set_input_size(args.input_size)
     check_coco(args.ann, args.images)
-    dataset = CocoDataset(args.ann, args.images, predictor.config.data.input_size, train=False)
+    dataset = CocoDataset(args.ann, args.images, predictor.input_size, train=False)
     if dataset.category_ids != predictor.category_ids:
         raise CenterNetError(f"categories of {args.ann} ({dataset.class_names}) differ from the checkpoint's "
                              f"({predictor.class_names})")
+    print(f"evaluate: {predictor_setting(predictor)}")
     result = evaluate(predictor, dataset, batch_size=args.batch_size, workers=args.workers)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result.results))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +16,7 @@ from pycocotools.cocoeval import COCOeval
 from tqdm import tqdm
 
 from centernet.config import Config
-from centernet.data.coco import CocoDataset
+from centernet.data.coco import CocoDataset, Sample, collate
 from centernet.data.transforms import invert_affine
 from centernet.engine.auroc import HeatmapAUROC
 from centernet.predictor import Predictor
@@ -94,42 +95,92 @@ def _image_sizes(coco: COCO, image_ids: torch.Tensor) -> torch.Tensor:
     return torch.tensor([[coco.imgs[int(i)]["width"], coco.imgs[int(i)]["height"]] for i in image_ids])
 
 
+class ScaledViews(torch.utils.data.Dataset):
+    """A validation dataset letterboxed at several input sizes (a multi-scale test): item i is the tuple of
+    image i's samples, one per size. Each view reads the image itself; with one size, item i is (dataset[i],)."""
+
+    def __init__(self, dataset: CocoDataset, input_sizes: Sequence[tuple[int, int]]) -> None:
+        self.views = [dataset if size == dataset.input_size else dataset.with_input_size(size)
+                      for size in input_sizes]
+
+    def __len__(self) -> int:
+        return len(self.views[0])
+
+    def __getitem__(self, index: int) -> tuple[Sample | None, ...]:
+        return tuple(view[index] for view in self.views)
+
+
+def collate_views(samples: list[tuple[Sample | None, ...]], max_objects: int) -> tuple[Batch, ...]:
+    """`collate` per view: one Batch per input size, of the same images (an unreadable image is None in every
+    view, so every view drops it)."""
+    return tuple(collate([sample[view] for sample in samples], max_objects) for view in range(len(samples[0])))
+
+
+@dataclass
+class _HeadScores:
+    """What evaluation measures on the heads of one scale: heatmap AUROC, validation losses, example images."""
+
+    auroc: HeatmapAUROC
+    criterion: Callable | None
+    num_examples: int
+    loss_sums: dict[str, float] = field(default_factory=dict)
+    batches: int = 0
+    examples: list = field(default_factory=list)
+
+    def update(self, predictor: Predictor, batch: Batch, heads: dict[str, torch.Tensor]) -> None:
+        targets = _targets(batch.to(predictor.device), predictor.config, tuple(heads["heatmap"].shape[1:]))
+        self.auroc.update(heads["heatmap"].sigmoid(), targets.heatmap, targets.ignore)
+        if self.criterion is not None:
+            for name, value in self.criterion(heads, targets)[1].items():
+                self.loss_sums[name] = self.loss_sums.get(name, 0.0) + float(value)
+            self.batches += 1
+
+    def add_examples(self, batch: Batch, detections: list[Detections], heads: dict[str, torch.Tensor]) -> None:
+        for i in range(min(self.num_examples - len(self.examples), len(detections))):
+            self.examples.append(_example(batch, i, detections[i], heads["heatmap"][i]))
+
+
 def evaluate(predictor: Predictor, dataset: CocoDataset, batch_size: int = 16, workers: int = 0,
              criterion: Callable | None = None, num_examples: int = 0, progress: bool = True) -> Evaluation:
     """Detect on every image of a (validation, letterboxed) dataset and score with COCOeval.
 
     Also measures the per-class heatmap AUROC; with `criterion`, averages the validation losses;
-    `num_examples` keeps a few (input image, detections, heatmap) triples for TensorBoard.
+    `num_examples` keeps a few (input image, detections, heatmap) triples for TensorBoard. With several test
+    scales (`predictor.input_sizes()`), each image is letterboxed at every scale's input size and the detections
+    are merged (`Predictor.merge_scales`); the heads' measures come from the scale at the dataset's input size
+    (else the first).
     """
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
-                                         collate_fn=dataset.collate_fn())
-    results, loss_sums, batches, examples = [], {}, 0, []
-    auroc = HeatmapAUROC(dataset.num_classes)
-    for batch in tqdm(loader, desc="evaluate", unit="batch", disable=not progress, leave=False):
-        batch: Batch
+    sizes = predictor.input_sizes()
+    primary = sizes.index(dataset.input_size) if dataset.input_size in sizes else 0
+    loader = torch.utils.data.DataLoader(ScaledViews(dataset, sizes), batch_size=batch_size, shuffle=False,
+                                         num_workers=workers,
+                                         collate_fn=functools.partial(collate_views, max_objects=dataset.max_objects))
+    results = []
+    scores = _HeadScores(HeatmapAUROC(dataset.num_classes), criterion, num_examples)
+    for views in tqdm(loader, desc="evaluate", unit="batch", disable=not progress, leave=False):
+        batch = views[primary]
         if len(batch.image_ids) == 0:
             continue
-        outputs = predictor.forward(batch.images)
-        heads = outputs.heads  # of the images as given (flip test or not)
-        targets = _targets(batch.to(predictor.device), predictor.config, tuple(heads["heatmap"].shape[1:]))
-        auroc.update(heads["heatmap"].sigmoid(), targets.heatmap, targets.ignore)
-        if criterion is not None:
-            for name, value in criterion(heads, targets)[1].items():
-                loss_sums[name] = loss_sums.get(name, 0.0) + float(value)
-            batches += 1
-        detections = predictor.postprocess(outputs, batch.inverse_affine, _image_sizes(dataset.coco, batch.image_ids))
+        image_sizes = _image_sizes(dataset.coco, batch.image_ids)
+        per_scale = []
+        for view in views:
+            outputs = predictor.forward(view.images)
+            if view is batch:
+                heads = outputs.heads  # of the images as given (flip test or not)
+                scores.update(predictor, batch, heads)
+            per_scale.append(predictor.postprocess(outputs, view.inverse_affine, image_sizes))
+        detections = predictor.merge_scales(per_scale)
         for image_id, image_detections in zip(batch.image_ids.tolist(), detections, strict=True):
             results += detections_to_coco(image_detections, image_id, dataset.category_ids)
-        for i in range(min(num_examples - len(examples), len(detections))):
-            examples.append(_example(batch, i, detections[i], heads["heatmap"][i]))
+        scores.add_examples(batch, detections, heads)
     metrics, per_class = coco_metrics(dataset.coco, results, dataset.class_names, dataset.category_ids)
-    losses = {name: total / max(batches, 1) for name, total in loss_sums.items()}
-    per_class_auroc = dict(zip(dataset.class_names, auroc.compute(), strict=True))
-    return Evaluation(metrics, per_class, results, per_class_auroc, losses, examples)
+    losses = {name: total / max(scores.batches, 1) for name, total in scores.loss_sums.items()}
+    per_class_auroc = dict(zip(dataset.class_names, scores.auroc.compute(), strict=True))
+    return Evaluation(metrics, per_class, results, per_class_auroc, losses, scores.examples)
 
 
 def _example(batch: Batch, i: int, detections: Detections, heatmap_logits: torch.Tensor):
-    """(input image (S, S, 3) uint8, detections moved back into input pixels, class-max heatmap (h, w))."""
+    """(input image (H, W, 3) uint8, detections moved back into input pixels, class-max heatmap (h, w))."""
     to_input = invert_affine(batch.inverse_affine[i].numpy())
     corners = apply_affine(detections.boxes_xyxy.reshape(-1, 2), to_input).reshape(-1, 4)
     moved = Detections(corners.astype(np.float32), detections.scores, detections.classes)
