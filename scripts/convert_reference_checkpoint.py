@@ -1,11 +1,21 @@
-"""Convert an original CenterNet checkpoint (ResNet, ResNet-DCN or DLA-34 ctdet) into our state dict.
+"""Convert an original CenterNet checkpoint (ResNet, ResNet-DCN or DLA-34 ctdet) into our state dict, or with
+--classes into a centernet checkpoint (for `centernet train --init-from`, evaluate, demo and export).
 
     python scripts/convert_reference_checkpoint.py ctdet_coco_dla_2x.pth dla34.pt --arch dla34
+    python scripts/convert_reference_checkpoint.py ctdet_coco_dla_2x.pth dla34_coco.pt --arch dla34 --classes coco
 
 The input is a state dict or a dict holding one under "state_dict" (the original checkpoints also hold
 "epoch"); it is read with torch.load(weights_only=True). The output is a plain state dict for
 `build_model(arch, num_classes)`, loadable with `model.load_state_dict(torch.load(OUT, weights_only=True))`;
 num_classes and head_conv are read from the heatmap head.
+
+With --classes (coco: the 80 COCO classes and their category ids in the reference's order; voc: the 20 Pascal
+VOC classes, ids 1..20 as scripts/voc_to_coco.py writes them; or a COCO annotation file whose categories, sorted
+by id, are the checkpoint's classes) the output is a centernet checkpoint: model, config (the reference's layout:
+center box head, no neck shortcuts, 512 x 512 input), class names and category ids. The reference feeds its
+network BGR images normalised with BGR statistics (--bgr-mean, --bgr-std: its COCO ones by default); ours are
+RGB, so the first convolution's input channels are reversed and the statistics written in RGB order: the
+checkpoint then detects on our pipeline as the original does on its own.
 
 Only names change, never values. The original DCNv2 layer's `conv_offset_mask` predicts 27 channels which
 it splits into thirds o1, o2, mask and then re-joins o1 and o2: the 18 offsets stay in their original order,
@@ -17,13 +27,18 @@ and bias copy over unchanged.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import re
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 
 from centernet.catalog import ARCHITECTURES
+from centernet.checkpoint import save_checkpoint
+from centernet.config import Config, DataConfig, ModelConfig, config_to_dict
 from centernet.model import build_model
 
 Replacement = str | Callable[[re.Match[str]], str]
@@ -111,26 +126,94 @@ def convert_state_dict(reference: dict[str, torch.Tensor], arch: str) -> tuple[d
     return converted, report
 
 
+COCO_CLASSES = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
+    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow", "elephant",
+    "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard",
+    "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange", "broccoli",
+    "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant", "bed", "dining table", "toilet",
+    "tv", "laptop", "mouse", "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
+    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush")
+COCO_CATEGORY_IDS = (
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31, 32, 33, 34,
+    35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63,
+    64, 65, 67, 70, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90)
+REFERENCE_BGR_MEAN = (0.408, 0.447, 0.470)  # the reference's COCO statistics, B, G, R
+REFERENCE_BGR_STD = (0.289, 0.274, 0.278)
+REFERENCE_INPUT_SIZE = 512
+
+
+def _voc_classes() -> tuple[str, ...]:
+    spec = importlib.util.spec_from_file_location("voc_to_coco", Path(__file__).with_name("voc_to_coco.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return tuple(module.VOC_CLASSES)
+
+
+def named_classes(spec: str) -> tuple[list[str], list[int]]:
+    """(class names, category ids) of --classes: coco, voc, or a COCO annotation file (categories sorted by id)."""
+    if spec == "coco":
+        return list(COCO_CLASSES), list(COCO_CATEGORY_IDS)
+    if spec == "voc":
+        names = _voc_classes()
+        return list(names), list(range(1, len(names) + 1))
+    categories = sorted(json.loads(Path(spec).read_text())["categories"], key=lambda category: category["id"])
+    return [str(category["name"]) for category in categories], [int(category["id"]) for category in categories]
+
+
+def centernet_checkpoint(converted: dict[str, torch.Tensor], arch: str, class_names: Sequence[str],
+                         category_ids: Sequence[int], bgr_mean: Sequence[float] = REFERENCE_BGR_MEAN,
+                         bgr_std: Sequence[float] = REFERENCE_BGR_STD, epoch: int = 0) -> dict:
+    """A centernet checkpoint of a converted state dict: the first convolution reads RGB instead of BGR, the
+    config is the reference's layout with its statistics in RGB order."""
+    num_classes, head_conv = converted["heads.heatmap.2.weight"].shape[:2]
+    if len(class_names) != num_classes:
+        raise ValueError(f"the checkpoint has {num_classes} classes, --classes names {len(class_names)}")
+    first_conv = next(name for name, tensor in converted.items() if tensor.ndim == 4 and tensor.shape[1] == 3)
+    weights = {**converted, first_conv: converted[first_conv].flip(1)}  # input channels B, G, R -> R, G, B
+    model = ModelConfig(arch=arch, num_classes=int(num_classes), head_conv=int(head_conv), box_head="center",
+                        dfl_bins=0, neck_shortcuts=False)
+    data = DataConfig(input_size=REFERENCE_INPUT_SIZE, mean=tuple(bgr_mean)[::-1], std=tuple(bgr_std)[::-1])
+    return {"model": weights, "epoch": epoch, "step": 0, "config": config_to_dict(Config(model=model, data=data)),
+            "class_names": list(class_names), "category_ids": list(category_ids)}
+
+
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", help="original checkpoint (.pth)")
-    parser.add_argument("output", help="where to write our state dict (.pt)")
+    parser.add_argument("output", help="where to write our state dict (.pt), or with --classes our checkpoint")
     parser.add_argument("--arch", required=True, choices=sorted(ARCHITECTURES))
+    parser.add_argument("--classes", help="write a centernet checkpoint with these classes: coco, voc, or a COCO "
+                        "annotation file whose categories (sorted by id) are the checkpoint's")
+    parser.add_argument("--bgr-mean", type=float, nargs=3, default=REFERENCE_BGR_MEAN,
+                        help="with --classes: the reference's normalisation mean, B G R (default: its COCO one)")
+    parser.add_argument("--bgr-std", type=float, nargs=3, default=REFERENCE_BGR_STD,
+                        help="with --classes: its standard deviation, B G R")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     checkpoint = torch.load(args.input, map_location="cpu", weights_only=True)
+    epoch = int(checkpoint.get("epoch", 0)) if isinstance(checkpoint, dict) else 0
     if isinstance(checkpoint, dict) and "state_dict" in checkpoint:
         checkpoint = checkpoint["state_dict"]
     try:
         converted, report = convert_state_dict(checkpoint, args.arch)
-    except ValueError as error:
+        if args.classes:
+            class_names, category_ids = named_classes(args.classes)
+            state = centernet_checkpoint(converted, args.arch, class_names, category_ids, args.bgr_mean, args.bgr_std,
+                                         epoch)
+    except (ValueError, OSError, KeyError) as error:
         print(error, file=sys.stderr)
         return 1
     print("\n".join(report))
-    torch.save(converted, args.output)
+    if args.classes:
+        save_checkpoint(args.output, state)
+        print(f"wrote a centernet checkpoint with {len(class_names)} classes ({args.classes}), RGB input")
+    else:
+        torch.save(converted, args.output)
     return 0
 
 

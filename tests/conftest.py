@@ -50,3 +50,19 @@ def ema_run(shapes, tmp_path_factory) -> Path:
                  "--lr", "1e-3", "--workers", "0", "--device", "cpu", "--ema", "--ema-ramp", "2",
                  "--box-head", "ltrb", "--gaussian", "elliptical"]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def trained_shapes(shapes, tmp_path_factory) -> Path:
+    """A run of the default recipe trained to non-trivial AP on the 16 training images of `shapes` and validated on
+    them (64 px, batch 4, no augmentation, 20 epochs on CPU; about 20 s): a detector to fine-tune from."""
+    from centernet.cli import main
+
+    out = tmp_path_factory.mktemp("trained_shapes")
+    train = [str(shapes / "annotations/train.json"), str(shapes / "train")]
+    assert main(["train", "--train-ann", train[0], "--train-images", train[1], "--val-ann", train[0],
+                 "--val-images", train[1], "--out", str(out), "--input-size", "64", "--epochs", "20",
+                 "--batch-size", "4", "--lr", "1e-2", "--warmup-iters", "8", "--scale", "0", "--shift", "0",
+                 "--flip-probability", "0", "--color-jitter", "0", "--pca-lighting", "0", "--workers", "0",
+                 "--device", "cpu", "--eval-interval", "20"]) == 0
+    return out

@@ -30,6 +30,7 @@ from centernet.device import autocast_dtype, resolve_device
 from centernet.engine import distributed
 from centernet.engine.ema import ModelEMA
 from centernet.engine.evaluate import Evaluation, evaluate, format_metric
+from centernet.engine.init_from import initialise_from
 from centernet.engine.logger import RunLogger
 from centernet.engine.resume import inference_checkpoint, restore, resume_checkpoint, resume_config
 from centernet.errors import CenterNetError, DataError
@@ -291,12 +292,15 @@ def load_datasets(config: Config) -> tuple[CocoDataset, CocoDataset | None]:
     return train_set, val_set
 
 
-def build_state(config: Config, train_set: CocoDataset, rank: int, local_rank: int, world_size: int) -> TrainState:
+def build_state(config: Config, train_set: CocoDataset, rank: int, local_rank: int, world_size: int, *,
+                resuming: bool = False) -> TrainState:
     device = resolve_device(config.train.device)
     if device.type == "cuda" and world_size > 1:
         device = torch.device("cuda", local_rank)
     seed_everything(config.train.seed)
     model = build_model_from_config(config.model, config.data).to(device)
+    if config.train.init_from and not resuming:  # a resumed run restores its own weights
+        initialise_from(model, config.train.init_from, train_set.class_names, config.model, verbose=rank == 0)
     if config.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if config.train.compile:
@@ -343,7 +347,7 @@ def _train(config: Config, rank: int, local_rank: int, world_size: int) -> dict[
         config, saved = resume_config(config, out)
     train_set, val_set = load_datasets(config)
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, num_classes=train_set.num_classes))
-    state = build_state(config, train_set, rank, local_rank, world_size)
+    state = build_state(config, train_set, rank, local_rank, world_size, resuming=saved is not None)
     if saved is not None:
         restore(state, saved)
     logger = RunLogger(out, config, config.train.log_interval) if rank == 0 else None
