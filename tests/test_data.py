@@ -544,3 +544,16 @@ def test_voc_to_coco_converts_a_tiny_tree(tmp_path):
     assert crowd.tolist() == [False, True]  # the difficult person is a crowd (ignore) region, not a target
     dropped = voc_to_coco.voc_to_coco([root], "train", drop_difficult=True)
     assert [annotation["category_id"] for annotation in dropped["annotations"]] == [9, 20]
+
+
+def test_subset_coco_keeps_the_named_classes_of_an_image_range(coco_files, tmp_path):
+    subset_coco = load_script("subset_coco")
+    ann_file, image_dir = coco_files
+    out = tmp_path / "subset.json"
+    assert subset_coco.main([str(ann_file), str(out), "--classes", "NINE", "five", "--images", "1:"]) == 0
+    subset = json.loads(out.read_text())
+    assert [image["id"] for image in subset["images"]] == [7, 10]  # images sorted by id: 3, 7, 10
+    assert sorted(category["id"] for category in subset["categories"]) == [5, 9]  # ids kept
+    assert sorted(annotation["id"] for annotation in subset["annotations"]) == [1, 3]  # of image 10, classes 9, 5
+    assert validate_coco(out, image_dir) == []  # a valid COCO file
+    assert subset_coco.main([str(ann_file), str(out), "--classes", "seven"]) == 1
