@@ -21,9 +21,11 @@ from centernet.data import (
     collate,
     decode_and_warp_jpegs,
     invert_affine,
+    random_affine,
     read_image_rgb,
     read_jpeg_for_device,
     warp_image,
+    warp_images,
 )
 from centernet.engine.train import network_inputs
 from centernet.errors import DataError
@@ -118,6 +120,19 @@ def test_device_decode_and_warp_match_the_worker_path(photos, device):
     inputs = network_inputs(on_device, Config())
     augmented = augment_colour(images, batch.colour_order, batch.colour_factors, batch.lighting_alpha)
     torch.testing.assert_close(inputs.cpu(), augmented, atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("input_size", [(96, 64), (64, 96)])
+def test_the_device_warp_matches_cv2_for_rectangular_inputs(device, input_size):
+    rng = np.random.default_rng(1)
+    image = photo_like(rng, 90, 50)
+    affine, inverse, _ = random_affine(90, 50, input_size, AugmentConfig(), rng)
+    warped = warp_images([torch.from_numpy(image).permute(2, 0, 1).to(device)],
+                         torch.from_numpy(inverse)[None].to(device), input_size).cpu()
+    assert warped.shape == (1, 3, input_size[1], input_size[0])
+    difference = (warped[0] - torch.from_numpy(warp_image(image, affine, input_size)).permute(2, 0, 1).float()).abs()
+    assert difference.max() <= 1.5 and difference.mean() < 0.2  # cv2's rounding and fixed-point coordinates only
 
 
 def test_other_files_go_the_worker_path_in_the_same_batch(tmp_path):

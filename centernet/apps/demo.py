@@ -3,9 +3,9 @@
 Frames are read, letterboxed (uint8 until the device), run through the Predictor's network and decoder
 `--batch-size` at a time under inference mode, then drawn and written. The input has the frame's aspect ratio
 unless `--input-size` says otherwise (`config.frame_input_size`: a 16:9 video runs at 512x288, not letterboxed
-into 512x512), so no compute goes to padding. Each stage is timed for the report
-printed at the end. Everything that can fail on the user's input (the input, the output paths and codec, the
-checkpoint, `--show` without a display) fails before the first frame is processed, as a one-line error.
+into 512x512), so no compute goes to padding. Each stage is timed for the report printed at the end. Everything
+that can fail on the user's input (the input, the output paths and codec, the checkpoint, `--show` without a
+display) fails before the first frame is processed, as a one-line error.
 
 torch, the Predictor and the I/O module are imported inside the functions that use them: `centernet --help`
 imports this module to build its parser, and torch alone takes seconds to import.
