@@ -23,7 +23,7 @@ from centernet import catalog
 
 STRIDE = 4  # output stride R of every architecture: heads are input_size / 4
 INPUT_MULTIPLE = 32  # every input side is a multiple of the bodies' total downsampling
-CONFIG_VERSION = 3
+CONFIG_VERSION = 4
 
 
 def option_name(field_name: str) -> str:
@@ -83,7 +83,10 @@ class ModelConfig:
     dfl_bins: int = option(0, "ltrb head: each distance as a distribution over this many bins, decoded by its "
                               "integral, with Distribution Focal Loss (GFL); 0: one value per distance")
     neck_shortcuts: bool = option(True, "ResNet bodies: 3x3 conv shortcuts from the stages at strides 16, 8, 4 "
-                                         "added to the up path (TTFNet's U-Net-style shortcuts)")
+                                         "added to the up path (TTFNet's U-Net-style shortcuts); DLA ignores it")
+    neck_channels: tuple[int, int, int] = option((256, 128, 64), "ResNet bodies: channels of the up path's three x2 "
+                                                                 "stages (TTFNet's and the reference's DCN neck; "
+                                                                 "the reference's plain ResNet: 256 256 256)")
 
 
 @dataclass(frozen=True)
@@ -222,8 +225,20 @@ def _square(side: int) -> list[int]:
     return [side, side]
 
 
+def reference_neck_channels(arch: str) -> tuple[int, int, int]:
+    """The reference's up path for `arch`: 256 channels per stage for the plain ResNet bodies, 256 128 64 for the
+    DCN ones (the DLA bodies ignore the option; they get the default)."""
+    return (256, 256, 256) if arch.startswith("resnet") and not arch.endswith("_dcn") else (256, 128, 64)
+
+
+def _reference_neck(values: dict[str, Any]) -> list[int]:
+    """The up path a config of version 3 or older built (the reference's of its architecture)."""
+    return list(reference_neck_channels(values.get("model", {}).get("arch", "resnet18")))
+
+
 # Per version: fields renamed on the way to the next version (dotted paths), the values that reproduce that
-# version's behaviour for fields the next version added, and the fields whose values change form ("converted").
+# version's behaviour for fields the next version added, the fields whose values change form ("converted"), and
+# added fields whose old behaviour depends on other fields ("derived", from the whole dict).
 MIGRATIONS: dict[int, dict[str, dict[str, Any]]] = {
     1: {"renamed": {"loss.heatmap": "loss.heatmap_loss", "data.augment.flip": "data.augment.flip_probability"},
         "added": {"model.box_head": "center", "model.dfl_bins": 0, "model.neck_shortcuts": False,
@@ -231,6 +246,9 @@ MIGRATIONS: dict[int, dict[str, dict[str, Any]]] = {
     2: {"renamed": {},
         "added": {"train.init_from": None, "inference.scales": [1.0], "inference.nms_iou": 0.5},
         "converted": {"data.input_size": _square}},  # one side -> [width, height]
+    3: {"renamed": {},
+        "added": {},
+        "derived": {"model.neck_channels": _reference_neck}},
 }
 
 
@@ -271,6 +289,9 @@ def upgrade_config_dict(values: dict[str, Any]) -> dict[str, Any]:
             found, value = _pop_path(values, path)
             if found:
                 _set_path(values, path, convert(value))
+        derivations: dict[str, Callable[[dict[str, Any]], Any]] = MIGRATIONS[step].get("derived", {})
+        for path, derive in derivations.items():
+            _set_path(values, path, derive(values))
     values["version"] = CONFIG_VERSION
     return values
 

@@ -17,7 +17,7 @@ DATA=${DATA:-data/hard}
 OUT=${OUT:-runs/learning_speed}
 DEVICE=${DEVICE:-cpu}
 WORKERS=${WORKERS:-2}
-ROWS=${ROWS:-reference lr_schedule ltrb_giou ema elliptical shortcuts dfl default}
+ROWS=${ROWS:-reference lr_schedule ltrb_giou ema elliptical ttf_neck dfl default}
 SEEDS=${SEEDS:-0}
 
 row_flags() {  # the flags of a row
@@ -27,7 +27,7 @@ row_flags() {  # the flags of a row
     ltrb_giou) echo "${REFERENCE_RECIPE[@]} --box-head ltrb" ;;
     ema) echo "${REFERENCE_RECIPE[@]} --ema" ;;
     elliptical) echo "${REFERENCE_RECIPE[@]} --gaussian elliptical" ;;
-    shortcuts) echo "${REFERENCE_RECIPE[@]} --neck-shortcuts" ;;
+    ttf_neck) echo "${REFERENCE_RECIPE[@]} --neck-shortcuts --neck-channels 256 128 64" ;;
     dfl) echo "${REFERENCE_RECIPE[@]} --box-head ltrb --dfl-bins 24" ;;
     default) echo "" ;;
     *) echo "unknown row $1" >&2; exit 2 ;;

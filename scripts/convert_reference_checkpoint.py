@@ -38,7 +38,7 @@ import torch
 
 from centernet.catalog import ARCHITECTURES
 from centernet.checkpoint import save_checkpoint
-from centernet.config import Config, DataConfig, ModelConfig, config_to_dict
+from centernet.config import Config, DataConfig, ModelConfig, config_to_dict, reference_neck_channels
 from centernet.model import build_model
 
 Replacement = str | Callable[[re.Match[str]], str]
@@ -173,7 +173,7 @@ def centernet_checkpoint(converted: dict[str, torch.Tensor], arch: str, class_na
     first_conv = next(name for name, tensor in converted.items() if tensor.ndim == 4 and tensor.shape[1] == 3)
     weights = {**converted, first_conv: converted[first_conv].flip(1)}  # input channels B, G, R -> R, G, B
     model = ModelConfig(arch=arch, num_classes=int(num_classes), head_conv=int(head_conv), box_head="center",
-                        dfl_bins=0, neck_shortcuts=False)
+                        dfl_bins=0, neck_shortcuts=False, neck_channels=reference_neck_channels(arch))
     data = DataConfig(input_size=REFERENCE_INPUT_SIZE, mean=tuple(bgr_mean)[::-1], std=tuple(bgr_std)[::-1])
     return {"model": weights, "epoch": epoch, "step": 0, "config": config_to_dict(Config(model=model, data=data)),
             "class_names": list(class_names), "category_ids": list(category_ids)}

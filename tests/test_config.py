@@ -14,6 +14,7 @@ from centernet.config import (
     Config,
     DataConfig,
     InferenceConfig,
+    ModelConfig,
     check_input_size,
     config_from_dict,
     config_to_dict,
@@ -46,6 +47,7 @@ def test_a_version_1_config_loads_with_renamed_fields_mapped():
     # fields added since take the values that reproduce 0.1.0's behaviour, not today's defaults
     assert (config.model.box_head, config.model.neck_shortcuts, config.loss.gaussian, config.train.ema) == (
         "center", False, "round", False)
+    assert config.model.neck_channels == (256, 256, 256)  # 0.1.0's plain ResNet up path
     assert (config.train.lr, config.train.schedule, config.train.warmup_iters) == (1.25e-4, "step", 0)  # as saved
     assert (config.train.init_from, config.inference.scales) == (None, (1.0,))  # no fine-tuning, one test scale
 
@@ -58,7 +60,9 @@ def test_a_version_2_config_loads_its_input_side_as_a_square():
         del saved[section][name]
     config = config_from_dict(saved)
     assert config.data.input_size == (384, 384) and config.data.output_size == (96, 96)
-    assert config == dataclasses.replace(Config(), data=dataclasses.replace(Config().data, input_size=(384, 384)))
+    expected = dataclasses.replace(Config(), data=dataclasses.replace(Config().data, input_size=(384, 384)),
+                                   model=dataclasses.replace(Config().model, neck_channels=(256, 256, 256)))
+    assert config == expected  # and version 2's plain ResNet up path (version 4)
 
 
 def test_input_sizes_are_width_then_height_and_one_side_is_a_square():
@@ -111,3 +115,12 @@ def test_a_release_0_1_checkpoint_loads_and_predicts_the_same(tmp_path):
     np.testing.assert_allclose(detections.scores, expected["scores"], atol=1e-5)
     np.testing.assert_allclose(detections.boxes_xyxy, expected["boxes_xyxy"], atol=1e-3)
     np.testing.assert_array_equal(detections.classes, expected["classes"])
+
+
+def test_a_version_3_config_keeps_the_up_path_its_architecture_had():
+    for arch, channels in (("resnet18", (256, 256, 256)), ("resnet18_dcn", (256, 128, 64))):
+        saved = config_to_dict(Config(model=ModelConfig(arch=arch)))
+        saved.update(version=3)
+        del saved["model"]["neck_channels"]
+        assert config_from_dict(saved).model.neck_channels == channels, arch
+    assert Config().model.neck_channels == (256, 128, 64)  # today's default: TTFNet's up path

@@ -15,7 +15,7 @@ import torch
 from centernet.apps import video
 from centernet.checkpoint import save_checkpoint
 from centernet.cli import main
-from centernet.config import Config, DataConfig, LossConfig, ModelConfig, config_to_dict
+from centernet.config import Config, DataConfig, LossConfig, ModelConfig, config_to_dict, reference_neck_channels
 from centernet.data.transforms import letterbox_affine, transform_boxes, warp_image
 from centernet.losses import build_criterion
 from centernet.model import build_model, build_model_from_config
@@ -42,26 +42,32 @@ def training_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Te
     return images, boxes, classes, valid
 
 
+def overfit_checkpoint(model, criterion, images, targets, config: Config, lr: float, path: Path) -> Path:
+    """24 Adam steps of `model` on one batch (uint8 images: the model normalises them), saved at `path` shaped
+    like train.py's `inference_checkpoint` (best.pt)."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(24):
+        loss, _ = criterion(model(images), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    save_checkpoint(path, {"model": model.state_dict(), "epoch": 1, "step": 24, "config": config_to_dict(config),
+                           "class_names": CLASS_NAMES, "category_ids": [1, 2]})
+    return path
+
+
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory) -> Path:
     """A checkpoint shaped like train.py's `inference_checkpoint` (best.pt), of a model overfit for a few steps."""
     torch.manual_seed(0)
-    config = Config(model=ModelConfig(arch="resnet18", num_classes=2, box_head="center", neck_shortcuts=False),
+    config = Config(model=ModelConfig(arch="resnet18", num_classes=2, box_head="center", neck_shortcuts=False,
+                                      neck_channels=reference_neck_channels("resnet18")),
                     data=DataConfig(input_size=64))
     images, boxes, classes, valid = training_batch()
     targets = encode_targets_batched(boxes, classes, valid, 2, (16, 16))
     model = build_model("resnet18", num_classes=2)
-    criterion = build_criterion(LossConfig())
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for _ in range(24):
-        loss, _ = criterion(model(images), targets)  # the model normalises its uint8 input
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    path = tmp_path_factory.mktemp("checkpoint") / "best.pt"
-    save_checkpoint(path, {"model": model.state_dict(), "epoch": 1, "step": 24, "config": config_to_dict(config),
-                           "class_names": CLASS_NAMES, "category_ids": [1, 2]})
-    return path
+    return overfit_checkpoint(model, build_criterion(LossConfig()), images, targets, config, 1e-3,
+                              tmp_path_factory.mktemp("checkpoint") / "best.pt")
 
 
 def synthetic_frame(index: int) -> np.ndarray:
@@ -293,17 +299,8 @@ def square_trained_checkpoint(tmp_path_factory) -> Path:
     classes, valid = torch.tensor([[0, 1]] * len(frames)), torch.ones(len(frames), 2, dtype=torch.bool)
     targets = encode_targets_batched(boxes, classes, valid, 2, (32, 32), box_head="ltrb", gaussian="elliptical")
     model = build_model_from_config(config.model, config.data)
-    criterion = build_criterion(config.loss, box_head="ltrb")
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-    for _ in range(24):
-        loss, _ = criterion(model(images), targets)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    path = tmp_path_factory.mktemp("square_trained") / "best.pt"
-    save_checkpoint(path, {"model": model.state_dict(), "epoch": 1, "step": 24, "config": config_to_dict(config),
-                           "class_names": CLASS_NAMES, "category_ids": [1, 2]})
-    return path
+    return overfit_checkpoint(model, build_criterion(config.loss, box_head="ltrb"), images, targets, config, 2e-3,
+                              tmp_path_factory.mktemp("square_trained") / "best.pt")
 
 
 def test_the_demo_runs_a_16_9_clip_at_its_aspect_ratio_with_the_detections_of_the_square_letterbox(

@@ -92,18 +92,23 @@ class OnePeak(torch.nn.Module):
         return {"heatmap": heatmap, "size": size, "offset": offset}
 
 
+def one_object_set(tmp_path, width: int, height: int, bbox: list[float]) -> tuple[CocoDataset, Config]:
+    """A black width x height image (id 5) holding one object of category 9 (the second of the categories 4 and
+    9) at `bbox` (COCO x, y, w, h), as a validation set at 64 px input, and a center-head config for it."""
+    (tmp_path / "images").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "a.png"), np.zeros((height, width, 3), np.uint8))
+    annotation = {"id": 1, "image_id": 5, "category_id": 9, "bbox": bbox, "area": bbox[2] * bbox[3], "iscrowd": 0}
+    (tmp_path / "ann.json").write_text(json.dumps({
+        "images": [{"id": 5, "file_name": "a.png", "width": width, "height": height}], "annotations": [annotation],
+        "categories": [{"id": 4, "name": "four"}, {"id": 9, "name": "nine"}]}))
+    dataset = CocoDataset(tmp_path / "ann.json", tmp_path / "images", 64, train=False)
+    return dataset, Config(model=ModelConfig(num_classes=2, box_head="center"), data=DataConfig(input_size=64))
+
+
 def test_evaluate_reports_a_known_detection_in_original_pixels(tmp_path):
     """A 96 x 64 image letterboxed into 64 x 64 (scale 2/3, 10.67 rows of padding on top): the box (3.5, 5.25,
     7.5, 7.25) in output pixels is (14, 21, 30, 29) in input pixels and (21, 15.5, 45, 27.5) in the image."""
-    (tmp_path / "images").mkdir()
-    cv2.imwrite(str(tmp_path / "images" / "a.png"), np.zeros((64, 96, 3), np.uint8))
-    annotation = {"id": 1, "image_id": 5, "category_id": 9, "bbox": [21.0, 15.5, 24.0, 12.0], "area": 288.0,
-                  "iscrowd": 0}
-    (tmp_path / "ann.json").write_text(json.dumps({
-        "images": [{"id": 5, "file_name": "a.png", "width": 96, "height": 64}], "annotations": [annotation],
-        "categories": [{"id": 4, "name": "four"}, {"id": 9, "name": "nine"}]}))
-    dataset = CocoDataset(tmp_path / "ann.json", tmp_path / "images", 64, train=False)
-    config = Config(model=ModelConfig(num_classes=2, box_head="center"), data=DataConfig(input_size=64))
+    dataset, config = one_object_set(tmp_path, width=96, height=64, bbox=[21.0, 15.5, 24.0, 12.0])
     predictor = Predictor(OnePeak(), config, dataset.class_names, torch.device("cpu"), category_ids=[4, 9])
     result = evaluate(predictor, dataset, batch_size=1, progress=False)
     assert len(result.results) == 1, "the one peak above the score threshold must be detected"
@@ -134,15 +139,7 @@ class ScaledOnePeak(torch.nn.Module):
 
 
 def test_a_multi_scale_evaluation_merges_the_scales_with_class_wise_nms(tmp_path):
-    (tmp_path / "images").mkdir()
-    cv2.imwrite(str(tmp_path / "images" / "a.png"), np.zeros((64, 64, 3), np.uint8))
-    annotation = {"id": 1, "image_id": 5, "category_id": 9, "bbox": [16.0, 16.0, 32.0, 24.0], "area": 768.0,
-                  "iscrowd": 0}
-    (tmp_path / "ann.json").write_text(json.dumps({
-        "images": [{"id": 5, "file_name": "a.png", "width": 64, "height": 64}], "annotations": [annotation],
-        "categories": [{"id": 4, "name": "four"}, {"id": 9, "name": "nine"}]}))
-    dataset = CocoDataset(tmp_path / "ann.json", tmp_path / "images", 64, train=False)
-    config = Config(model=ModelConfig(num_classes=2, box_head="center"), data=DataConfig(input_size=64))
+    dataset, config = one_object_set(tmp_path, width=64, height=64, bbox=[16.0, 16.0, 32.0, 24.0])
     for scales, kept in (((1.0,), 2), ((0.5, 1.0, 1.5), 2), ((0.5, 1.0, 1.5, 1.0), 2)):
         inference = dataclasses.replace(config.inference, scales=scales)
         predictor = Predictor(ScaledOnePeak(), config, dataset.class_names, torch.device("cpu"), inference,

@@ -12,7 +12,7 @@ import torch
 from centernet.catalog import ARCHITECTURES
 from centernet.checkpoint import save_checkpoint
 from centernet.cli import main
-from centernet.config import Config, DataConfig, ModelConfig, config_to_dict
+from centernet.config import Config, DataConfig, ModelConfig, config_to_dict, reference_neck_channels
 from centernet.decode import decode, decode_outputs
 from centernet.errors import CenterNetError
 from centernet.export import METADATA_KEY, export_checkpoint
@@ -51,8 +51,9 @@ def random_model(arch: str) -> torch.nn.Module:
 def write_checkpoint(path, arch: str) -> torch.nn.Module:
     """Save a checkpoint as `engine.train.checkpoint_state` lays it out; returns the model."""
     model = random_model(arch)
-    config = Config(model=ModelConfig(arch=arch, num_classes=len(CLASS_NAMES), box_head="center", neck_shortcuts=False),
-                    data=DataConfig(input_size=INPUT_SIZE))
+    model_config = ModelConfig(arch=arch, num_classes=len(CLASS_NAMES), box_head="center", neck_shortcuts=False,
+                               neck_channels=reference_neck_channels(arch))
+    config = Config(model=model_config, data=DataConfig(input_size=INPUT_SIZE))
     save_checkpoint(path, {"model": model.state_dict(), "optimizer": {}, "scheduler": {}, "scaler": {}, "epoch": 3,
                            "step": 30, "best_ap": 0.0, "config": config_to_dict(config),
                            "class_names": CLASS_NAMES, "category_ids": CATEGORY_IDS})

@@ -12,7 +12,7 @@ import torch
 
 from centernet.checkpoint import load_checkpoint
 from centernet.cli import main
-from centernet.config import Config, DataConfig, ModelConfig, TrainConfig
+from centernet.config import Config, DataConfig, ModelConfig, TrainConfig, reference_neck_channels
 from centernet.data.coco import CocoDataset
 from centernet.engine.evaluate import evaluate
 from centernet.engine.init_from import class_fates
@@ -148,7 +148,8 @@ def test_a_converted_original_checkpoint_loads_the_same_way(shapes, tmp_path, ca
     assert Predictor.from_file(tmp_path / "converted.pt", device="cpu").config.data.mean == (0.470, 0.447, 0.408)
     capsys.readouterr()
     state, _ = fine_tune_state(shapes, shapes / "annotations/train.json", tmp_path / "run",
-                               tmp_path / "converted.pt", box_head="center", neck_shortcuts=False)
+                               tmp_path / "converted.pt", box_head="center", neck_shortcuts=False,
+                               neck_channels=reference_neck_channels("resnet18"))
     new, old = state.bare_model.state_dict(), original_model.state_dict()
     torch.testing.assert_close(new["body.trunk.0.weight"], old["body.trunk.0.weight"].flip(1))  # BGR -> RGB
     for name in (HEATMAP_WEIGHT, HEATMAP_BIAS):  # circle <- Circle (1), square <- square (3), triangle: new

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torchvision.ops import box_iou
 
-from centernet.config import LossConfig
+from centernet.config import Config, DataConfig, LossConfig, ModelConfig
 from centernet.decode import decode
 from centernet.losses import build_criterion
-from centernet.model import build_model
+from centernet.model import build_model, build_model_from_config
 from centernet.targets import encode_targets_batched
 
 
@@ -93,6 +93,16 @@ def test_neck_shortcuts_add_ttfnets_convs_and_nothing_else():
         assert not torch.allclose(shortcut(images)["heatmap"], plain(images)["heatmap"])
 
 
-def test_neck_shortcuts_are_for_resnet_bodies_only():
-    with pytest.raises(ValueError, match="ResNet bodies"):
-        build_model("dla34_plain", 3, neck_shortcuts=True)
+def test_dla_ignores_the_resnet_up_path_options_so_the_defaults_build_it():
+    plain = build_model("dla34_plain", 3)
+    with_options = build_model_from_config(ModelConfig(arch="dla34_plain", num_classes=3), DataConfig())
+    assert Config().model.neck_shortcuts  # on by default, for the ResNet bodies
+    assert [p.shape for p in with_options.body.parameters()] == [p.shape for p in plain.body.parameters()]
+
+
+def test_the_neck_channels_set_the_resnet_up_path():
+    thin = build_model("resnet18", 3, neck_channels=(256, 128, 64))
+    assert [m.out_channels for m in thin.body.neck if isinstance(m, torch.nn.ConvTranspose2d)] == [256, 128, 64]
+    assert thin(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))["heatmap"].shape == (1, 3, 16, 16)
+    with pytest.raises(ValueError, match="three positive"):
+        build_model("resnet18", 3, neck_channels=(256, 128))

@@ -117,6 +117,7 @@ def test_the_reference_recipe_of_the_experiment_scripts_is_the_original_centerne
     config = config_from_options(get_parser().parse_args([*REQUIRED, *printed]))
     assert (config.model.box_head, config.loss.gaussian, config.model.neck_shortcuts, config.train.ema) == (
         "center", "round", False, False)
+    assert config.model.neck_channels == (256, 256, 256)  # the plain ResNet's up path
     assert (config.train.optimizer, config.train.lr, config.train.reference_batch, config.train.schedule) == (
         "adam", 1.25e-4, 32, "step")
     assert (config.train.warmup_iters, config.train.weight_decay) == (0, 0.0)

@@ -26,7 +26,7 @@ from centernet.config import ModelConfig
 from centernet.errors import CheckpointError
 
 HEATMAP_OUTPUT = ("heads.heatmap.2.weight", "heads.heatmap.2.bias")  # the final conv: one row per class
-ARCHITECTURE_FIELDS = ("arch", "box_head", "dfl_bins", "neck_shortcuts", "head_conv")
+ARCHITECTURE_FIELDS = ("arch", "box_head", "dfl_bins", "neck_shortcuts", "neck_channels", "head_conv")
 
 
 @dataclass

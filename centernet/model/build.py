@@ -12,7 +12,7 @@ from centernet.config import DataConfig, ModelConfig
 from centernet.model.dla import DLABody
 from centernet.model.heads import CenterNetHeads
 from centernet.model.resnet import ResNetBody
-from centernet.model.resnet_dcn import ResNetDCNBody
+from centernet.model.resnet_dcn import DCN_NECK_CHANNELS, ResNetDCNBody
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB on the [0, 1] scale, what torchvision backbones expect
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -46,28 +46,33 @@ class CenterNet(nn.Module):
         return self.heads(self.body(self.normalize(images)))
 
 
-# Architecture.body -> constructor of the body from (Architecture, weights, neck shortcuts)
-BODIES: dict[str, Callable[[Architecture, str | None, bool], nn.Module]] = {
-    "resnet": lambda spec, weights, shortcuts: ResNetBody(spec.variant, weights, shortcuts),
-    "resnet_dcn": lambda spec, weights, shortcuts: ResNetDCNBody(spec.variant, weights, shortcuts),
-    "dla": lambda spec, weights, shortcuts: DLABody(deformable=spec.variant == "deformable", weights=weights),
+# Architecture.body -> constructor of the body from (Architecture, weights, neck shortcuts, neck channels or None for
+# the body's own); DLA aggregates its stages in its own up path, so it takes neither
+BODIES: dict[str, Callable[[Architecture, str | None, bool, tuple[int, ...] | None], nn.Module]] = {
+    "resnet": lambda spec, weights, shortcuts, channels: ResNetBody(spec.variant, weights, shortcuts,
+                                                                    channels or (256, 256, 256)),
+    "resnet_dcn": lambda spec, weights, shortcuts, channels: ResNetDCNBody(spec.variant, weights, shortcuts,
+                                                                           channels or DCN_NECK_CHANNELS),
+    "dla": lambda spec, weights, shortcuts, channels: DLABody(deformable=spec.variant == "deformable", weights=weights),
 }
 
 
 def build_model(arch: str, num_classes: int, head_conv: int | None = None, backbone_weights: str | None = None,
                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, *,
-                box_head: str = "center", dfl_bins: int = 0, neck_shortcuts: bool = False) -> CenterNet:
+                box_head: str = "center", dfl_bins: int = 0, neck_shortcuts: bool = False,
+                neck_channels: tuple[int, ...] | None = None) -> CenterNet:
     """Build a CenterNet. `num_classes` excludes background; `head_conv` None takes the arch default; `mean` and
     `std` (RGB, [0, 1] scale) normalise the input inside the model; `box_head`, `dfl_bins` as in
-    `CenterNetHeads`; `neck_shortcuts` for the ResNet bodies (DLA aggregates its stages anyway)."""
+    `CenterNetHeads`; `neck_shortcuts` and `neck_channels` (the up path's three stages; None: the reference's for
+    the body, 256 256 256 plain, 256 128 64 DCN) shape the ResNet bodies' up path; DLA's ignores both."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(sorted(ARCHITECTURES))}")
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    if neck_channels is not None and (len(neck_channels) != 3 or min(neck_channels) < 1):
+        raise ValueError(f"neck channels: three positive numbers, one per x2 stage, got {list(neck_channels)}")
     spec = ARCHITECTURES[arch]
-    if neck_shortcuts and spec.body == "dla":
-        raise ValueError(f"--neck-shortcuts is for the ResNet bodies; {arch} aggregates its stages already")
-    body = BODIES[spec.body](spec, backbone_weights, neck_shortcuts)
+    body = BODIES[spec.body](spec, backbone_weights, neck_shortcuts, neck_channels)
     heads = CenterNetHeads(body.out_channels, num_classes, head_conv or spec.head_conv, box_head, dfl_bins)
     return CenterNet(body, heads, mean, std)
 
@@ -76,4 +81,4 @@ def build_model_from_config(config: ModelConfig, data: DataConfig) -> CenterNet:
     """`build_model` with every argument from the config (the model section and the data's normalisation)."""
     return build_model(config.arch, config.num_classes, config.head_conv, config.backbone_weights, data.mean,
                        data.std, box_head=config.box_head, dfl_bins=config.dfl_bins,
-                       neck_shortcuts=config.neck_shortcuts)
+                       neck_shortcuts=config.neck_shortcuts, neck_channels=config.neck_channels)

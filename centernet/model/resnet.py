@@ -104,9 +104,10 @@ class TrunkAndNeck(nn.Module):
 
 
 class ResNetBody(TrunkAndNeck):
-    """Images (B, 3, H, W) -> features (B, 256, H/4, W/4): the reference's three 4x4 transposed convs."""
+    """Images (B, 3, H, W) -> features (B, channels[-1], H/4, W/4): three 4x4 transposed convs, as the reference
+    (whose plain ResNet has 256 channels in each; TTFNet's up path has 256, 128, 64)."""
 
-    def __init__(self, resnet_name: str, weights: str | None = None, shortcuts: bool = False) -> None:
-        channels = (256, 256, 256)
+    def __init__(self, resnet_name: str, weights: str | None = None, shortcuts: bool = False,
+                 channels: tuple[int, ...] = (256, 256, 256)) -> None:
         super().__init__(resnet_trunk(resnet_name, weights), upsample_neck(RESNET_CHANNELS[resnet_name], channels),
                          channels, neck_shortcuts(RESNET_STAGE_CHANNELS[resnet_name], channels) if shortcuts else None)

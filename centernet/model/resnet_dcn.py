@@ -44,8 +44,8 @@ class ResNetDCNBody(TrunkAndNeck):
     `weights` (a state-dict file or "imagenet") goes to the trunk; the neck is always freshly initialised.
     """
 
-    def __init__(self, resnet_name: str, weights: str | None = None, shortcuts: bool = False) -> None:
-        channels = DCN_NECK_CHANNELS
+    def __init__(self, resnet_name: str, weights: str | None = None, shortcuts: bool = False,
+                 channels: tuple[int, ...] = DCN_NECK_CHANNELS) -> None:
         super().__init__(resnet_trunk(resnet_name, weights),
                          deformable_upsample_neck(RESNET_CHANNELS[resnet_name], channels), channels,
                          neck_shortcuts(RESNET_STAGE_CHANNELS[resnet_name], channels) if shortcuts else None)
