@@ -51,5 +51,10 @@ done
 for seed in $SEEDS; do
   files=()
   for row in $ROWS; do files+=("docs/ablation/${row}_seed$seed.jsonl"); done
-  python scripts/ablation_table.py --baseline "docs/ablation/reference_seed$seed.jsonl" "${files[@]}"
+  baseline="docs/ablation/reference_seed$seed.jsonl"  # ratios against the reference row once it has run
+  if [ -f "$baseline" ]; then
+    python scripts/ablation_table.py --baseline "$baseline" "${files[@]}"
+  else
+    python scripts/ablation_table.py "${files[@]}"
+  fi
 done

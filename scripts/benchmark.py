@@ -239,11 +239,12 @@ class ReferencePipeline(CocoDataset):
         boxes_xyxy, classes, _ = self.annotations(image_id)
         rng = np.random.default_rng([self.seed, self.epoch, index])
         affine, _, _ = random_affine(image.shape[1], image.shape[0], self.input_size, self.augment, rng)
-        warped = cv2.warpAffine(image, affine, (self.input_size, self.input_size), flags=cv2.INTER_LINEAR)
+        width, height = self.input_size
+        warped = cv2.warpAffine(image, affine, (width, height), flags=cv2.INTER_LINEAR)
         boxes_xyxy, keep = transform_boxes(boxes_xyxy, affine, self.input_size)
         image_float = pca_lighting(color_jitter(to_float_image(warped), 0.4, rng), 0.1, rng)
         mean, std = np.array(DataConfig().mean, np.float32), np.array(DataConfig().std, np.float32)
-        sample = reference_encode(boxes_xyxy, classes[keep], self.num_classes, (self.input_size // STRIDE,) * 2)
+        sample = reference_encode(boxes_xyxy, classes[keep], self.num_classes, (height // STRIDE, width // STRIDE))
         return {"input": ((image_float - mean) / std).transpose(2, 0, 1), **sample}
 
 

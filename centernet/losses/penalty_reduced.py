@@ -5,9 +5,11 @@ With p = sigmoid(logits) and y the Gaussian target (peaks exactly 1):
   L = -1/N * sum( y == 1: (1 - p)^alpha log p ;  y < 1: (1 - y)^beta p^alpha log(1 - p) ),
 N = max(number of peaks, 1). It is written with log-sigmoid and softplus, never clamping p (the reference's
 clamp to [1e-4, 1 - 1e-4] stops learning there). It keeps no intermediate tensors for the backward pass:
-it saves the logits, the target and the (N,) positions of the N peaks, and recomputes what the gradient
-needs. The dense work is done in chunks of whole (H, W) planes, so the extra memory is the gradient plus a
-few chunks' temporaries. Optionally the dense work is `torch.compile`d into one fused loop instead.
+it saves the logits, the target and the (N,) positions of the N peaks. Eager, when the logits need a gradient,
+the forward pass writes the dense gradient (up to the scale the backward pass brings) in the same pass over
+the data as the loss, so the extra memory is that gradient plus a few chunks' temporaries. The dense work is
+done in chunks of whole (H, W) planes. Optionally it is `torch.compile`d into fused loops instead (the
+compiled backward recomputes what the gradient needs).
 
 The loss splits into a sparse and a dense part. With w the class weight:
   peaks (y == 1):  -w (1 - p)^alpha log p, evaluated only at the N peak positions;
@@ -57,15 +59,15 @@ def negative_weight(probability: torch.Tensor, target: torch.Tensor, alpha: floa
 
     It is 0 at the peaks, where y = 1.
     """
-    weight = integer_power(1 - target, beta) * integer_power(probability, alpha)
-    return weight if plane_weights is None else weight * plane_weights
+    weight = integer_power(1 - target, beta).mul_(integer_power(probability, alpha))  # in place: one temporary less
+    return weight if plane_weights is None else weight.mul_(plane_weights)
 
 
 def negative_loss_sum(logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float,
                       plane_weights: torch.Tensor | None) -> torch.Tensor:
     """Sum of the dense (non-peak) term -w (1 - y)^beta p^alpha log(1 - p) over planes (R, H*W); 0-d."""
     weight = negative_weight(torch.sigmoid(logits), target, alpha, beta, plane_weights)
-    return (weight * F.softplus(logits)).sum()
+    return torch.dot(weight.flatten(), F.softplus(logits).flatten())  # one pass for the product and its sum
 
 
 def negative_gradient(logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float,
@@ -74,7 +76,21 @@ def negative_gradient(logits: torch.Tensor, target: torch.Tensor, alpha: float, 
     probability = torch.sigmoid(logits)
     # 1 - p as sigmoid(-x): exact where p rounds to 1
     slope = torch.addcmul(probability, torch.sigmoid(-logits), F.softplus(logits), value=alpha)
-    return negative_weight(probability, target, alpha, beta, plane_weights) * slope * scale
+    return negative_weight(probability, target, alpha, beta, plane_weights).mul_(slope).mul_(scale)
+
+
+def negative_loss_and_gradient(logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float,
+                               plane_weights: torch.Tensor | None,
+                               gradient_out: torch.Tensor) -> torch.Tensor:
+    """The dense term's sum (0-d) for planes (R, H*W), writing its unscaled gradient into `gradient_out`: the
+    forward pass of a training step computes both from one evaluation of sigmoid, softplus and the weight."""
+    probability = torch.sigmoid(logits)
+    softplus = F.softplus(logits)
+    weight = negative_weight(probability, target, alpha, beta, plane_weights)
+    total = torch.dot(weight.flatten(), softplus.flatten())
+    slope = torch.addcmul(probability, torch.sigmoid(-logits), softplus, value=alpha)  # as in negative_gradient
+    torch.mul(weight, slope, out=gradient_out)
+    return total
 
 
 def positive_terms(logits: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -127,6 +143,18 @@ class DenseKernels:
         # per-chunk sums are added in float64 so that the chunking adds no rounding of its own
         return torch.stack(parts).sum(dtype=torch.float64).to(logits.dtype)
 
+    def loss_sum_and_gradient(self, logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float,
+                              plane_weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Eager: the dense sum and its unscaled gradient (R, H*W) in one pass over the chunks. Compiled: the
+        sum only (None for the gradient; the compiled gradient kernel runs in the backward pass)."""
+        if self.compiled:
+            return self.loss_sum(logits, target, alpha, beta, plane_weights), None
+        gradient = torch.empty_like(logits)
+        parts = [negative_loss_and_gradient(logits[rows], target[rows], alpha, beta, _rows(plane_weights, rows),
+                                            gradient[rows])
+                 for rows in plane_chunks(logits)]
+        return torch.stack(parts).sum(dtype=torch.float64).to(logits.dtype), gradient
+
     def gradient(self, logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float,
                  plane_weights: torch.Tensor | None, scale: torch.Tensor) -> torch.Tensor:
         gradient = self._run_compiled(negative_gradient, logits, target, alpha, beta, plane_weights, scale)
@@ -164,17 +192,25 @@ class PenaltyReducedFocalFunction(torch.autograd.Function):
         if plane_weights is not None:
             peak_loss = peak_loss * plane_weights.flatten()[peaks // logits.shape[1]]
         count = torch.tensor(float(max(len(peaks), 1)), dtype=logits.dtype, device=logits.device)
-        loss = (kernels.loss_sum(logits, target, alpha, beta, plane_weights) - peak_loss.sum()) / count
+        dense_gradient = None
+        if ctx.needs_input_grad[0]:  # training: the eager kernels compute the dense gradient in the same pass
+            dense_sum, dense_gradient = kernels.loss_sum_and_gradient(logits, target, alpha, beta, plane_weights)
+        else:
+            dense_sum = kernels.loss_sum(logits, target, alpha, beta, plane_weights)
+        loss = (dense_sum - peak_loss.sum()) / count
         # the peaks' positions are (N,), negligible next to the planes, and spare the backward a full scan
-        ctx.save_for_backward(logits, target, plane_weights, peaks, count)
+        ctx.save_for_backward(logits, target, plane_weights, peaks, count, dense_gradient)
         ctx.alpha, ctx.beta, ctx.kernels = alpha, beta, kernels
         return loss
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
-        logits, target, plane_weights, peaks, count = ctx.saved_tensors
+        logits, target, plane_weights, peaks, count, dense_gradient = ctx.saved_tensors
         scale = grad_output / count
-        gradient = ctx.kernels.gradient(logits, target, ctx.alpha, ctx.beta, plane_weights, scale)
+        if dense_gradient is not None:
+            gradient = dense_gradient * scale  # a new tensor: a second backward through a retained graph is right too
+        else:
+            gradient = ctx.kernels.gradient(logits, target, ctx.alpha, ctx.beta, plane_weights, scale)
         _, peak_derivative = positive_terms(logits.flatten()[peaks], ctx.alpha)
         if plane_weights is not None:
             peak_derivative = peak_derivative * plane_weights.flatten()[peaks // logits.shape[1]]
