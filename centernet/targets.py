@@ -19,6 +19,8 @@ keeps it for the next batch, clearing only the elements it wrote.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -115,45 +117,57 @@ def _group_reach(radius_xy: torch.Tensor) -> torch.Tensor:
 
 
 def gaussian_windows(peak: torch.Tensor, radius_xy: torch.Tensor, sigma_xy: torch.Tensor, output_size: tuple[int, int],
-                     plane: torch.Tensor | None = None) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+                     bases: Sequence[torch.Tensor | None] = (None,), *,
+                     owners: bool = True) -> tuple[torch.Tensor | None, list[torch.Tensor], torch.Tensor]:
     """Every pixel of every object's Gaussian window, without a loop over objects or pixels.
 
     peak (N, 2) int x, y; radius_xy (N, 2) int window half-sizes; sigma_xy (N, 2) float64. An object's window
     is (2 rx + 1) x (2 ry + 1) pixels around its peak, its values exp(-dx^2 / 2 sx^2 - dy^2 / 2 sy^2), the
-    outer product of the two 1-D profiles. Objects are grouped by window size (one broadcast a group); padding
+    outer product of the two 1-D profiles. Objects are grouped by window size (one broadcast a group), and each
+    group writes its slice of the outputs in place (no concatenation, no gather over the elements). Padding
     elements and elements outside the map have value 0 and a pixel clamped into the map, so that a max or a sum
     over them changes nothing.
 
-    Returns (owner (E,) int64 object index, index (E,) int64 y * W + x, value (E,) float32); with `plane` (N,)
-    given, index is plane * H * W + y * W + x and owner is None (not needed, not computed).
+    bases: per-object (N,) int64 offsets, or None for 0; for each, an index (E,) int64 = base + y * W + x is
+    returned (e.g. base = plane * H * W for a flat heatmap index, image * H * W for a sample key).
+    Returns (owner (E,) int64 object index, or None with `owners=False`, [index per base], value (E,) float32).
     """
     height, width = output_size
+    device = peak.device
     reach = _group_reach(radius_xy)
     keys = reach[:, 0] * (REACH_LADDER[-1] + 1) + reach[:, 1]
     order = torch.argsort(keys)
     group_keys, counts = torch.unique_consecutive(keys[order], return_counts=True)
-    splits = counts.tolist()
-    base = (plane[order] * (height * width) if plane is not None else torch.zeros_like(order)).split(splits)
-    owners, indices, values = [], [], []
-    groups = zip(group_keys.tolist(), order.split(splits), base, peak[order].split(splits),
-                 radius_xy[order].split(splits), sigma_xy[order].split(splits), strict=True)
-    for key, members, start, centre, radius, sigma in groups:
+    group_keys, splits = group_keys.tolist(), counts.tolist()
+    sizes = [(2 * (key // (REACH_LADDER[-1] + 1)) + 1) * (2 * (key % (REACH_LADDER[-1] + 1)) + 1) for key in group_keys]
+    total = sum(count * size for count, size in zip(splits, sizes, strict=True))
+    value = torch.empty(total, device=device)
+    indices = [torch.empty(total, dtype=torch.int64, device=device) for _ in bases]
+    owner = torch.empty(total, dtype=torch.int64, device=device) if owners else None
+    ordered_bases = [(base[order] if base is not None else torch.zeros_like(order)).split(splits) for base in bases]
+    groups = zip(group_keys, sizes, order.split(splits), peak[order].split(splits), radius_xy[order].split(splits),
+                 sigma_xy[order].split(splits), *ordered_bases, strict=True)
+    start = 0
+    for key, size, members, centre, radius, sigma, *group_bases in groups:
         reach_x, reach_y = divmod(key, REACH_LADDER[-1] + 1)
-        offset_x = torch.arange(-reach_x, reach_x + 1, device=peak.device)
-        offset_y = torch.arange(-reach_y, reach_y + 1, device=peak.device)
+        offset_x = torch.arange(-reach_x, reach_x + 1, device=device)
+        offset_y = torch.arange(-reach_y, reach_y + 1, device=device)
         x = centre[:, 0, None] + offset_x  # (n, Sx)
         y = centre[:, 1, None] + offset_y  # (n, Sy)
         profile_x = _profile(offset_x, radius[:, 0], sigma[:, 0]) * ((x >= 0) & (x < width))
         profile_y = _profile(offset_y, radius[:, 1], sigma[:, 1]) * ((y >= 0) & (y < height))
-        values.append((profile_y[:, :, None] * profile_x[:, None, :]).view(-1))  # (n, Sy, Sx) flattened
-        rows = (y.clamp(0, height - 1) * width + start[:, None])[:, :, None]  # (n, Sy, 1)
-        indices.append((rows + x.clamp(0, width - 1)[:, None, :]).view(-1))
-        if plane is None:
-            owners.append(members.repeat_interleave(len(offset_x) * len(offset_y)))
-    if not values:
-        empty = torch.zeros(0, dtype=torch.int64, device=peak.device)
-        return (None if plane is not None else empty), empty, torch.zeros(0, device=peak.device)
-    return (torch.cat(owners) if plane is None else None), torch.cat(indices), torch.cat(values)
+        count = len(members)
+        stop = start + count * size
+        window = (count, len(offset_y), len(offset_x))
+        torch.mul(profile_y[:, :, None], profile_x[:, None, :], out=value[start:stop].view(window))
+        rows = (y.clamp(0, height - 1) * width)[:, :, None]  # (n, Sy, 1)
+        columns = x.clamp(0, width - 1)[:, None, :]  # (n, 1, Sx)
+        for index, base in zip(indices, group_bases, strict=True):
+            torch.add(rows + base[:, None, None], columns, out=index[start:stop].view(window))
+        if owner is not None:
+            owner[start:stop].view(count, size).copy_(members[:, None].expand(count, size))
+        start = stop
+    return owner, indices, value
 
 
 def _sigma(radius_xy: torch.Tensor) -> torch.Tensor:
@@ -232,11 +246,13 @@ class TargetEncoder:
         plane = image * self.num_classes + classes.long()[image, slot]
         # TTFNet's regression windows are the heatmap's when the heatmap is elliptical (alpha = beta): share them
         shared = self.box_head == "ltrb" and self.gaussian == "elliptical" and TTF_ALPHA == TTF_BETA
-        owner, flat, value = gaussian_windows(peak[image, slot], radius, _sigma(radius), self.output_size,
-                                              None if shared else plane)
-        pixel = flat if shared else None
-        if shared:
-            flat = plane.index_select(0, owner) * (height * width) + pixel
+        plane_base = plane * (height * width)
+        if shared:  # the heatmap's flat index and the samples' key (image * H * W + pixel), from one pass
+            owner, (flat, key), value = gaussian_windows(peak[image, slot], radius, _sigma(radius), self.output_size,
+                                                         (plane_base, image * (height * width)))
+        else:
+            _, (flat,), value = gaussian_windows(peak[image, slot], radius, _sigma(radius), self.output_size,
+                                                 (plane_base,), owners=False)
         heatmap.view(-1).scatter_reduce_(0, flat, value, reduce="amax")
         if self._buffer is not None and heatmap.device.type == "cpu":
             self._written = flat
@@ -250,11 +266,10 @@ class TargetEncoder:
         if self.box_head == "ltrb":
             if not shared:
                 beta_radius = elliptical_radius(size[image, slot], TTF_BETA)
-                owner, pixel, value = gaussian_windows(peak[image, slot], beta_radius, _sigma(beta_radius),
-                                                       self.output_size)
+                owner, (key,), value = gaussian_windows(peak[image, slot], beta_radius, _sigma(beta_radius),
+                                                        self.output_size, (image * (height * width),))
             limits = boxes_xyxy.new_tensor([width, height, width, height]) * self.stride
             boxes = torch.minimum(boxes_xyxy.float()[image, slot].clamp(min=0), limits)  # cut by the input frame
-            key = image.index_select(0, owner) * (height * width) + pixel
             targets.box_index, targets.box_target, targets.box_weight = ltrb_samples(
                 boxes, owner, key, value, classes.shape[0] * height * width)
         return targets
@@ -277,10 +292,11 @@ def ltrb_samples(boxes_xyxy: torch.Tensor, owner: torch.Tensor, key: torch.Tenso
     # rank 0 is the smallest object (a stable sort: among equal areas the earlier object ranks first)
     rank = torch.empty(count, dtype=torch.int64, device=area.device)
     rank[torch.argsort(area, stable=True)] = torch.arange(count, device=area.device)
-    candidate = torch.where(value > 0, rank.index_select(0, owner), count)  # padding never wins
+    inside = value > 0
+    candidate = rank.index_select(0, owner).masked_fill_(~inside, count)  # padding never wins
     best = torch.full((pixels,), count, dtype=torch.int64, device=area.device)
     best.scatter_reduce_(0, key, candidate, reduce="amin")
-    kept = (candidate == best.index_select(0, key)).logical_and_(value > 0).nonzero().squeeze(1)
+    kept = (candidate == best.index_select(0, key)).logical_and_(inside).nonzero().squeeze(1)
     total = torch.zeros(count, dtype=value.dtype, device=value.device).index_add_(0, owner, value)
     owner = owner.index_select(0, kept)
     weight = value.index_select(0, kept) * (area.log() / total).index_select(0, owner)
