@@ -216,8 +216,7 @@ def planned_epochs(epoch_seconds: Sequence[float], seconds: float | None, max_ep
 
 def _record(epoch: int, step: int, seconds: float, result: Evaluation | None) -> dict:
     """The metrics.jsonl line of an epoch, with the keys `centernet train` writes."""
-    record = {"epoch": epoch, "step": step, "epoch_seconds": round(seconds, 2), "load_average": list(os.getloadavg()),
-              "truncated_objects": 0}
+    record = {"epoch": epoch, "step": step, "epoch_seconds": round(seconds, 2), "load_average": list(os.getloadavg())}
     if result is not None:
         record.update(result.metrics, per_class_ap=result.per_class_ap, per_class_auroc=result.per_class_auroc)
     return record
