@@ -141,8 +141,9 @@ def train_step(training: Training, batch: Batch, iteration: int, schedule: Train
     batch = batch.to(training.device, non_blocking=True)
     losses = training.model(as_unit_range(network_inputs(batch, training.config)), retinanet_targets(batch))
     loss = sum(losses.values())
+    values = {"loss": float(loss.detach()), **{name: float(value.detach()) for name, value in losses.items()}}
     training.optimizer.zero_grad(set_to_none=True)
-    if not math.isfinite(float(loss)):
+    if not math.isfinite(values["loss"]):
         training.bad_steps_in_a_row += 1
         if training.bad_steps_in_a_row >= MAX_BAD_STEPS_IN_A_ROW:
             raise SystemExit(f"training diverged at step {training.step}; lower --lr or set --grad-clip")
@@ -155,7 +156,7 @@ def train_step(training: Training, batch: Batch, iteration: int, schedule: Train
     if training.ema is not None:
         training.ema.update(training.model)
     training.step += 1
-    return {"loss": float(loss), **{name: float(value) for name, value in losses.items()}}
+    return values
 
 
 def train_one_epoch(training: Training, loader, epoch: int, schedule: TrainConfig, logger: RunLogger) -> float:
