@@ -36,9 +36,10 @@ def test_the_study_script_writes_a_table_row_per_criterion_and_the_plots(tmp_pat
                                           for line in lines[2:] if line.startswith("|"))}
     assert list(rows) == list(ROWS)
     for name, cells in rows.items():
-        assert len(cells) == len(header) and cells[1] == "0"
-        assert 0.0 <= float(cells[2]) <= 1.0 and 0.0 <= float(cells[3]) <= 1.0 and float(cells[6]) > 0
-        assert (cells[5] == "-") == (name == "retinanet")  # the baseline has no heatmap
+        assert len(cells) == len(header) and cells[1] == "0", lines
+        # whole seconds: a tiny run may show 0
+        assert 0.0 <= float(cells[2]) <= 1.0 and 0.0 <= float(cells[3]) <= 1.0 and float(cells[6]) >= 0, lines
+        assert (cells[5] == "-") == (name == "retinanet"), lines  # the baseline has no heatmap
     assert "\n".join(lines[:2 + len(ROWS)]) in result.stdout  # the table is printed too
 
     for name in ("map_vs_epoch.png", "map_vs_seconds.png"):
