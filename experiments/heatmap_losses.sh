@@ -1,36 +1,104 @@
 #!/usr/bin/env bash
-# Heatmap criteria compared on the shapes data (CPU): penalty-reduced focal (reference), Quality Focal Loss
-# (Gaussian value as the soft target), RetinaNet sigmoid focal (peaks positive); then a long-tailed variant
-# (70/25/5% training classes) with and without class-balanced weights (beta 0.999).
-# Each run is shorter than the quickstart (EPOCHS, default 6) so the five fit in about half an hour here.
+# The heatmap-loss study of the README: which heatmap criterion to pick, on balanced and on long-tailed data, and
+# CenterNet against an anchor-based detector. Data: the harder shapes set of the learning-speed ablation
+# (scripts/make_hard_shapes.py --train 600 --val 150 --seed 0) and its long-tailed variant (the same with
+# --long-tail: training classes from 100:1 down, the same balanced validation set). Recipe: the default of
+# `centernet train` (ResNet-18 from random init, 256 px, 15 epochs, batch 16), every row the same budget.
+#
+#   penalty_reduced quality_focal sigmoid_focal   --heatmap-loss NAME, on the harder set
+#   longtail_plain longtail_balanced              the long-tailed set, default loss, without / with --class-balance
+#   retinanet                                     scripts/retinanet_baseline.py on the harder set, for as many
+#                                                 training seconds as penalty_reduced of the same seed took
+#
+#   bash experiments/heatmap_losses.sh                      # every row, seeds 0 and 1 (about 25 minutes a run on 2 cores)
+#   ROWS="quality_focal" SEEDS=1 bash experiments/heatmap_losses.sh   # one run; the table and plot include every run done
+#   ROWS= bash experiments/heatmap_losses.sh                # no training: the table and plot from docs/heatmap_losses
+#
+# Each run's metrics.jsonl is copied to docs/heatmap_losses/ROW_seedS.jsonl. From those (every row and seed of SEEDS
+# found there), the table (scripts/loss_study_table.py, mean ± half-range over the seeds) is printed and written to
+# docs/heatmap_losses/table.md, and the plots (scripts/plot_metrics.py) of validation mAP against epoch and against
+# training seconds to docs/heatmap_losses/map_vs_epoch.png and map_vs_seconds.png.
+# TensorBoard shows the same runs: tensorboard --logdir runs/heatmap_losses
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EPOCHS=${EPOCHS:-6}
-DEVICE=${DEVICE:-cpu}
+
+DATA=${DATA:-data/hard}
+DATA_LONGTAIL=${DATA_LONGTAIL:-data/hard_longtail}
 OUT=${OUT:-runs/heatmap_losses}
-python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
-python scripts/make_shapes.py --out data/shapes --train 600 --val 100 --image-size 128 --seed 0
-python scripts/make_shapes.py --out data/shapes_longtail --train 600 --val 100 --image-size 128 --seed 1 --long-tail
+DOCS=${DOCS:-docs/heatmap_losses}
+DEVICE=${DEVICE:-cpu}
+WORKERS=${WORKERS:-2}
+EPOCHS=${EPOCHS:-15}
+INPUT_SIZE=${INPUT_SIZE:-256}
+BATCH_SIZE=${BATCH_SIZE:-16}
+EVAL_INTERVAL=${EVAL_INTERVAL:-5}
+BALANCE_BETA=${BALANCE_BETA:-0.999}
+BASELINE_MAX_EPOCHS=${BASELINE_MAX_EPOCHS:-100}  # the ceiling; the budget in seconds decides
+ALL_ROWS="penalty_reduced quality_focal sigmoid_focal longtail_plain longtail_balanced retinanet"
+ROWS=${ROWS-$ALL_ROWS}  # set but empty: no runs, only the table and the plots
+SEEDS=${SEEDS:-0 1}
 
-run() {  # name data extra-args...
-  local name=$1 data=$2; shift 2
-  centernet train --train-ann "$data/annotations/train.json" --train-images "$data/train" \
-    --val-ann "$data/annotations/val.json" --val-images "$data/val" --out "$OUT/$name" \
-    --input-size 128 --epochs "$EPOCHS" --batch-size 16 --lr 4e-3 --schedule cosine --warmup-iters 50 \
-    --color-jitter 0 --pca-lighting 0 --eval-interval "$EPOCHS" --workers 0 --device "$DEVICE" "$@"
+row_data() {  # the data set of a row
+  case "$1" in
+    longtail_*) echo "$DATA_LONGTAIL" ;;
+    *) echo "$DATA" ;;
+  esac
 }
-run penalty_reduced data/shapes --heatmap-loss penalty_reduced
-run quality_focal data/shapes --heatmap-loss quality_focal
-run sigmoid_focal data/shapes --heatmap-loss sigmoid_focal
-run longtail_plain data/shapes_longtail
-run longtail_balanced data/shapes_longtail --class-balance 0.999
 
-python - "$OUT" <<'PY'
-import json, sys
-from pathlib import Path
-print(f"{'run':<20} {'AP':>6} {'AP50':>6}  per-class AP")
-for run in sorted(Path(sys.argv[1]).iterdir()):
-    record = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
-    per_class = "  ".join(f"{name} {value:.3f}" for name, value in record["per_class_ap"].items())
-    print(f"{run.name:<20} {record['AP']:6.3f} {record['AP50']:6.3f}  {per_class}")
-PY
+row_flags() {  # the flags of a row, on top of the default recipe
+  case "$1" in
+    penalty_reduced | quality_focal | sigmoid_focal) echo "--heatmap-loss $1" ;;
+    longtail_plain) echo "" ;;
+    longtail_balanced) echo "--class-balance $BALANCE_BETA" ;;
+    retinanet) echo "" ;;
+    *) echo "unknown row $1" >&2; exit 2 ;;
+  esac
+}
+
+train_row() {  # row seed run-directory: train one run
+  local row=$1 seed=$2 run=$3 data
+  data=$(row_data "$row")
+  local common=(--seed "$seed" --train-ann "$data/annotations/train.json" --train-images "$data/train"
+                --val-ann "$data/annotations/val.json" --val-images "$data/val" --out "$run"
+                --input-size "$INPUT_SIZE" --batch-size "$BATCH_SIZE" --workers "$WORKERS" --device "$DEVICE"
+                --eval-interval "$EVAL_INTERVAL")
+  if [ "$row" = retinanet ]; then
+    local budget="$DOCS/penalty_reduced_seed$seed.jsonl"
+    if [ -f "$budget" ]; then
+      python scripts/retinanet_baseline.py "${common[@]}" --epochs "$BASELINE_MAX_EPOCHS" --seconds-like "$budget"
+    else
+      echo "no $budget: the baseline trains $EPOCHS epochs instead of the same seconds" >&2
+      python scripts/retinanet_baseline.py "${common[@]}" --epochs "$EPOCHS"
+    fi
+  else
+    # shellcheck disable=SC2046  # the row's flags are words
+    centernet train $(row_flags "$row") "${common[@]}" --epochs "$EPOCHS"
+  fi
+}
+
+[ -f "$DATA/annotations/train.json" ] || python scripts/make_hard_shapes.py --out "$DATA" --train 600 --val 150 --seed 0
+[ -f "$DATA_LONGTAIL/annotations/train.json" ] ||
+  python scripts/make_hard_shapes.py --out "$DATA_LONGTAIL" --train 600 --val 150 --seed 0 --long-tail
+mkdir -p "$DOCS"
+for seed in $SEEDS; do
+  for row in $ROWS; do
+    row_flags "$row" > /dev/null  # an unknown row fails before any training
+    run="$OUT/${row}_seed$seed"
+    rm -rf "$run"
+    train_row "$row" "$seed" "$run"
+    cp "$run/metrics.jsonl" "$DOCS/${row}_seed$seed.jsonl"
+  done
+done
+
+files=()
+for row in $ALL_ROWS; do
+  for seed in $SEEDS; do
+    if [ -f "$DOCS/${row}_seed$seed.jsonl" ]; then files+=("$DOCS/${row}_seed$seed.jsonl"); fi
+  done
+done
+[ ${#files[@]} -gt 0 ] || { echo "no runs in $DOCS yet" >&2; exit 1; }
+python scripts/loss_study_table.py --rarest-from "$DATA_LONGTAIL/annotations/train.json" --out "$DOCS/table.md" \
+  "${files[@]}"
+title="hard shapes, ${INPUT_SIZE} px, $DEVICE"
+python scripts/plot_metrics.py --out "$DOCS/map_vs_epoch.png" --title "$title" "${files[@]}"
+python scripts/plot_metrics.py --out "$DOCS/map_vs_seconds.png" --x seconds --title "$title" "${files[@]}"

@@ -12,10 +12,13 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/ is no package; also when loaded from elsewhere
+from run_metrics import last_evaluation, read_records  # noqa: E402
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 TIMED_EPOCHS = (2, 3, 4)
@@ -23,11 +26,8 @@ TIMED_EPOCHS = (2, 3, 4)
 
 def read_run(path: Path) -> dict:
     """{"name", "epoch", metrics..., "epoch_seconds", "load"} of one metrics.jsonl file."""
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    evaluated = [record for record in records if "AP" in record]
-    if not evaluated:
-        raise SystemExit(f"{path}: no evaluation in it")
-    last = evaluated[-1]
+    records = read_records(path)
+    last = last_evaluation(records, path)
     timed = [record for record in records if record["epoch"] in TIMED_EPOCHS and "epoch_seconds" in record]
     return {
         "name": path.stem, "epoch": last["epoch"], **{name: last.get(name) for name in METRICS},

@@ -16,16 +16,20 @@ count and `segmentation` its COCO polygons in the same convention (make_shapes.p
 polygons' extreme coordinates are the box edges, which an extreme-point task relies on; a hole left by an
 object drawn inside another is not represented, as COCO polygons cannot hold one). An object with less than
 35% of its area or fewer than 20 pixels visible (in practice: mostly outside the image) stays in the image
-but is not annotated. With
---long-tail the training class frequencies decay geometrically to 1/100 of the most frequent class's;
-validation stays balanced.
+but is not annotated.
+
+With --long-tail the training class frequencies decay geometrically from the first class to the last, to
+1/--tail-ratio (default 100: the counts measured on 600 images stay above 50:1). Validation stays balanced, and
+identical to the balanced set's of the same seed: the rarest class needs as many validation instances as the
+others for its AP to be measured with the same precision (a long-tailed validation split would hold a handful
+of them, and their AP would be noise), and one validation set lets the balanced and long-tailed runs be compared.
 
 Layout written under OUT:
     OUT/train/000001.jpg ...    OUT/val/...
     OUT/annotations/train.json  OUT/annotations/val.json
 
 Usage:
-    python scripts/make_hard_shapes.py --out data/hard --train 600 --val 150 --seed 0 [--long-tail]
+    python scripts/make_hard_shapes.py --out data/hard --train 600 --val 150 --seed 0 [--long-tail [--tail-ratio R]]
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ MIN_VISIBLE_PIXELS = 20
 MIN_COLOUR_DISTANCE = 70.0  # RGB distance between an object and the mean of what is under it
 FAINT_PROBABILITY = 0.15  # objects drawn deliberately low-contrast
 FAINT_DISTANCE_RANGE = (25.0, 45.0)
-LONG_TAIL_RATIO = 100.0  # most / least frequent training class with long_tail: measured counts stay above 50:1
+LONG_TAIL_RATIO = 100.0  # default most / least frequent training class with long_tail: measured counts stay above 50:1
 PLACEMENT_TRIES = 30
 
 
@@ -350,11 +354,13 @@ def render_scene(
     return np.clip(np.rint(image), 0, 255).astype(np.uint8), visible_instances(instances)
 
 
-def class_frequencies(long_tail: bool) -> np.ndarray:
-    """Probabilities of the CATEGORIES in order: equal, or decaying geometrically to 1/LONG_TAIL_RATIO of the first."""
+def class_frequencies(long_tail: bool, tail_ratio: float = LONG_TAIL_RATIO) -> np.ndarray:
+    """Probabilities of the CATEGORIES in order: equal, or decaying geometrically to 1/tail_ratio of the first."""
     if not long_tail:
         return np.full(len(CATEGORIES), 1 / len(CATEGORIES))
-    weights = LONG_TAIL_RATIO ** -(np.arange(len(CATEGORIES)) / (len(CATEGORIES) - 1))
+    if tail_ratio < 1:
+        raise ValueError(f"the tail ratio is the most over the least frequent class, at least 1; got {tail_ratio}")
+    weights = tail_ratio ** -(np.arange(len(CATEGORIES)) / (len(CATEGORIES) - 1))
     return weights / weights.sum()
 
 
@@ -376,15 +382,16 @@ def _write_split(
 
 
 def make_hard_shapes(
-    out_dir: str | os.PathLike, num_train: int, num_val: int, seed: int = 0, long_tail: bool = False
+    out_dir: str | os.PathLike, num_train: int, num_val: int, seed: int = 0, long_tail: bool = False,
+    tail_ratio: float = LONG_TAIL_RATIO,
 ) -> dict[str, str]:
     """Write the hard shapes dataset under `out_dir`; returns {"train": json path, "val": json path}.
 
     Each split has its own random stream, so the validation set changes neither with `num_train` nor with
-    `long_tail` (which skews only the training classes).
+    `long_tail` (which skews only the training classes, `tail_ratio`:1 from the first to the last).
     """
     out_dir = os.fspath(out_dir)
-    train_frequencies = class_frequencies(long_tail)
+    train_frequencies = class_frequencies(long_tail, tail_ratio)
     return {
         "train": _write_split(out_dir, "train", num_train, np.random.default_rng([seed, 0]), train_frequencies),
         "val": _write_split(out_dir, "val", num_val, np.random.default_rng([seed, 1]), class_frequencies(False)),
@@ -406,13 +413,16 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--val", type=int, default=150, help="number of validation images")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--long-tail", action="store_true",
-                        help=f"training class frequencies decaying geometrically ({LONG_TAIL_RATIO:g}:1 in all)")
+                        help="training class frequencies decaying geometrically (--tail-ratio in all); validation "
+                             "stays balanced")
+    parser.add_argument("--tail-ratio", type=float, default=LONG_TAIL_RATIO,
+                        help=f"with --long-tail: the most over the least frequent class (default {LONG_TAIL_RATIO:g})")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = get_parser().parse_args(argv)
-    paths = make_hard_shapes(args.out, args.train, args.val, args.seed, args.long_tail)
+    paths = make_hard_shapes(args.out, args.train, args.val, args.seed, args.long_tail, args.tail_ratio)
     print(f"wrote {args.train} training and {args.val} validation images: {paths['train']}, {paths['val']}")
     counts = count_by_class(paths["train"])
     print("training objects per class: " + ", ".join(f"{name} {count}" for name, count in counts.items()))

@@ -229,3 +229,23 @@ def test_make_shapes_writes_a_polygon_on_every_box(tmp_path):
         assert data["annotations"]
         for annotation in data["annotations"]:
             assert_polygons_fit_the_box(annotation, 64, 64)
+
+
+@pytest.mark.parametrize("tail_ratio", [4.0, 100.0])
+def test_tail_ratio_sets_the_training_class_counts_within_sampling_error(hard, hard_set, tmp_path, tail_ratio):
+    frequencies = hard.class_frequencies(True, tail_ratio)
+    assert frequencies[0] / frequencies[-1] == pytest.approx(tail_ratio)
+    assert np.all(np.diff(frequencies) < 0) and frequencies.sum() == pytest.approx(1.0)
+    paths = hard.make_hard_shapes(tmp_path, 40, 0, seed=0, long_tail=True, tail_ratio=tail_ratio)
+    counts = np.array(list(hard.count_by_class(paths["train"]).values()))
+    total = counts.sum()
+    # each class's share within 3 binomial standard deviations (plus one object) of the requested frequency
+    tolerance = 3 * np.sqrt(frequencies * (1 - frequencies) / total) + 1 / total
+    np.testing.assert_array_less(np.abs(counts / total - frequencies), tolerance)
+    balanced = np.array(list(hard.count_by_class(hard_set / "annotations" / "train.json").values()))
+    assert np.ptp(balanced / balanced.sum()) < 0.5 * np.ptp(counts / total)  # the option is what skews them
+
+
+def test_tail_ratio_below_one_is_refused(hard):
+    with pytest.raises(ValueError, match="at least 1"):
+        hard.class_frequencies(True, 0.5)
