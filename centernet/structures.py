@@ -18,10 +18,17 @@ Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 HEAD_NAMES = ("heatmap", "size", "offset")  # the model's outputs with the center box head
 LTRB_HEAD_NAMES = ("heatmap", "ltrb")  # with the ltrb box head
+EXTREME_SIDES = ("top", "left", "bottom", "right")  # the exdet task's extreme points, in this order everywhere
+# the exdet task's outputs: the box-centre heatmap, one heatmap per extreme point, one offset per extreme point
+EXDET_HEAD_NAMES = ("heatmap", *(f"heatmap_{side}" for side in EXTREME_SIDES),
+                    *(f"offset_{side}" for side in EXTREME_SIDES))
 
 
-def head_names(box_head: str) -> tuple[str, ...]:
-    """The keys of the dict the model returns, in order, for a box head ("center" or "ltrb")."""
+def head_names(box_head: str, task: str = "detect") -> tuple[str, ...]:
+    """The keys of the dict the model returns, in order, for a task ("detect" or "exdet") and, for detect, a box
+    head ("center" or "ltrb")."""
+    if task == "exdet":
+        return EXDET_HEAD_NAMES
     return LTRB_HEAD_NAMES if box_head == "ltrb" else HEAD_NAMES
 
 
@@ -39,6 +46,11 @@ class Targets(Generic[Array]):
     box_index, box_target, box_weight: the ltrb head's S regression samples, None for the center head:
         (S,) int64 image * H * W + y * W + x; (S, 4) float32 target box x1, y1, x2, y2 in input pixels; (S,)
         float32 sample weights (see `centernet.targets.ltrb_samples`).
+    extreme_heatmap, extreme_offset, extreme_index, extreme_mask, extreme_ignore: the exdet task's extreme points
+        in the order top, left, bottom, right (None for detect): (4, C, H, W) float32 Gaussian peaks, one heatmap
+        per extreme; (M, 4, 2) float32 sub-pixel (dx, dy) = point - floor(point) in output pixels; (M, 4) int64
+        peak position y * W + x; (M, 4) float32 1 where the offset is learned; (4, C, H, W) bool or None, as
+        `ignore` for each extreme heatmap. `heatmap` is then the box-centre heatmap.
     """
 
     heatmap: Array
@@ -50,6 +62,11 @@ class Targets(Generic[Array]):
     box_index: Array | None = None
     box_target: Array | None = None
     box_weight: Array | None = None
+    extreme_heatmap: Array | None = None
+    extreme_offset: Array | None = None
+    extreme_index: Array | None = None
+    extreme_mask: Array | None = None
+    extreme_ignore: Array | None = None
 
 
 @dataclass
