@@ -188,7 +188,9 @@ def _example(batch: Batch, i: int, detections: Detections, heatmap_logits: torch
 
 
 def _targets(batch: Batch, config: Config, heatmap_shape: tuple[int, ...]) -> Targets:
-    """The batch's ground truth at the heads' resolution (C, H, W) for the model's box head, on the batch's device."""
+    """The batch's ground truth at the heads' resolution (C, H, W) for the model's box head, on the batch's device;
+    exdet's extreme-point targets where the batch carries extreme points (the centre heatmap is detect's)."""
+    task = config.model.task if batch.extreme_points is not None else "detect"
     return encode_targets_batched(batch.boxes_xyxy, batch.classes, batch.valid, heatmap_shape[0],
                                   heatmap_shape[1:], crowd=batch.crowd, box_head=config.model.box_head,
-                                  gaussian=config.loss.gaussian)
+                                  gaussian=config.loss.gaussian, task=task, extreme_points=batch.extreme_points)
