@@ -32,7 +32,8 @@ ARCHITECTURES: dict[str, Architecture] = {
     "resnet101_dcn": Architecture("resnet_dcn", "resnet101", 64),
     "dla34": Architecture("dla", "deformable", 256),
     "dla34_plain": Architecture("dla", "plain", 256),
-    "hourglass104": Architecture("hourglass", "large", 256),  # two stacks, intermediate supervision, no ImageNet weights
+    # two stacks with intermediate supervision; no ImageNet weights
+    "hourglass104": Architecture("hourglass", "large", 256),
 }
 
 # --task name -> what the network predicts

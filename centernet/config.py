@@ -196,6 +196,8 @@ class InferenceConfig:
                                                "(sides rounded to multiples of 32) and merge the detections with "
                                                "class-wise NMS", nargs="+", metavar="SCALE")
     nms_iou: float = option(0.5, "IoU above which NMS merges two same-class detections of different scales")
+    extreme_peaks: int = option(40, "--task exdet: the peaks of each extreme-point heatmap the centre grouping "
+                                    "combines (the reference's K)")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scales", tuple(float(scale) for scale in self.scales))  # a list from the CLI
@@ -253,7 +255,7 @@ MIGRATIONS: dict[int, dict[str, dict[str, Any]]] = {
     3: {"renamed": {},
         "added": {},
         "derived": {"model.neck_channels": _reference_neck}},
-    4: {"renamed": {}, "added": {"model.task": "detect"}},
+    4: {"renamed": {}, "added": {"model.task": "detect", "inference.extreme_peaks": 40}},
 }
 
 

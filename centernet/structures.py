@@ -143,17 +143,40 @@ def apply_affine(points_xy: Array, affine: Array) -> Array:
     return points_xy @ linear + affine[..., None, :, 2]
 
 
+def extreme_octagons(extreme_points: np.ndarray) -> np.ndarray:
+    """ExtremeNet's octagon masks of (N, 4, 2) extreme points (top, left, bottom, right; x, y): each point is
+    extended along its edge of the box the points span by 1/8 of that edge's length to either side (1/4 in
+    all), cut at the box, and the eight ends joined. Returns (N, 8, 2) float32 vertices: top's right and left
+    end, left's upper and lower end, bottom's left and right end, right's lower and upper end (counter-clockwise
+    on the screen, as the reference lists them).
+    """
+    points = np.asarray(extreme_points, dtype=np.float32).reshape(-1, 4, 2)
+    (top_x, top_y), (left_x, left_y), (bottom_x, bottom_y), (right_x, right_y) = points.transpose(1, 2, 0)
+    reach_x = (right_x - left_x) / 8
+    reach_y = (bottom_y - top_y) / 8
+    vertices = [
+        (np.minimum(top_x + reach_x, right_x), top_y), (np.maximum(top_x - reach_x, left_x), top_y),
+        (left_x, np.maximum(left_y - reach_y, top_y)), (left_x, np.minimum(left_y + reach_y, bottom_y)),
+        (np.maximum(bottom_x - reach_x, left_x), bottom_y), (np.minimum(bottom_x + reach_x, right_x), bottom_y),
+        (right_x, np.minimum(right_y + reach_y, bottom_y)), (right_x, np.maximum(right_y - reach_y, top_y)),
+    ]
+    return np.stack([np.stack(vertex, -1) for vertex in vertices], axis=1).astype(np.float32)
+
+
 @dataclass
 class Detections:
     """One image's detections in original image pixels (numpy, on the host).
 
     boxes_xyxy: (N, 4) float32; scores: (N,) float32 in [0, 1], descending; classes: (N,) int64 contiguous
-    class indices in [0, num_classes).
+    class indices in [0, num_classes). The exdet task's also have extreme_points (N, 4, 2) float32 top, left,
+    bottom, right (x, y) and octagons (N, 8, 2) float32 (`extreme_octagons`); None for detect.
     """
 
     boxes_xyxy: np.ndarray
     scores: np.ndarray
     classes: np.ndarray
+    extreme_points: np.ndarray | None = None
+    octagons: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scores)

@@ -222,7 +222,8 @@ class TargetEncoder:
         return self._buffer[:batch]
 
     def __call__(self, boxes_xyxy: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor,
-                 crowd: torch.Tensor | None = None, extreme_points: torch.Tensor | None = None) -> Targets[torch.Tensor]:
+                 crowd: torch.Tensor | None = None,
+                 extreme_points: torch.Tensor | None = None) -> Targets[torch.Tensor]:
         """boxes (B, M, 4) x1, y1, x2, y2 in input pixels, classes (B, M) in [0, C), valid (B, M) bool, crowd
         (B, M) bool or None (crowd regions: `Targets.ignore`, the pixels they overlap in their class channel
         minus real peaks; None without any), extreme_points (B, M, 4, 2) in input pixels (exdet, required).

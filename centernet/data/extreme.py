@@ -6,10 +6,10 @@ clipped to the input, [0, W - 1] x [0, H - 1] like the boxes; the extreme points
 in input pixels. Because they are taken after the warp, a horizontal flip makes the mirror of the right-most
 vertex the left-most one: the left and right points swap by construction.
 
-Extreme points are (4, 2) float32 x, y rows in the order top, left, bottom, right (`structures.EXTREME_SIDES`). Where several
-vertices share the extreme coordinate, the point is the middle of that run of consecutive vertices (the middle
-of its extent along the other axis); with several such runs, the first in vertex order (counted from a vertex
-off the extreme), so that a mirror image picks the mirrored run.
+Extreme points are (4, 2) float32 x, y rows in the order top, left, bottom, right (`structures.EXTREME_SIDES`).
+Where several vertices share the extreme coordinate, the point is the middle of that run of consecutive vertices
+(the middle of its extent along the other axis); with several such runs, the first in vertex order (counted from
+a vertex off the extreme), so that a mirror image picks the mirrored run.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 
 from centernet.config import input_size_pair
 from centernet.structures import apply_affine
+
 TIE_TOLERANCE = 1e-3  # input pixels: vertices this close to the extreme coordinate share it
 
 
