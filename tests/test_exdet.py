@@ -169,6 +169,18 @@ def test_the_nine_term_loss_sums_five_heatmap_terms_and_four_offset_terms():
     torch.testing.assert_close(weighted, 2 * heatmaps + 0.5 * offsets)
 
 
+def test_the_mse_heatmap_loss_applies_to_all_five_heatmaps():
+    targets, _ = _one_object_targets()
+    torch.manual_seed(0)
+    outputs = {name: torch.randn(1, 2, 16, 16) for name in EXDET_HEAD_NAMES}
+    _, stats = build_criterion(LossConfig(heatmap_loss="mse"), task="exdet")(outputs, targets)
+    for side, name in enumerate(("top", "left", "bottom", "right")):
+        expected = torch.nn.MSELoss()(outputs[f"heatmap_{name}"].sigmoid(), targets.extreme_heatmap[:, side])
+        torch.testing.assert_close(stats[f"heatmap_{name}_loss"], expected)
+    torch.testing.assert_close(stats["heatmap_loss"], torch.nn.MSELoss()(outputs["heatmap"].sigmoid(),
+                                                                         targets.heatmap))
+
+
 def test_crowd_regions_are_ignored_in_every_extreme_heatmap():
     boxes = torch.tensor([[[12.0, 8, 52, 60], [0, 0, 64, 64]]])
     points = torch.tensor([[[[30.0, 8], [12, 33], [41, 60], [52, 21]], [[0.0] * 2] * 4]])
