@@ -24,6 +24,7 @@ from centernet.losses.penalty_reduced import penalty_reduced_focal_loss
 from centernet.model import build_model
 from centernet.structures import EXDET_HEAD_NAMES, extreme_octagons
 from centernet.targets import encode_targets_batched
+from tests.reference import reference_extreme_groups
 
 # --- extreme points of polygons ---------------------------------------------------------------------------------
 
@@ -254,6 +255,24 @@ def test_grouping_combines_only_within_an_image_and_keeps_the_best_first():
     rows = decode_extremes(centre, extremes, None, num_detections=4)
     assert rows[0, :2, 5].tolist() == [1.0, 0.0] and rows[0, 0, 4] > rows[0, 1, 4] and rows[0, 2, 4] == -1
     assert rows[1, 0, 5] == 0 and rows[1, 1, 4] == -1
+
+
+@pytest.mark.parametrize("classes", [1, 3])
+def test_pruned_grouping_finds_exactly_the_groups_of_the_references_k4_expansion(classes):
+    generator = torch.Generator().manual_seed(classes)
+    # a few dozen peaks per map on a low background, so that many combinations are valid and many are not
+    extremes = torch.rand(2, 4, classes, 24, 24, generator=generator) ** 8
+    centre = torch.rand(2, classes, 24, 24, generator=generator) ** 2
+    groups = group_extremes(centre, extremes, k=12)
+    ours = {(int(image), int(label), *(int(v) for pair in zip(x, y, strict=True) for v in pair)): float(score)
+            for image, label, x, y, score in zip(groups["image"], groups["class"], groups["x"].tolist(),
+                                                 groups["y"].tolist(), groups["score"], strict=True)}
+    expected = {group[:10]: group[10] for group in reference_extreme_groups(centre, extremes, k=12)}
+    assert len(expected) > 5  # the case exercises the grouping
+    assert len(ours) == len(groups["score"])  # no group twice
+    assert sorted(ours) == sorted(expected)
+    for key, score in expected.items():
+        assert ours[key] == pytest.approx(score, abs=1e-6)
 
 
 def test_offsets_move_the_points_and_the_box_follows_them():
