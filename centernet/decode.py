@@ -200,28 +200,66 @@ def _ragged_pairs(first_key: torch.Tensor, second_key: torch.Tensor) -> tuple[to
     return first, order[start[first] + offsets]
 
 
+def _rank_within(row: torch.Tensor, score: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(order, rank): `order` sorts entries by row, best score first (scores in [0, 1]); `rank` (in that order) is
+    each entry's place within its row, 0 for the best."""
+    order = torch.argsort(row.double() * 2 - score.double())
+    sorted_row = row[order]
+    return order, torch.arange(len(order), device=row.device) - torch.searchsorted(sorted_row, sorted_row)
+
+
+def thresholded_peaks(heatmap: torch.Tensor, k: int, threshold: float) -> tuple[torch.Tensor, ...]:
+    """The k best peaks of each row of heatmap (N, C, H, W), over its classes and pixels, among those scoring at
+    least `threshold`: what `top_peaks` keeps above the threshold, without max-pooling the whole heatmap where
+    few pixels pass (a trained model's). A peak equals the max of its 3x3 neighbourhood, as `peak_mask`.
+
+    Returns flat (P,) tensors (row, score, class, y, x), rows ascending, best first within a row.
+    """
+    rows, num_classes, height, width = heatmap.shape
+    flat = heatmap.reshape(-1)
+    index = (flat >= threshold).nonzero().squeeze(1)
+    if len(index) > flat.numel() // 8:  # a dense map (an untrained model's): one max-pool is cheaper
+        scores, classes, pixel = top_peaks(heatmap, k)
+        row, column = (scores >= threshold).nonzero(as_tuple=True)
+        y = torch.div(pixel[row, column], width, rounding_mode="floor")
+        return row, scores[row, column], classes[row, column], y, pixel[row, column] - y * width
+    plane = torch.div(index, height * width, rounding_mode="floor")
+    y = torch.div(index - plane * (height * width), width, rounding_mode="floor")
+    x = index - plane * (height * width) - y * width
+    value = flat[index]
+    peak = torch.ones_like(index, dtype=torch.bool)
+    for step_y, step_x in ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)):
+        # a neighbour outside the map is clamped onto the map, to a pixel of the same window
+        neighbour = (y + step_y).clamp(0, height - 1) * width + (x + step_x).clamp(0, width - 1)
+        peak &= value >= flat[plane * (height * width) + neighbour]
+    plane, y, x, value = plane[peak], y[peak], x[peak], value[peak]
+    row = torch.div(plane, num_classes, rounding_mode="floor")
+    order, rank = _rank_within(row, value)
+    order = order[rank < k]
+    return row[order], value[order], (plane - row * num_classes)[order], y[order], x[order]
+
+
 def _extreme_candidates(extremes: torch.Tensor, k: int) -> dict[str, torch.Tensor]:
     """The k best peaks of each extreme map (B, 4, C, H, W), those scoring >= EXTREME_SCORE_THRESHOLD, as flat
     (N,) lists: "image", "side" (0..3: top, left, bottom, right), "score", "class", and the peak pixel "x", "y"."""
     batch, sides, num_classes, height, width = extremes.shape
-    scores, classes, pixel = top_peaks(extremes.reshape(batch * sides, num_classes, height, width), k)
-    row, column = (scores >= EXTREME_SCORE_THRESHOLD).nonzero(as_tuple=True)  # rows of (4B, k'): image * 4 + side
-    y = torch.div(pixel[row, column], width, rounding_mode="floor")
-    return {"image": torch.div(row, sides, rounding_mode="floor"), "side": row % sides, "score": scores[row, column],
-            "class": classes[row, column], "x": pixel[row, column] - y * width, "y": y}
+    row, score, label, y, x = thresholded_peaks(extremes.reshape(batch * sides, num_classes, height, width), k,
+                                                EXTREME_SCORE_THRESHOLD)
+    return {"image": torch.div(row, sides, rounding_mode="floor"), "side": row % sides, "score": score,
+            "class": label, "x": x, "y": y}
 
 
 def _pairs(peaks: dict[str, torch.Tensor], first: int, second: int, axis: str,
-           num_classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+           num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(first, second) peaks of one image and class with first's `axis` coordinate <= second's: their indices
-    into `peaks` (P,) each, and their key image * C + class (P,)."""
+    into `peaks`, (P,) each."""
     key = peaks["image"] * num_classes + peaks["class"]
     a = (peaks["side"] == first).nonzero().squeeze(1)
     b = (peaks["side"] == second).nonzero().squeeze(1)
     i, j = _ragged_pairs(key[a], key[b])
     i, j = a[i], b[j]
     ordered = peaks[axis][i] <= peaks[axis][j]
-    return i[ordered], j[ordered], key[i[ordered]]
+    return i[ordered], j[ordered]
 
 
 def group_extremes(centre: torch.Tensor, extremes: torch.Tensor, k: int = 40) -> dict[str, torch.Tensor]:
@@ -231,31 +269,36 @@ def group_extremes(centre: torch.Tensor, extremes: torch.Tensor, k: int = 40) ->
     reference), whose four scores pass EXTREME_SCORE_THRESHOLD and whose centre ((l.x + r.x + 0.5) / 2,
     (t.y + b.y + 0.5) / 2), truncated, scores at least CENTRE_SCORE_THRESHOLD in the class's centre heatmap.
 
-    The reference scores all k^4 combinations of a batch row; here peaks below the threshold are dropped first,
-    and only (top, bottom) pairs and (left, right) pairs of one image and class, already ordered, are combined.
+    The reference scores all k^4 combinations of a batch row. Here peaks below the threshold are never found
+    (`thresholded_peaks`), and combinations are built by joins on equal keys: ordered (left, right) pairs of one
+    image and class with the centre pixels passing the threshold in their column, then those with the ordered
+    (top, bottom) pairs whose centre row they are in; only the survivors are checked in full.
     centre: (B, C, H, W), extremes: (B, 4, C, H, W) probabilities. Returns flat tensors over the G groups:
     "image", "class" (G,) int64, "score" (G,) = (t + l + b + r + 2 c) / 6, and "x", "y" (G, 4) int64 peak pixels
     of the top, left, bottom and right points.
     """
-    num_classes = centre.shape[1]
+    num_classes, height, width = centre.shape[1:]
     peaks = _extreme_candidates(extremes, k)
-    top, bottom, vertical_key = _pairs(peaks, 0, 2, "y", num_classes)
-    left, right, horizontal_key = _pairs(peaks, 1, 3, "x", num_classes)
-    vertical, horizontal = _ragged_pairs(vertical_key, horizontal_key)
-    top, bottom, left, right = top[vertical], bottom[vertical], left[horizontal], right[horizontal]
     x, y = peaks["x"], peaks["y"]
+    owner = peaks["image"] * num_classes + peaks["class"]  # image * C + class of each peak
+    left, right = _pairs(peaks, 1, 3, "x", num_classes)
+    top, bottom = _pairs(peaks, 0, 2, "y", num_classes)
+    lit = (centre >= CENTRE_SCORE_THRESHOLD).nonzero()  # (S, 4) image, class, y, x
+    lit_owner = lit[:, 0] * num_classes + lit[:, 1]
+    centre_x = ((x[left] + x[right]).float() + 0.5).div(2).long()
+    horizontal, centre_pixel = _ragged_pairs(owner[left] * width + centre_x, lit_owner * width + lit[:, 3])
+    centre_y = ((y[top] + y[bottom]).float() + 0.5).div(2).long()
+    matched, vertical = _ragged_pairs(lit_owner[centre_pixel] * height + lit[centre_pixel, 2],
+                                      owner[top] * height + centre_y)
+    top, bottom = top[vertical], bottom[vertical]
+    left, right, centre_pixel = left[horizontal[matched]], right[horizontal[matched]], centre_pixel[matched]
     valid = ((y[top] <= y[left]) & (y[top] <= y[right]) & (y[left] <= y[bottom]) & (y[right] <= y[bottom])
              & (x[left] <= x[top]) & (x[left] <= x[bottom]) & (x[top] <= x[right]) & (x[bottom] <= x[right]))
-    members = torch.stack([top, left, bottom, right], -1)[valid]  # (G', 4) indices into the peaks
-    top, left, bottom, right = members.unbind(-1)
-    image, label = peaks["image"][top], peaks["class"][top]
-    centre_x = ((x[left] + x[right]).float() + 0.5).div(2).long()
-    centre_y = ((y[top] + y[bottom]).float() + 0.5).div(2).long()
+    members = torch.stack([top, left, bottom, right], -1)[valid]  # (G, 4) indices into the peaks
+    image, label, centre_y, centre_x = lit[centre_pixel[valid]].unbind(-1)
     centre_score = centre[image, label, centre_y, centre_x]
     score = (peaks["score"][members].sum(-1) + 2 * centre_score) / 6
-    kept = centre_score >= CENTRE_SCORE_THRESHOLD
-    members = members[kept]
-    return {"image": image[kept], "class": label[kept], "score": score[kept], "x": x[members], "y": y[members]}
+    return {"image": image, "class": label, "score": score, "x": x[members], "y": y[members]}
 
 
 def decode_extremes(centre: torch.Tensor, extremes: torch.Tensor, offsets: torch.Tensor | None, k: int = 40,
@@ -278,10 +321,8 @@ def decode_extremes(centre: torch.Tensor, extremes: torch.Tensor, offsets: torch
         flat = offsets.permute(0, 1, 3, 4, 2).reshape(batch, 4, height * width, 2)  # (B, 4, H * W, 2)
         side = torch.arange(4, device=centre.device)
         points = points + flat[groups["image"][:, None], side, groups["y"] * width + groups["x"]].float()
-    # by image, then best first; the rank of each group within its image
-    order = torch.argsort(groups["image"].double() * 2 - groups["score"].double())
+    order, rank = _rank_within(groups["image"], groups["score"])
     image = groups["image"][order]
-    rank = torch.arange(len(order), device=order.device) - torch.searchsorted(image, image)
     kept = rank < num_detections
     order, image, rank = order[kept], image[kept], rank[kept]
     found = points[order]  # (D, 4, 2)

@@ -281,6 +281,41 @@ def _reference_topk(heat: torch.Tensor, k: int):
     return scores, classes, pixel // width, pixel % width
 
 
+def _reference_combinations(centre: torch.Tensor, extremes: torch.Tensor, image: int, k: int,
+                            score_threshold: float, centre_threshold: float):
+    """One image's K^4 combinations, as exct_decode expands them: (score (K, K, K, K), kept (K, K, K, K) bool,
+    class (K, K, K, K), xs and ys of the top, left, bottom and right peaks, each broadcastable to (K, K, K, K))."""
+    peaks = [_reference_topk(extremes[image:image + 1, side], k) for side in range(4)]
+    shape = [(k, 1, 1, 1), (1, k, 1, 1), (1, 1, k, 1), (1, 1, 1, k)]
+    score, label, ys, xs = ([peaks[side][field][0].view(shape[side]).expand(k, k, k, k) for side in range(4)]
+                            for field in range(4))
+    (ty, ly, by, ry), (tx, lx, bx, rx) = ys, xs
+    centre_x = ((lx + rx).float() + 0.5).div(2).long()
+    centre_y = ((ty + by).float() + 0.5).div(2).long()
+    centre_score = centre[image, label[0], centre_y, centre_x]
+    total = (score[0] + score[1] + score[2] + score[3] + 2 * centre_score) / 6
+    wrong_class = (label[0] != label[1]) | (label[0] != label[2]) | (label[0] != label[3])
+    wrong_top = (ty > ly) | (ty > by) | (ty > ry)
+    wrong_left = (lx > tx) | (lx > bx) | (lx > rx)
+    wrong_bottom = (by < ty) | (by < ly) | (by < ry)
+    wrong_right = (rx < tx) | (rx < lx) | (rx < bx)
+    weak = ((score[0] < score_threshold) | (score[1] < score_threshold) | (score[2] < score_threshold)
+            | (score[3] < score_threshold) | (centre_score < centre_threshold))
+    kept = ~(wrong_class | wrong_top | wrong_left | wrong_bottom | wrong_right | weak)
+    return total, kept, label[0], xs, ys
+
+
+def reference_exct_decode(centre: torch.Tensor, extremes: torch.Tensor, k: int = 40, num_detections: int = 100,
+                          score_threshold: float = 0.1, centre_threshold: float = 0.1) -> torch.Tensor:
+    """The reference's decoding cost: per image the K^4 expansion, rejected combinations' scores lowered by 1, and
+    the top `num_detections` scores (B, num_detections) (the benchmark's baseline)."""
+    best = []
+    for image in range(extremes.shape[0]):
+        total, kept, *_ = _reference_combinations(centre, extremes, image, k, score_threshold, centre_threshold)
+        best.append((total - (~kept).float()).view(-1).topk(num_detections).values)
+    return torch.stack(best)
+
+
 def reference_extreme_groups(centre: torch.Tensor, extremes: torch.Tensor, k: int, score_threshold: float = 0.1,
                              centre_threshold: float = 0.1) -> list[tuple]:
     """ExtremeNet's exct_decode grouping on probabilities centre (B, C, H, W) and extremes (B, 4, C, H, W): all K^4
@@ -288,29 +323,12 @@ def reference_extreme_groups(centre: torch.Tensor, extremes: torch.Tensor, k: in
     point, left right of any, bottom above any, right left of any), or where a score is below its threshold; the
     centre is looked up at (int((l.x + r.x + 0.5) / 2), int((t.y + b.y + 0.5) / 2)). Returns the kept groups as
     tuples (image, class, tx, ty, lx, ly, bx, by, rx, ry, score), unordered."""
-    batch, _, num_classes, height, width = extremes.shape
     found = []
-    for image in range(batch):
-        peaks = [_reference_topk(extremes[image:image + 1, side], k) for side in range(4)]
-        shape = [(k, 1, 1, 1), (1, k, 1, 1), (1, 1, k, 1), (1, 1, 1, k)]
-        score, label, ys, xs = ([peaks[side][field][0].view(shape[side]).expand(k, k, k, k) for side in range(4)]
-                                for field in range(4))
-        (ty, ly, by, ry), (tx, lx, bx, rx) = ys, xs
-        centre_x = ((lx + rx).float() + 0.5).div(2).long()
-        centre_y = ((ty + by).float() + 0.5).div(2).long()
-        centre_score = centre[image, label[0], centre_y, centre_x]
-        total = (score[0] + score[1] + score[2] + score[3] + 2 * centre_score) / 6
-        wrong_class = (label[0] != label[1]) | (label[0] != label[2]) | (label[0] != label[3])
-        wrong_top = (ty > ly) | (ty > by) | (ty > ry)
-        wrong_left = (lx > tx) | (lx > bx) | (lx > rx)
-        wrong_bottom = (by < ty) | (by < ly) | (by < ry)
-        wrong_right = (rx < tx) | (rx < lx) | (rx < bx)
-        weak = ((score[0] < score_threshold) | (score[1] < score_threshold) | (score[2] < score_threshold)
-                | (score[3] < score_threshold) | (centre_score < centre_threshold))
-        kept = ~(wrong_class | wrong_top | wrong_left | wrong_bottom | wrong_right | weak)
-        for index in kept.nonzero().tolist():
-            t, l, b, r = index  # noqa: E741
-            found.append((image, int(label[0][t, l, b, r]), int(tx[t, 0, 0, 0]), int(ty[t, 0, 0, 0]),
+    for image in range(extremes.shape[0]):
+        total, kept, label, (tx, lx, bx, rx), (ty, ly, by, ry) = _reference_combinations(
+            centre, extremes, image, k, score_threshold, centre_threshold)
+        for t, l, b, r in kept.nonzero().tolist():  # noqa: E741
+            found.append((image, int(label[t, l, b, r]), int(tx[t, 0, 0, 0]), int(ty[t, 0, 0, 0]),
                           int(lx[0, l, 0, 0]), int(ly[0, l, 0, 0]), int(bx[0, 0, b, 0]), int(by[0, 0, b, 0]),
                           int(rx[0, 0, 0, r]), int(ry[0, 0, 0, r]), float(total[t, l, b, r])))
     return found

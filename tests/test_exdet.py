@@ -18,7 +18,15 @@ from centernet.data.extreme import (
     warped_extreme_points,
 )
 from centernet.data.transforms import affine_matrix, compose_affine, horizontal_flip_matrix
-from centernet.decode import decode_extremes, decode_outputs, group_extremes, merge_flip_extremes, to_image_coordinates
+from centernet.decode import (
+    decode_extremes,
+    decode_outputs,
+    group_extremes,
+    merge_flip_extremes,
+    thresholded_peaks,
+    to_image_coordinates,
+    top_peaks,
+)
 from centernet.losses import build_criterion
 from centernet.losses.penalty_reduced import penalty_reduced_focal_loss
 from centernet.model import build_model
@@ -257,11 +265,12 @@ def test_grouping_combines_only_within_an_image_and_keeps_the_best_first():
     assert rows[1, 0, 5] == 0 and rows[1, 1, 4] == -1
 
 
-@pytest.mark.parametrize("classes", [1, 3])
-def test_pruned_grouping_finds_exactly_the_groups_of_the_references_k4_expansion(classes):
+@pytest.mark.parametrize(("classes", "power"), [(1, 8), (3, 8), (1, 40), (2, 40)])
+def test_pruned_grouping_finds_exactly_the_groups_of_the_references_k4_expansion(classes, power):
     generator = torch.Generator().manual_seed(classes)
-    # a few dozen peaks per map on a low background, so that many combinations are valid and many are not
-    extremes = torch.rand(2, 4, classes, 24, 24, generator=generator) ** 8
+    # peaks on a low background, so that many combinations are valid and many are not; power 8 leaves a quarter
+    # of the pixels above the threshold (the max-pool path of thresholded_peaks), power 40 a twentieth
+    extremes = torch.rand(2, 4, classes, 24, 24, generator=generator) ** power
     centre = torch.rand(2, classes, 24, 24, generator=generator) ** 2
     groups = group_extremes(centre, extremes, k=12)
     ours = {(int(image), int(label), *(int(v) for pair in zip(x, y, strict=True) for v in pair)): float(score)
@@ -273,6 +282,17 @@ def test_pruned_grouping_finds_exactly_the_groups_of_the_references_k4_expansion
     assert sorted(ours) == sorted(expected)
     for key, score in expected.items():
         assert ours[key] == pytest.approx(score, abs=1e-6)
+
+
+@pytest.mark.parametrize("power", [2, 40])  # dense (max-pool) and sparse (neighbour) paths
+def test_thresholded_peaks_are_the_top_peaks_above_the_threshold(power):
+    heatmap = torch.rand(3, 4, 20, 24, generator=torch.Generator().manual_seed(power)) ** power
+    row, score, label, y, x = thresholded_peaks(heatmap, 15, 0.1)
+    scores, classes, pixel = top_peaks(heatmap, 15)
+    expected = [(r, float(s), int(c), int(p) // 24, int(p) % 24) for r in range(3)
+                for s, c, p in zip(scores[r], classes[r], pixel[r], strict=True) if s >= 0.1]
+    assert len(expected) > 10
+    assert list(zip(row.tolist(), score.tolist(), label.tolist(), y.tolist(), x.tolist(), strict=True)) == expected
 
 
 def test_offsets_move_the_points_and_the_box_follows_them():
