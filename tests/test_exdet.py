@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from centernet.config import LossConfig
+from centernet.checkpoint import save_checkpoint
+from centernet.config import Config, DataConfig, LossConfig, ModelConfig, config_to_dict
 from centernet.data.coco import CocoDataset, collate
 from centernet.data.extreme import (
     box_edge_midpoints,
@@ -27,9 +28,12 @@ from centernet.decode import (
     to_image_coordinates,
     top_peaks,
 )
+from centernet.errors import CenterNetError
+from centernet.export import export_checkpoint
 from centernet.losses import build_criterion
 from centernet.losses.penalty_reduced import penalty_reduced_focal_loss
 from centernet.model import build_model
+from centernet.predictor import Predictor, load_predictor
 from centernet.structures import EXDET_HEAD_NAMES, extreme_octagons
 from centernet.targets import encode_targets_batched
 from tests.reference import reference_extreme_groups
@@ -373,3 +377,41 @@ def test_overfits_one_batch_until_grouping_recovers_the_extreme_points():
             assert len(found), f"image {image} object {slot} not found"
             distance = (found[:, 6:].view(-1, 4, 2) - truth).norm(dim=-1).amax(-1)  # worst point of each group
             assert distance.min() <= 2.0, distance
+
+
+def _exdet_checkpoint(path):
+    """A checkpoint of an exdet ResNet-18 whose heatmaps vary over the image around 0.5, so that points group
+    (features made to vary as in `test_export.random_model`)."""
+    torch.manual_seed(0)
+    model = build_model("resnet18", 2, task="exdet")
+    with torch.no_grad():
+        for name in EXDET_HEAD_NAMES:
+            torch.nn.init.normal_(model.heads[name][-1].weight, std=0.5)
+            torch.nn.init.zeros_(model.heads[name][-1].bias)
+        for module in model.modules():
+            if isinstance(module, torch.nn.ConvTranspose2d):
+                torch.nn.init.normal_(module.weight, std=0.05)
+    config = Config(model=ModelConfig(task="exdet", num_classes=2, box_head="center", neck_shortcuts=False),
+                    data=DataConfig(input_size=64))
+    save_checkpoint(path, {"model": model.state_dict(), "optimizer": {}, "scheduler": {}, "scaler": {}, "epoch": 1,
+                           "step": 1, "best_ap": 0.0, "config": config_to_dict(config), "class_names": ["a", "b"],
+                           "category_ids": [1, 2]})
+    return path
+
+
+def test_an_exdet_checkpoint_exports_its_network_and_refuses_in_graph_decoding(tmp_path):
+    checkpoint = _exdet_checkpoint(tmp_path / "best.pt")
+    with pytest.raises(CenterNetError, match="--with-decode"):
+        export_checkpoint(checkpoint, tmp_path / "decoded.onnx", with_decode=True)
+    exported = export_checkpoint(checkpoint, tmp_path / "net.onnx")  # verified against PyTorch on export
+    image = np.random.default_rng(0).integers(0, 255, (48, 80, 3), dtype=np.uint8)
+    pytorch = Predictor.from_file(checkpoint, device="cpu", score_threshold=0.0)
+    onnx = load_predictor(exported, "onnxruntime", device="cpu", score_threshold=0.0)
+    for found in (pytorch([image])[0], onnx([image])[0]):
+        assert len(found) and found.extreme_points.shape == (len(found), 4, 2)
+        assert found.octagons.shape == (len(found), 8, 2)
+        np.testing.assert_allclose(found.octagons, extreme_octagons(found.extreme_points))
+        boxes = found.boxes_xyxy
+        np.testing.assert_allclose(boxes[:, 0], found.extreme_points[:, 1, 0], atol=1e-4)  # x1 is the left point
+        np.testing.assert_allclose(boxes[:, 3], found.extreme_points[:, 2, 1], atol=1e-4)  # y2 is the bottom point
+    np.testing.assert_allclose(onnx([image])[0].scores[:5], pytorch([image])[0].scores[:5], atol=1e-4)
