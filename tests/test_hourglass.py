@@ -59,11 +59,13 @@ def test_inputs_are_padded_to_the_hourglass_multiple_and_the_features_cropped_ba
     assert features[-1].shape == (1, 256, 10, 6)
 
 
-def test_hourglass_takes_no_imagenet_weights_and_no_neck_shortcuts():
+def test_hourglass_takes_no_imagenet_weights_and_ignores_the_resnet_up_path_options():
     with pytest.raises(ValueError, match="no ImageNet weights"):
         build_model("hourglass104", 80, backbone_weights="imagenet")
-    with pytest.raises(ValueError, match="ResNet bodies"):
-        build_model("hourglass104", 80, neck_shortcuts=True)
+    with torch.device("meta"):
+        plain = build_model("hourglass104", 3)
+        with_options = build_model("hourglass104", 3, neck_shortcuts=True, neck_channels=(256, 128, 64))
+    assert [p.shape for p in with_options.parameters()] == [p.shape for p in plain.parameters()]
 
 
 def test_the_loss_of_several_stacks_is_the_mean_of_each_stacks_loss():
