@@ -415,3 +415,35 @@ def test_an_exdet_checkpoint_exports_its_network_and_refuses_in_graph_decoding(t
         np.testing.assert_allclose(boxes[:, 0], found.extreme_points[:, 1, 0], atol=1e-4)  # x1 is the left point
         np.testing.assert_allclose(boxes[:, 3], found.extreme_points[:, 2, 1], atol=1e-4)  # y2 is the bottom point
     np.testing.assert_allclose(onnx([image])[0].scores[:5], pytorch([image])[0].scores[:5], atol=1e-4)
+
+
+def test_training_counts_the_objects_without_a_polygon_each_epoch(tmp_path, capsys):
+    from centernet.cli import main
+
+    annotations = _write_dataset(tmp_path)  # one object with a polygon, one without, one crowd region
+    assert main(["train", "--task", "exdet", "--train-ann", str(annotations), "--train-images", str(tmp_path),
+                 "--out", str(tmp_path / "run"), "--input-size", "64", "--epochs", "2", "--batch-size", "1",
+                 "--scale", "0", "--shift", "0", "--workers", "0", "--device", "cpu", "--warmup-iters", "1",
+                 "--no-ema"]) == 0
+    errors = capsys.readouterr().err
+    for epoch in (1, 2):
+        assert f"epoch {epoch}: 1 objects had no polygon" in errors
+    records = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert [record["objects_without_polygon"] for record in records] == [1, 1]
+
+
+def test_demo_draws_the_points_and_octagons_and_its_json_lines_carry_them():
+    from centernet.apps.video import Frame, detection_record
+    from centernet.structures import Detections
+    from centernet.viz import draw_detections
+
+    points = np.array([[[30, 10], [10, 30], [34, 50], [50, 26]]], np.float32)
+    found = Detections(np.array([[10, 10, 50, 50]], np.float32), np.array([0.9], np.float32),
+                       np.array([0]), points, extreme_octagons(points))
+    image = np.zeros((64, 64, 3), np.uint8)
+    boxes_only = draw_detections(image, Detections(found.boxes_xyxy, found.scores, found.classes), ["a"])
+    drawn = draw_detections(image, found, ["a"])
+    assert drawn[10, 30].any() and drawn[26, 50].any()  # the top and right points
+    assert (drawn != boxes_only).any(axis=2).sum() > 40  # the octagon and the dots
+    record = detection_record(Frame(0, None, "x.png", image), found, ["a"])["detections"][0]
+    assert record["extreme_points"] == points[0].tolist() and len(record["octagon"]) == 8
