@@ -239,14 +239,17 @@ def thresholded_peaks(heatmap: torch.Tensor, k: int, threshold: float) -> tuple[
     return row[order], value[order], (plane - row * num_classes)[order], y[order], x[order]
 
 
-def _extreme_candidates(extremes: torch.Tensor, k: int) -> dict[str, torch.Tensor]:
+def _extreme_candidates(extremes: torch.Tensor, k: int, offsets: torch.Tensor | None) -> dict[str, torch.Tensor]:
     """The k best peaks of each extreme map (B, 4, C, H, W), those scoring >= EXTREME_SCORE_THRESHOLD, as flat
-    (N,) lists: "image", "side" (0..3: top, left, bottom, right), "score", "class", and the peak pixel "x", "y"."""
+    (N,) lists: "image", "side" (0..3: top, left, bottom, right), "score", "class", the peak pixel "x", "y", and the
+    sub-pixel point "point" (N, 2): the pixel plus its offset (B, 4, 2, H, W), or its centre (+0.5) without."""
     batch, sides, num_classes, height, width = extremes.shape
     row, score, label, y, x = thresholded_peaks(extremes.reshape(batch * sides, num_classes, height, width), k,
                                                 EXTREME_SCORE_THRESHOLD)
-    return {"image": torch.div(row, sides, rounding_mode="floor"), "side": row % sides, "score": score,
-            "class": label, "x": x, "y": y}
+    image, side = torch.div(row, sides, rounding_mode="floor"), row % sides
+    point = torch.stack([x, y], -1).float()
+    point = point + 0.5 if offsets is None else point + offsets[image, side, :, y, x].float()  # (N, 2)
+    return {"image": image, "side": side, "score": score, "class": label, "x": x, "y": y, "point": point}
 
 
 def _pairs(peaks: dict[str, torch.Tensor], first: int, second: int, axis: str,
@@ -262,32 +265,46 @@ def _pairs(peaks: dict[str, torch.Tensor], first: int, second: int, axis: str,
     return i[ordered], j[ordered]
 
 
-def group_extremes(centre: torch.Tensor, extremes: torch.Tensor, k: int = 40) -> dict[str, torch.Tensor]:
+def group_extremes(centre: torch.Tensor, extremes: torch.Tensor, k: int = 40,
+                   offsets: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """ExtremeNet's centre grouping, pruned: of the k best peaks of each extreme map, every (top, left, bottom,
     right) of one image and class that is geometrically valid (top above left, right and bottom; bottom below
     left and right; left left of top, bottom and right; right right of top and bottom; in peak pixels, as the
-    reference), whose four scores pass EXTREME_SCORE_THRESHOLD and whose centre ((l.x + r.x + 0.5) / 2,
-    (t.y + b.y + 0.5) / 2), truncated, scores at least CENTRE_SCORE_THRESHOLD in the class's centre heatmap.
+    reference), whose four scores pass EXTREME_SCORE_THRESHOLD and whose geometric centre scores at least
+    CENTRE_SCORE_THRESHOLD in the class's centre heatmap.
+
+    The centre pixel: without offsets the reference's, (int((l.x + r.x + 0.5) / 2), int((t.y + b.y + 0.5) / 2))
+    of the peak pixels; with offsets (B, 4, 2, H, W) the floor of the middle of the sub-pixel points, which is
+    where the targets put the centre peak (the floor of the centre of the box the points span). The reference's
+    rule looks half a pixel left of and above that, which misses the peak of a sharp centre heatmap.
 
     The reference scores all k^4 combinations of a batch row. Here peaks below the threshold are never found
     (`thresholded_peaks`), and combinations are built by joins on equal keys: ordered (left, right) pairs of one
     image and class with the centre pixels passing the threshold in their column, then those with the ordered
     (top, bottom) pairs whose centre row they are in; only the survivors are checked in full.
     centre: (B, C, H, W), extremes: (B, 4, C, H, W) probabilities. Returns flat tensors over the G groups:
-    "image", "class" (G,) int64, "score" (G,) = (t + l + b + r + 2 c) / 6, and "x", "y" (G, 4) int64 peak pixels
-    of the top, left, bottom and right points.
+    "image", "class" (G,) int64, "score" (G,) = (t + l + b + r + 2 c) / 6, "x", "y" (G, 4) int64 peak pixels
+    and "points" (G, 4, 2) float sub-pixel points (pixel centres without offsets) of the top, left, bottom and
+    right points.
     """
     num_classes, height, width = centre.shape[1:]
-    peaks = _extreme_candidates(extremes, k)
+    peaks = _extreme_candidates(extremes, k, offsets)
     x, y = peaks["x"], peaks["y"]
     owner = peaks["image"] * num_classes + peaks["class"]  # image * C + class of each peak
     left, right = _pairs(peaks, 1, 3, "x", num_classes)
     top, bottom = _pairs(peaks, 0, 2, "y", num_classes)
     lit = (centre >= CENTRE_SCORE_THRESHOLD).nonzero()  # (S, 4) image, class, y, x
     lit_owner = lit[:, 0] * num_classes + lit[:, 1]
-    centre_x = ((x[left] + x[right]).float() + 0.5).div(2).long()
+    point = peaks["point"]
+    if offsets is None:
+        centre_x = ((x[left] + x[right]).float() + 0.5).div(2).long()
+    else:
+        centre_x = ((point[left, 0] + point[right, 0]) / 2).floor().long().clamp(0, width - 1)
     horizontal, centre_pixel = _ragged_pairs(owner[left] * width + centre_x, lit_owner * width + lit[:, 3])
-    centre_y = ((y[top] + y[bottom]).float() + 0.5).div(2).long()
+    if offsets is None:
+        centre_y = ((y[top] + y[bottom]).float() + 0.5).div(2).long()
+    else:
+        centre_y = ((point[top, 1] + point[bottom, 1]) / 2).floor().long().clamp(0, height - 1)
     matched, vertical = _ragged_pairs(lit_owner[centre_pixel] * height + lit[centre_pixel, 2],
                                       owner[top] * height + centre_y)
     top, bottom = top[vertical], bottom[vertical]
@@ -298,13 +315,14 @@ def group_extremes(centre: torch.Tensor, extremes: torch.Tensor, k: int = 40) ->
     image, label, centre_y, centre_x = lit[centre_pixel[valid]].unbind(-1)
     centre_score = centre[image, label, centre_y, centre_x]
     score = (peaks["score"][members].sum(-1) + 2 * centre_score) / 6
-    return {"image": image, "class": label, "score": score, "x": x[members], "y": y[members]}
+    return {"image": image, "class": label, "score": score, "x": x[members], "y": y[members],
+            "points": point[members]}
 
 
 def decode_extremes(centre: torch.Tensor, extremes: torch.Tensor, offsets: torch.Tensor | None, k: int = 40,
                     num_detections: int = 100) -> torch.Tensor:
-    """exdet detections: `group_extremes` of the k best peaks of each extreme map, the best `num_detections`
-    groups per image.
+    """exdet detections: `group_extremes` of the k best peaks of each extreme map (with the offsets, when given, for
+    the points and the centre lookup), the best `num_detections` groups per image.
 
     centre: (B, C, H, W), extremes: (B, 4, C, H, W) probabilities, offsets: (B, 4, 2, H, W) (dx, dy) of each
     extreme point (top, left, bottom, right), or None for pixel centres (+0.5). Returns (B, num_detections, 14)
@@ -312,15 +330,9 @@ def decode_extremes(centre: torch.Tensor, extremes: torch.Tensor, offsets: torch
     in output-map pixels, sorted by score; the box is (left x, top y, right x, bottom y); rows without a group
     have score -1 (and zeros).
     """
-    batch, height, width = centre.shape[0], *centre.shape[-2:]
-    groups = group_extremes(centre, extremes, k)
-    points = torch.stack([groups["x"], groups["y"]], -1).float()  # (G, 4, 2)
-    if offsets is None:
-        points = points + 0.5
-    else:
-        flat = offsets.permute(0, 1, 3, 4, 2).reshape(batch, 4, height * width, 2)  # (B, 4, H * W, 2)
-        side = torch.arange(4, device=centre.device)
-        points = points + flat[groups["image"][:, None], side, groups["y"] * width + groups["x"]].float()
+    batch = centre.shape[0]
+    groups = group_extremes(centre, extremes, k, offsets)
+    points = groups["points"]  # (G, 4, 2)
     order, rank = _rank_within(groups["image"], groups["score"])
     image = groups["image"][order]
     kept = rank < num_detections

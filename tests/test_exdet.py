@@ -308,6 +308,23 @@ def test_offsets_move_the_points_and_the_box_follows_them():
     assert rows[0, 0, 0] == 4.25  # x1 is the left point's x
 
 
+def test_with_offsets_the_centre_is_looked_up_where_the_targets_put_it():
+    # peaks left x 1, right x 8, top y 1, bottom y 10, each with offset 0.5: the points span x 1.5..8.5 and
+    # y 1.5..10.5, so the box centre is (5, 6), its target peak pixel (5, 6); the reference's rule on the peak
+    # pixels looks at (int((1 + 8 + 0.5) / 2), int((1 + 10 + 0.5) / 2)) = (4, 5)
+    centre, extremes = _maps(((5, 1), (1, 7), (6, 10), (8, 5)))
+    centre.zero_()
+    centre[0, 1, 6, 5] = 0.8
+    offsets = torch.full((1, 4, 2, 32, 32), 0.5)
+    groups = group_extremes(centre, extremes, offsets=offsets)
+    assert len(groups["score"]) == 1
+    torch.testing.assert_close(groups["points"][0], torch.tensor([[5.5, 1.5], [1.5, 7.5], [6.5, 10.5], [8.5, 5.5]]))
+    assert len(group_extremes(centre, extremes)["score"]) == 0
+    centre[0, 1, 6, 5], centre[0, 1, 5, 4] = 0.0, 0.8
+    assert len(group_extremes(centre, extremes)["score"]) == 1
+    assert len(group_extremes(centre, extremes, offsets=offsets)["score"]) == 0
+
+
 def test_the_octagon_extends_each_point_by_an_eighth_of_its_edge_either_way_within_the_box():
     points = np.array([[[10, 0], [0, 4], [2, 16], [16, 14]]], np.float32)  # box 0..16 x 0..16
     expected = [[12, 0], [8, 0], [0, 2], [0, 6], [0, 16], [4, 16], [16, 16], [16, 12]]
