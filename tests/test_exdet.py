@@ -32,7 +32,7 @@ from centernet.errors import CenterNetError
 from centernet.export import export_checkpoint
 from centernet.losses import build_criterion
 from centernet.losses.penalty_reduced import penalty_reduced_focal_loss
-from centernet.model import build_model
+from centernet.model import build_model, build_model_from_config
 from centernet.predictor import Predictor, load_predictor
 from centernet.structures import EXDET_HEAD_NAMES, extreme_octagons
 from centernet.targets import encode_targets_batched
@@ -402,7 +402,9 @@ def _exdet_checkpoint(path):
     """A checkpoint of an exdet ResNet-18 whose heatmaps vary over the image around 0.5, so that points group
     (features made to vary as in `test_export.random_model`)."""
     torch.manual_seed(0)
-    model = build_model("resnet18", 2, task="exdet")
+    config = Config(model=ModelConfig(task="exdet", num_classes=2, box_head="center", neck_shortcuts=False),
+                    data=DataConfig(input_size=64))
+    model = build_model_from_config(config.model, config.data)
     with torch.no_grad():
         for name in EXDET_HEAD_NAMES:
             torch.nn.init.normal_(model.heads[name][-1].weight, std=0.5)
@@ -410,8 +412,6 @@ def _exdet_checkpoint(path):
         for module in model.modules():
             if isinstance(module, torch.nn.ConvTranspose2d):
                 torch.nn.init.normal_(module.weight, std=0.05)
-    config = Config(model=ModelConfig(task="exdet", num_classes=2, box_head="center", neck_shortcuts=False),
-                    data=DataConfig(input_size=64))
     save_checkpoint(path, {"model": model.state_dict(), "optimizer": {}, "scheduler": {}, "scaler": {}, "epoch": 1,
                            "step": 1, "best_ap": 0.0, "config": config_to_dict(config), "class_names": ["a", "b"],
                            "category_ids": [1, 2]})
