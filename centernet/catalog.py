@@ -17,7 +17,7 @@ class Architecture:
     a ResNet body, or "deformable" / "plain" for the convolutions of DLA's up path; `head_conv` is the heads'
     hidden channels when the config leaves it unset."""
 
-    body: str  # resnet | resnet_dcn | dla
+    body: str  # resnet | resnet_dcn | dla | hourglass
     variant: str
     head_conv: int
 
@@ -32,6 +32,15 @@ ARCHITECTURES: dict[str, Architecture] = {
     "resnet101_dcn": Architecture("resnet_dcn", "resnet101", 64),
     "dla34": Architecture("dla", "deformable", 256),
     "dla34_plain": Architecture("dla", "plain", 256),
+    # two stacks with intermediate supervision; no ImageNet weights
+    "hourglass104": Architecture("hourglass", "large", 256),
+}
+
+# --task name -> what the network predicts
+TASKS: dict[str, str] = {
+    "detect": "CenterNet: a centre heatmap per class and the box head (--box-head)",
+    "exdet": "ExtremeNet: heatmaps of the top, left, bottom and right extreme points and of the centre per class, and "
+             "the extreme points' sub-pixel offsets; grouped into boxes and octagons by the centre check",
 }
 
 # --heatmap-loss name -> "module.function" of the dense criterion in the package `centernet.losses`
@@ -39,6 +48,7 @@ HEATMAP_LOSSES: dict[str, str] = {
     "penalty_reduced": "penalty_reduced.penalty_reduced_focal_loss",  # CornerNet / CenterNet (reference)
     "quality_focal": "focal.heatmap_quality_focal_loss",  # GFL's QFL, the Gaussian value as the soft target
     "sigmoid_focal": "focal.heatmap_sigmoid_focal_loss",  # RetinaNet's focal loss, peaks positive
+    "mse": "regression.heatmap_mse_loss",  # the reference's mse_loss option: sigmoid vs the Gaussian target
 }
 
 # --box-head name -> what the box head predicts at each stride-4 pixel

@@ -23,7 +23,7 @@ from centernet import catalog
 
 STRIDE = 4  # output stride R of every architecture: heads are input_size / 4
 INPUT_MULTIPLE = 32  # every input side is a multiple of the bodies' total downsampling
-CONFIG_VERSION = 4
+CONFIG_VERSION = 5
 
 
 def option_name(field_name: str) -> str:
@@ -74,12 +74,16 @@ def scaled_input_size(size: int | Sequence[int], scale: float) -> tuple[int, int
 class ModelConfig:
     """The network. `num_classes` counts object classes only: there is no background class."""
 
+    task: str = option("detect", "what the network finds: boxes (detect), or the four extreme points and the centre "
+                                 "of each object, grouped into boxes and octagons (exdet, ExtremeNet)",
+                       choices=catalog.TASKS)
     arch: str = option("resnet18", "backbone and neck", choices=catalog.ARCHITECTURES)
     num_classes: int = option(80, "object classes (from the training set)", cli=False)
     head_conv: int | None = option(None, "hidden channels of each head (default: 64 for ResNet, 256 for DLA)")
     backbone_weights: str | None = option(None, 'ImageNet weights: a local state-dict file, or "imagenet" for '
                                                 "torchvision's (cached or online)")
-    box_head: str = option("ltrb", "what the box head predicts", choices=catalog.BOX_HEADS)
+    box_head: str = option("ltrb", "what the box head predicts (--task detect; exdet has its own heads)",
+                           choices=catalog.BOX_HEADS)
     dfl_bins: int = option(0, "ltrb head: each distance as a distribution over this many bins, decoded by its "
                               "integral, with Distribution Focal Loss (GFL); 0: one value per distance")
     neck_shortcuts: bool = option(True, "ResNet bodies: 3x3 conv shortcuts from the stages at strides 16, 8, 4 "
@@ -192,6 +196,8 @@ class InferenceConfig:
                                                "(sides rounded to multiples of 32) and merge the detections with "
                                                "class-wise NMS", nargs="+", metavar="SCALE")
     nms_iou: float = option(0.5, "IoU above which NMS merges two same-class detections of different scales")
+    extreme_peaks: int = option(40, "--task exdet: the peaks of each extreme-point heatmap the centre grouping "
+                                    "combines (the reference's K)")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scales", tuple(float(scale) for scale in self.scales))  # a list from the CLI
@@ -249,6 +255,7 @@ MIGRATIONS: dict[int, dict[str, dict[str, Any]]] = {
     3: {"renamed": {},
         "added": {},
         "derived": {"model.neck_channels": _reference_neck}},
+    4: {"renamed": {}, "added": {"model.task": "detect", "inference.extreme_peaks": 40}},
 }
 
 

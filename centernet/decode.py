@@ -1,5 +1,6 @@
-"""Head outputs -> detections: 3x3 max-pool peaks, top-K over classes and pixels, boxes from the box head; the
-detections of several test scales merged by class-wise NMS."""
+"""Head outputs -> detections: 3x3 max-pool peaks, top-K over classes and pixels, boxes from the box head (detect)
+or ExtremeNet's centre grouping of extreme points (exdet); the detections of several test scales merged by
+class-wise NMS."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 from torchvision.ops import batched_nms
 
 from centernet.config import STRIDE
-from centernet.structures import Detections, apply_affine
+from centernet.structures import EXTREME_SIDES, Detections, apply_affine, extreme_octagons
 from centernet.tensors import gather_pixels, ltrb_distances, pixel_centres
 
 
@@ -73,12 +74,19 @@ def decode_ltrb(heatmap: torch.Tensor, distances: torch.Tensor, k: int = 100, st
     return _rows(*boxes.unbind(-1), scores, classes)
 
 
-def decode_outputs(maps: dict[str, torch.Tensor], k: int, dfl_bins: int = 0, flip_test: bool = False) -> torch.Tensor:
-    """Raw head outputs (logits; the box head told by their names) -> (B, k', 6) rows as `decode`.
+def decode_outputs(maps: dict[str, torch.Tensor], k: int, dfl_bins: int = 0, flip_test: bool = False,
+                   extreme_peaks: int = 40) -> torch.Tensor:
+    """Raw head outputs (logits; the box head, or the exdet task, told by their names) -> (B, k', 6) rows as
+    `decode`, or for exdet (B, k, 14) rows as `decode_extremes` of the `extreme_peaks` best peaks of each map.
 
-    With `flip_test` the maps are (2B, ...), the images then their mirror images, merged by `merge_flip` or
-    `merge_flip_ltrb` first.
+    With `flip_test` the maps are (2B, ...), the images then their mirror images, merged by `merge_flip`,
+    `merge_flip_ltrb` or `merge_flip_extremes` first.
     """
+    if "heatmap_top" in maps:
+        centre, extremes, offsets = extreme_maps(maps)
+        if flip_test:
+            centre, extremes, offsets = merge_flip_extremes(centre, extremes, offsets)
+        return decode_extremes(centre, extremes, offsets, extreme_peaks, k)
     heatmap = maps["heatmap"].float().sigmoid()
     if "ltrb" in maps:
         distances = ltrb_distances(maps["ltrb"], dfl_bins)
@@ -114,19 +122,30 @@ def merge_flip_ltrb(heatmap: torch.Tensor, distances: torch.Tensor) -> tuple[tor
     return (heatmap[:half] + heatmap[half:].flip(-1)) / 2, (distances[:half] + mirrored) / 2
 
 
+def _to_image(points: torch.Tensor, inverse_affine: torch.Tensor, stride: int,
+              image_sizes: torch.Tensor | None) -> torch.Tensor:
+    """(B, K, 2P) x, y pairs in output-map pixels -> original pixels, clipped to the image when its size is given."""
+    mapped = apply_affine(points.reshape(points.shape[0], -1, 2) * stride, inverse_affine.to(points))
+    mapped = mapped.reshape(points.shape)
+    if image_sizes is not None:
+        limits = image_sizes.to(mapped).repeat(1, points.shape[-1] // 2)[:, None, :]
+        mapped = torch.minimum(mapped.clamp(min=0), limits)
+    return mapped
+
+
 def to_image_coordinates(detections: torch.Tensor, inverse_affine: torch.Tensor, stride: int = STRIDE,
                          image_sizes: torch.Tensor | None = None) -> torch.Tensor:
-    """Map (B, K, 6) detections from output-map pixels to original image pixels.
+    """Map (B, K, 6) detections (or exdet's (B, K, 14), whose extreme points are mapped too) from output-map
+    pixels to original image pixels.
 
     inverse_affine: (B, 2, 3) maps input pixels to original pixels (no rotation, so corners map to corners).
-    image_sizes: optional (B, 2) original (width, height) to clip the boxes to.
+    image_sizes: optional (B, 2) original (width, height) to clip the boxes (and points) to.
     """
-    corners = detections[..., :4].reshape(detections.shape[0], -1, 2) * stride
-    boxes = apply_affine(corners, inverse_affine.to(corners)).reshape(*detections.shape[:2], 4)
-    if image_sizes is not None:
-        limits = image_sizes.to(boxes).repeat(1, 2)[:, None, :]
-        boxes = torch.minimum(boxes.clamp(min=0), limits)
-    return torch.cat([boxes, detections[..., 4:]], dim=-1)
+    boxes = _to_image(detections[..., :4], inverse_affine, stride, image_sizes)
+    if detections.shape[-1] == 6:
+        return torch.cat([boxes, detections[..., 4:]], dim=-1)
+    points = _to_image(detections[..., 6:], inverse_affine, stride, image_sizes)
+    return torch.cat([boxes, detections[..., 4:6], points], dim=-1)
 
 
 def merge_detections(found: Sequence[Detections], iou_threshold: float, top_k: int) -> Detections:
@@ -142,4 +161,186 @@ def merge_detections(found: Sequence[Detections], iou_threshold: float, top_k: i
     scores = torch.from_numpy(np.concatenate([item.scores for item in found]).astype(np.float32))
     classes = torch.from_numpy(np.concatenate([item.classes for item in found]).astype(np.int64))
     keep = batched_nms(boxes, scores, classes, iou_threshold)[:top_k].numpy()  # sorted by decreasing score
-    return Detections(boxes.numpy()[keep].reshape(-1, 4), scores.numpy()[keep], classes.numpy()[keep])
+    points = None
+    if all(item.extreme_points is not None for item in found):
+        points = np.concatenate([item.extreme_points for item in found]).reshape(-1, 4, 2)[keep]
+    return Detections(boxes.numpy()[keep].reshape(-1, 4), scores.numpy()[keep], classes.numpy()[keep], points,
+                      None if points is None else extreme_octagons(points))
+
+
+EXTREME_SCORE_THRESHOLD = 0.1  # ExtremeNet: every extreme point of a group scores at least this
+CENTRE_SCORE_THRESHOLD = 0.1  # and the centre heatmap at the group's centre
+
+
+def extreme_maps(maps: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """exdet head outputs (logits) -> (centre (B, C, H, W), extremes (B, 4, C, H, W) probabilities, offsets
+    (B, 4, 2, H, W)), the extremes and offsets in the order top, left, bottom, right."""
+    extremes = torch.stack([maps[f"heatmap_{side}"].float() for side in EXTREME_SIDES], 1).sigmoid()
+    offsets = torch.stack([maps[f"offset_{side}"].float() for side in EXTREME_SIDES], 1)
+    return maps["heatmap"].float().sigmoid(), extremes, offsets
+
+
+def merge_flip_extremes(centre: torch.Tensor, extremes: torch.Tensor, offsets: torch.Tensor):
+    """Flip test for exdet: [images; mirrored images] (2B, ...) -> (B, ...). The mirror's heatmaps are flipped
+    back and averaged with the image's, its left map with the image's right and its right with the left (a
+    mirror's left-most point is the image's right-most); offsets come from the images only, as the reference."""
+    half = centre.shape[0] // 2
+    mirrored = extremes[half:].flip(-1)[:, [0, 3, 2, 1]]  # top, right, bottom, left of the mirror
+    return (centre[:half] + centre[half:].flip(-1)) / 2, (extremes[:half] + mirrored) / 2, offsets[:half]
+
+
+def _ragged_pairs(first_key: torch.Tensor, second_key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every (i, j) with first_key[i] == second_key[j], without a len(first) x len(second) matrix: (i (P,), j (P,))."""
+    order = torch.argsort(second_key)
+    sorted_key = second_key[order]
+    start = torch.searchsorted(sorted_key, first_key)
+    counts = torch.searchsorted(sorted_key, first_key, right=True) - start
+    first = torch.repeat_interleave(torch.arange(len(first_key), device=first_key.device), counts)
+    offsets = torch.arange(len(first), device=first_key.device) - (torch.cumsum(counts, 0) - counts)[first]
+    return first, order[start[first] + offsets]
+
+
+def _rank_within(row: torch.Tensor, score: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(order, rank): `order` sorts entries by row, best score first (scores in [0, 1]); `rank` (in that order) is
+    each entry's place within its row, 0 for the best."""
+    order = torch.argsort(row.double() * 2 - score.double())
+    sorted_row = row[order]
+    return order, torch.arange(len(order), device=row.device) - torch.searchsorted(sorted_row, sorted_row)
+
+
+def thresholded_peaks(heatmap: torch.Tensor, k: int, threshold: float) -> tuple[torch.Tensor, ...]:
+    """The k best peaks of each row of heatmap (N, C, H, W), over its classes and pixels, among those scoring at
+    least `threshold`: what `top_peaks` keeps above the threshold, without max-pooling the whole heatmap where
+    few pixels pass (a trained model's). A peak equals the max of its 3x3 neighbourhood, as `peak_mask`.
+
+    Returns flat (P,) tensors (row, score, class, y, x), rows ascending, best first within a row.
+    """
+    rows, num_classes, height, width = heatmap.shape
+    flat = heatmap.reshape(-1)
+    index = (flat >= threshold).nonzero().squeeze(1)
+    if len(index) > flat.numel() // 8:  # a dense map (an untrained model's): one max-pool is cheaper
+        scores, classes, pixel = top_peaks(heatmap, k)
+        row, column = (scores >= threshold).nonzero(as_tuple=True)
+        y = torch.div(pixel[row, column], width, rounding_mode="floor")
+        return row, scores[row, column], classes[row, column], y, pixel[row, column] - y * width
+    plane = torch.div(index, height * width, rounding_mode="floor")
+    y = torch.div(index - plane * (height * width), width, rounding_mode="floor")
+    x = index - plane * (height * width) - y * width
+    value = flat[index]
+    peak = torch.ones_like(index, dtype=torch.bool)
+    for step_y, step_x in ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)):
+        # a neighbour outside the map is clamped onto the map, to a pixel of the same window
+        neighbour = (y + step_y).clamp(0, height - 1) * width + (x + step_x).clamp(0, width - 1)
+        peak &= value >= flat[plane * (height * width) + neighbour]
+    plane, y, x, value = plane[peak], y[peak], x[peak], value[peak]
+    row = torch.div(plane, num_classes, rounding_mode="floor")
+    order, rank = _rank_within(row, value)
+    order = order[rank < k]
+    return row[order], value[order], (plane - row * num_classes)[order], y[order], x[order]
+
+
+def _extreme_candidates(extremes: torch.Tensor, k: int, offsets: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """The k best peaks of each extreme map (B, 4, C, H, W), those scoring >= EXTREME_SCORE_THRESHOLD, as flat
+    (N,) lists: "image", "side" (0..3: top, left, bottom, right), "score", "class", the peak pixel "x", "y", and the
+    sub-pixel point "point" (N, 2): the pixel plus its offset (B, 4, 2, H, W), or its centre (+0.5) without."""
+    batch, sides, num_classes, height, width = extremes.shape
+    row, score, label, y, x = thresholded_peaks(extremes.reshape(batch * sides, num_classes, height, width), k,
+                                                EXTREME_SCORE_THRESHOLD)
+    image, side = torch.div(row, sides, rounding_mode="floor"), row % sides
+    point = torch.stack([x, y], -1).float()
+    point = point + 0.5 if offsets is None else point + offsets[image, side, :, y, x].float()  # (N, 2)
+    return {"image": image, "side": side, "score": score, "class": label, "x": x, "y": y, "point": point}
+
+
+def _pairs(peaks: dict[str, torch.Tensor], first: int, second: int, axis: str,
+           num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(first, second) peaks of one image and class with first's `axis` coordinate <= second's: their indices
+    into `peaks`, (P,) each."""
+    key = peaks["image"] * num_classes + peaks["class"]
+    a = (peaks["side"] == first).nonzero().squeeze(1)
+    b = (peaks["side"] == second).nonzero().squeeze(1)
+    i, j = _ragged_pairs(key[a], key[b])
+    i, j = a[i], b[j]
+    ordered = peaks[axis][i] <= peaks[axis][j]
+    return i[ordered], j[ordered]
+
+
+def group_extremes(centre: torch.Tensor, extremes: torch.Tensor, k: int = 40,
+                   offsets: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """ExtremeNet's centre grouping, pruned: of the k best peaks of each extreme map, every (top, left, bottom,
+    right) of one image and class that is geometrically valid (top above left, right and bottom; bottom below
+    left and right; left left of top, bottom and right; right right of top and bottom; in peak pixels, as the
+    reference), whose four scores pass EXTREME_SCORE_THRESHOLD and whose geometric centre scores at least
+    CENTRE_SCORE_THRESHOLD in the class's centre heatmap.
+
+    The centre pixel: without offsets the reference's, (int((l.x + r.x + 0.5) / 2), int((t.y + b.y + 0.5) / 2))
+    of the peak pixels; with offsets (B, 4, 2, H, W) the floor of the middle of the sub-pixel points, which is
+    where the targets put the centre peak (the floor of the centre of the box the points span). The reference's
+    rule looks half a pixel left of and above that, which misses the peak of a sharp centre heatmap.
+
+    The reference scores all k^4 combinations of a batch row. Here peaks below the threshold are never found
+    (`thresholded_peaks`), and combinations are built by joins on equal keys: ordered (left, right) pairs of one
+    image and class with the centre pixels passing the threshold in their column, then those with the ordered
+    (top, bottom) pairs whose centre row they are in; only the survivors are checked in full.
+    centre: (B, C, H, W), extremes: (B, 4, C, H, W) probabilities. Returns flat tensors over the G groups:
+    "image", "class" (G,) int64, "score" (G,) = (t + l + b + r + 2 c) / 6, "x", "y" (G, 4) int64 peak pixels
+    and "points" (G, 4, 2) float sub-pixel points (pixel centres without offsets) of the top, left, bottom and
+    right points.
+    """
+    num_classes, height, width = centre.shape[1:]
+    peaks = _extreme_candidates(extremes, k, offsets)
+    x, y = peaks["x"], peaks["y"]
+    owner = peaks["image"] * num_classes + peaks["class"]  # image * C + class of each peak
+    left, right = _pairs(peaks, 1, 3, "x", num_classes)
+    top, bottom = _pairs(peaks, 0, 2, "y", num_classes)
+    lit = (centre >= CENTRE_SCORE_THRESHOLD).nonzero()  # (S, 4) image, class, y, x
+    lit_owner = lit[:, 0] * num_classes + lit[:, 1]
+    point = peaks["point"]
+    if offsets is None:
+        centre_x = ((x[left] + x[right]).float() + 0.5).div(2).long()
+    else:
+        centre_x = ((point[left, 0] + point[right, 0]) / 2).floor().long().clamp(0, width - 1)
+    horizontal, centre_pixel = _ragged_pairs(owner[left] * width + centre_x, lit_owner * width + lit[:, 3])
+    if offsets is None:
+        centre_y = ((y[top] + y[bottom]).float() + 0.5).div(2).long()
+    else:
+        centre_y = ((point[top, 1] + point[bottom, 1]) / 2).floor().long().clamp(0, height - 1)
+    matched, vertical = _ragged_pairs(lit_owner[centre_pixel] * height + lit[centre_pixel, 2],
+                                      owner[top] * height + centre_y)
+    top, bottom = top[vertical], bottom[vertical]
+    left, right, centre_pixel = left[horizontal[matched]], right[horizontal[matched]], centre_pixel[matched]
+    valid = ((y[top] <= y[left]) & (y[top] <= y[right]) & (y[left] <= y[bottom]) & (y[right] <= y[bottom])
+             & (x[left] <= x[top]) & (x[left] <= x[bottom]) & (x[top] <= x[right]) & (x[bottom] <= x[right]))
+    members = torch.stack([top, left, bottom, right], -1)[valid]  # (G, 4) indices into the peaks
+    image, label, centre_y, centre_x = lit[centre_pixel[valid]].unbind(-1)
+    centre_score = centre[image, label, centre_y, centre_x]
+    score = (peaks["score"][members].sum(-1) + 2 * centre_score) / 6
+    return {"image": image, "class": label, "score": score, "x": x[members], "y": y[members],
+            "points": point[members]}
+
+
+def decode_extremes(centre: torch.Tensor, extremes: torch.Tensor, offsets: torch.Tensor | None, k: int = 40,
+                    num_detections: int = 100) -> torch.Tensor:
+    """exdet detections: `group_extremes` of the k best peaks of each extreme map (with the offsets, when given, for
+    the points and the centre lookup), the best `num_detections` groups per image.
+
+    centre: (B, C, H, W), extremes: (B, 4, C, H, W) probabilities, offsets: (B, 4, 2, H, W) (dx, dy) of each
+    extreme point (top, left, bottom, right), or None for pixel centres (+0.5). Returns (B, num_detections, 14)
+    float rows (x1, y1, x2, y2, score, class, top x, top y, left x, left y, bottom x, bottom y, right x, right y)
+    in output-map pixels, sorted by score; the box is (left x, top y, right x, bottom y); rows without a group
+    have score -1 (and zeros).
+    """
+    batch = centre.shape[0]
+    groups = group_extremes(centre, extremes, k, offsets)
+    points = groups["points"]  # (G, 4, 2)
+    order, rank = _rank_within(groups["image"], groups["score"])
+    image = groups["image"][order]
+    kept = rank < num_detections
+    order, image, rank = order[kept], image[kept], rank[kept]
+    found = points[order]  # (D, 4, 2)
+    box = torch.stack([found[:, 1, 0], found[:, 0, 1], found[:, 3, 0], found[:, 2, 1]], -1)
+    rows = centre.new_zeros(batch, num_detections, 14)
+    rows[..., 4] = -1
+    rows[image, rank] = torch.cat([box, groups["score"][order, None].float(), groups["class"][order, None].float(),
+                                   found.reshape(-1, 8)], -1)
+    return rows

@@ -8,10 +8,13 @@ checkpoint's mean and std happens inside the graph, so a consumer needs only the
 a quarter of the bytes of a float one. Outputs:
 
 - network only (default): heatmap (B, C, H/4, W/4) logits (no sigmoid), size (B, 2, H/4, W/4) box (w, h)
-  and offset (B, 2, H/4, W/4) centre (dx, dy), both in output-map pixels: exactly `CenterNet.forward`.
-- `with_decode`: boxes_xyxy (B, K, 4) float32 in input pixels (the W x H letterboxed image; not clipped),
-  scores (B, K) float32 descending, classes (B, K) int64 in [0, C); `decode` after a sigmoid, K = min(top_k,
-  C * H/4 * W/4). No score threshold: callers drop low scores and map boxes back through the inverse letterbox.
+  and offset (B, 2, H/4, W/4) centre (dx, dy), both in output-map pixels: exactly `CenterNet.forward` (in
+  eval mode: a stacked network's last stack); the ltrb head's and the exdet task's heads by their names
+  (`structures.head_names`).
+- `with_decode` (--task detect only): boxes_xyxy (B, K, 4) float32 in input pixels (the W x H letterboxed image;
+  not clipped), scores (B, K) float32 descending, classes (B, K) int64 in [0, C); `decode` after a sigmoid,
+  K = min(top_k, C * H/4 * W/4). No score threshold: callers drop low scores and map boxes back through the
+  inverse letterbox.
 
 `num_classes` (C) excludes background. The file carries what the Predictor needs (class names, category ids,
 input size [W, H], mean/std, the whole config) as JSON: in the ONNX model's metadata_props under "centernet", in a
@@ -116,7 +119,7 @@ def export_metadata(config: Config, class_names: list[str], category_ids: list[i
         "stride": STRIDE,
         "with_decode": top_k is not None,
         "top_k": top_k,
-        "outputs": list(head_names(config.model.box_head) if top_k is None else DECODED_NAMES),
+        "outputs": list(head_names(config.model.box_head, config.model.task) if top_k is None else DECODED_NAMES),
         "config": config_to_dict(config),
     }
 
@@ -232,6 +235,9 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
         raise CenterNetError(f"--top-k must be at least 1, got {top_k}")
     predictor = Predictor.from_file(checkpoint, device="cpu")
     config = predictor.config
+    if with_decode and config.model.task != "detect":
+        raise CenterNetError(f"--with-decode puts detect's decoding in the graph; a {config.model.task} checkpoint "
+                             "exports its network only (leave out --with-decode)")
     try:
         input_size = config.data.input_size if input_size is None else check_input_size(input_size)
     except ValueError as error:
@@ -245,7 +251,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     top_k = (top_k or config.inference.top_k) if with_decode else None
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, input_size=input_size))
     metadata = export_metadata(config, predictor.class_names, predictor.category_ids, top_k)
-    network = ExportedNetwork(predictor.model, head_names(config.model.box_head), top_k,
+    network = ExportedNetwork(predictor.model, head_names(config.model.box_head, config.model.task), top_k,
                               config.model.dfl_bins).eval()
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -67,8 +67,9 @@ def open_session(path: str | os.PathLike, device: str = "auto") -> tuple[onnxrun
 class OnnxNetwork(nn.Module):
     """An onnxruntime session behind CenterNet's interface (normalisation is in the graph, as in the model).
 
-    images_uint8: (B, 3, S, S) uint8 RGB -> {"heatmap", "size", "offset"} float32 CPU tensors, as
-    `CenterNet.forward`. A file exported with a fixed batch size runs the batch in slices of that size.
+    images_uint8: (B, 3, S, S) uint8 RGB -> the heads by name ({"heatmap", "size", "offset"}, ...) as float32 CPU
+    tensors, as `CenterNet.forward` in eval mode. A file exported with a fixed batch size runs the batch in slices
+    of that size.
     """
 
     def __init__(self, session: onnxruntime.InferenceSession) -> None:

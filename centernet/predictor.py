@@ -28,7 +28,7 @@ from centernet.decode import decode_outputs, merge_detections, to_image_coordina
 from centernet.device import autocast_dtype, resolve_device
 from centernet.errors import CenterNetError, CheckpointError
 from centernet.model import build_model_from_config
-from centernet.structures import Detections
+from centernet.structures import Detections, extreme_octagons
 
 
 @dataclass
@@ -162,14 +162,17 @@ class Predictor:
     def postprocess(self, outputs: NetworkOutputs, inverse_affine: torch.Tensor,
                     image_sizes: torch.Tensor) -> list[Detections]:
         """Decode outputs, map boxes to original pixels ((B, 2, 3) affines, (B, 2) width, height), threshold."""
-        detections = decode_outputs(outputs.maps, self.inference.top_k, self.config.model.dfl_bins, outputs.flip_test)
+        detections = decode_outputs(outputs.maps, self.inference.top_k, self.config.model.dfl_bins, outputs.flip_test,
+                                    self.inference.extreme_peaks)
         detections = to_image_coordinates(detections, inverse_affine.to(self.device), STRIDE,
                                           image_sizes.to(self.device)).cpu().numpy()
         results = []
         for rows in detections:
             rows = rows[rows[:, 4] >= self.inference.score_threshold]
+            points = rows[:, 6:14].reshape(-1, 4, 2).astype(np.float32) if rows.shape[1] == 14 else None
             results.append(Detections(rows[:, :4].astype(np.float32), rows[:, 4].astype(np.float32),
-                                      rows[:, 5].astype(np.int64)))
+                                      rows[:, 5].astype(np.int64), points,
+                                      None if points is None else extreme_octagons(points)))
         return results
 
     def merge_scales(self, per_scale: Sequence[Sequence[Detections]]) -> list[Detections]:

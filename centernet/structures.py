@@ -18,10 +18,17 @@ Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 HEAD_NAMES = ("heatmap", "size", "offset")  # the model's outputs with the center box head
 LTRB_HEAD_NAMES = ("heatmap", "ltrb")  # with the ltrb box head
+EXTREME_SIDES = ("top", "left", "bottom", "right")  # the exdet task's extreme points, in this order everywhere
+# the exdet task's outputs: the box-centre heatmap, one heatmap per extreme point, one offset per extreme point
+EXDET_HEAD_NAMES = ("heatmap", *(f"heatmap_{side}" for side in EXTREME_SIDES),
+                    *(f"offset_{side}" for side in EXTREME_SIDES))
 
 
-def head_names(box_head: str) -> tuple[str, ...]:
-    """The keys of the dict the model returns, in order, for a box head ("center" or "ltrb")."""
+def head_names(box_head: str, task: str = "detect") -> tuple[str, ...]:
+    """The keys of the dict the model returns, in order, for a task ("detect" or "exdet") and, for detect, a box
+    head ("center" or "ltrb")."""
+    if task == "exdet":
+        return EXDET_HEAD_NAMES
     return LTRB_HEAD_NAMES if box_head == "ltrb" else HEAD_NAMES
 
 
@@ -39,6 +46,11 @@ class Targets(Generic[Array]):
     box_index, box_target, box_weight: the ltrb head's S regression samples, None for the center head:
         (S,) int64 image * H * W + y * W + x; (S, 4) float32 target box x1, y1, x2, y2 in input pixels; (S,)
         float32 sample weights (see `centernet.targets.ltrb_samples`).
+    extreme_heatmap, extreme_offset, extreme_index, extreme_mask, extreme_ignore: the exdet task's extreme points
+        in the order top, left, bottom, right (None for detect): (4, C, H, W) float32 Gaussian peaks, one heatmap
+        per extreme; (M, 4, 2) float32 sub-pixel (dx, dy) = point - floor(point) in output pixels; (M, 4) int64
+        peak position y * W + x; (M, 4) float32 1 where the offset is learned; (4, C, H, W) bool or None, as
+        `ignore` for each extreme heatmap. `heatmap` is then the box-centre heatmap.
     """
 
     heatmap: Array
@@ -50,6 +62,11 @@ class Targets(Generic[Array]):
     box_index: Array | None = None
     box_target: Array | None = None
     box_weight: Array | None = None
+    extreme_heatmap: Array | None = None
+    extreme_offset: Array | None = None
+    extreme_index: Array | None = None
+    extreme_mask: Array | None = None
+    extreme_ignore: Array | None = None
 
 
 @dataclass
@@ -73,6 +90,9 @@ class Batch:
     truncated: (image id, number of objects) of each image that had more objects than M slots.
     encoded_jpegs: row -> (N,) uint8 bytes of that row's JPEG file, kept on the CPU, for rows the train step
         decodes and warps on the device (--gpu-decode); empty otherwise.
+    extreme_points: (B, M, 4, 2) float32 top, left, bottom, right points (x, y) of each object in input pixels,
+        padded with zeros (the exdet task; None otherwise). from_polygon: (B, M) bool, True where they come from
+        the object's polygon, False where its box's edge midpoints stand in (no polygon) and for padding.
     """
 
     images: torch.Tensor
@@ -88,6 +108,8 @@ class Batch:
     skipped: int = 0
     truncated: list[tuple[int, int]] = dataclasses.field(default_factory=list)
     encoded_jpegs: dict[int, torch.Tensor] = dataclasses.field(default_factory=dict)
+    extreme_points: torch.Tensor | None = None
+    from_polygon: torch.Tensor | None = None
 
     def _map(self, function) -> Batch:
         tensors = {f.name: function(getattr(self, f.name)) for f in dataclasses.fields(self)
@@ -121,17 +143,40 @@ def apply_affine(points_xy: Array, affine: Array) -> Array:
     return points_xy @ linear + affine[..., None, :, 2]
 
 
+def extreme_octagons(extreme_points: np.ndarray) -> np.ndarray:
+    """ExtremeNet's octagon masks of (N, 4, 2) extreme points (top, left, bottom, right; x, y): each point is
+    extended along its edge of the box the points span by 1/8 of that edge's length to either side (1/4 in
+    all), cut at the box, and the eight ends joined. Returns (N, 8, 2) float32 vertices: top's right and left
+    end, left's upper and lower end, bottom's left and right end, right's lower and upper end (counter-clockwise
+    on the screen, as the reference lists them).
+    """
+    points = np.asarray(extreme_points, dtype=np.float32).reshape(-1, 4, 2)
+    (top_x, top_y), (left_x, left_y), (bottom_x, bottom_y), (right_x, right_y) = points.transpose(1, 2, 0)
+    reach_x = (right_x - left_x) / 8
+    reach_y = (bottom_y - top_y) / 8
+    vertices = [
+        (np.minimum(top_x + reach_x, right_x), top_y), (np.maximum(top_x - reach_x, left_x), top_y),
+        (left_x, np.maximum(left_y - reach_y, top_y)), (left_x, np.minimum(left_y + reach_y, bottom_y)),
+        (np.maximum(bottom_x - reach_x, left_x), bottom_y), (np.minimum(bottom_x + reach_x, right_x), bottom_y),
+        (right_x, np.minimum(right_y + reach_y, bottom_y)), (right_x, np.maximum(right_y - reach_y, top_y)),
+    ]
+    return np.stack([np.stack(vertex, -1) for vertex in vertices], axis=1).astype(np.float32)
+
+
 @dataclass
 class Detections:
     """One image's detections in original image pixels (numpy, on the host).
 
     boxes_xyxy: (N, 4) float32; scores: (N,) float32 in [0, 1], descending; classes: (N,) int64 contiguous
-    class indices in [0, num_classes).
+    class indices in [0, num_classes). The exdet task's also have extreme_points (N, 4, 2) float32 top, left,
+    bottom, right (x, y) and octagons (N, 8, 2) float32 (`extreme_octagons`); None for detect.
     """
 
     boxes_xyxy: np.ndarray
     scores: np.ndarray
     classes: np.ndarray
+    extreme_points: np.ndarray | None = None
+    octagons: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scores)

@@ -7,6 +7,9 @@ share one peak pixel only the largest keeps its size and offset slot, because th
 class-agnostic and can hold one box per pixel. tests/reference.py holds the reference's per-object loop, which
 the tests compare with every slot and pixel of ours.
 
+For the exdet task (ExtremeNet) it also splats each object's four extreme points, with the reference's round
+radius of the object's box, into four per-class heatmaps, with their sub-pixel offsets (`extreme_targets`).
+
 With the ltrb box head it also makes TTFNet's regression samples (every pixel of an object's Gaussian area,
 weighted), equal to TTFNet's per-object loop (also in tests/reference.py).
 
@@ -204,7 +207,8 @@ class TargetEncoder:
     num_classes: object classes C; output_size: (H, W) of the heads; box_head: "center" (size and offset slots at
     the peaks) or "ltrb" (regression samples: every pixel of each object's beta-Gaussian area, the smallest
     object winning where areas overlap, weighted by Gaussian value * log(box area) / the object's Gaussian sum,
-    as TTFNet); gaussian: "round" (CenterNet's radius) or "elliptical" (TTFNet's alpha half-axes).
+    as TTFNet); gaussian: "round" (CenterNet's radius) or "elliptical" (TTFNet's alpha half-axes); task: "detect",
+    or "exdet": the box-centre heatmap as for detect (no box-head samples) plus the extreme points' targets.
 
     On the CPU the heatmap buffer is kept between calls and only the elements the previous call wrote are
     cleared, so that no page of a large, mostly-zero heatmap is zeroed twice: the targets a call returns are
@@ -212,11 +216,12 @@ class TargetEncoder:
     """
 
     def __init__(self, num_classes: int, output_size: tuple[int, int], stride: int = STRIDE,
-                 box_head: str = "center", gaussian: str = "round") -> None:
-        if box_head not in ("center", "ltrb") or gaussian not in ("round", "elliptical"):
-            raise ValueError(f"unknown box head {box_head!r} or Gaussian {gaussian!r}")
+                 box_head: str = "center", gaussian: str = "round", task: str = "detect") -> None:
+        if box_head not in ("center", "ltrb") or gaussian not in ("round", "elliptical") or task not in ("detect",
+                                                                                                      "exdet"):
+            raise ValueError(f"unknown box head {box_head!r}, Gaussian {gaussian!r} or task {task!r}")
         self.num_classes, self.output_size, self.stride = num_classes, tuple(output_size), stride
-        self.box_head, self.gaussian = box_head, gaussian
+        self.box_head, self.gaussian, self.task = ("center" if task == "exdet" else box_head), gaussian, task
         self._buffer: torch.Tensor | None = None  # (capacity, C, H, W) float32 heatmap workspace (CPU)
         self._written = torch.zeros(0, dtype=torch.int64)  # its flat elements the last call set
 
@@ -231,12 +236,16 @@ class TargetEncoder:
         return self._buffer[:batch]
 
     def __call__(self, boxes_xyxy: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor,
-                 crowd: torch.Tensor | None = None) -> Targets[torch.Tensor]:
+                 crowd: torch.Tensor | None = None,
+                 extreme_points: torch.Tensor | None = None) -> Targets[torch.Tensor]:
         """boxes (B, M, 4) x1, y1, x2, y2 in input pixels, classes (B, M) in [0, C), valid (B, M) bool, crowd
         (B, M) bool or None (crowd regions: `Targets.ignore`, the pixels they overlap in their class channel
-        minus real peaks; None without any). Returns `Targets` with a leading batch axis: heatmap (B, C, H, W),
-        (B, M) slots of size, offset, index and mask (padding and shared-peak losers all zero), and for "ltrb"
-        the regression samples."""
+        minus real peaks; None without any), extreme_points (B, M, 4, 2) in input pixels (exdet, required).
+        Returns `Targets` with a leading batch axis: heatmap (B, C, H, W), (B, M) slots of size, offset, index and
+        mask (padding and shared-peak losers all zero), for "ltrb" the regression samples, for exdet the extreme
+        points' targets."""
+        if self.task == "exdet" and extreme_points is None:
+            raise ValueError("the exdet task's targets need the objects' extreme points (Batch.extreme_points)")
         height, width = self.output_size
         size, center, peak, valid = _box_geometry(boxes_xyxy.float(), valid.bool(), self.output_size, self.stride)
         index = peak[..., 1] * width + peak[..., 0]
@@ -263,6 +272,9 @@ class TargetEncoder:
             ignore = crowd_ignore_mask(boxes_xyxy, classes, crowd.bool(), self.num_classes, self.output_size,
                                        self.stride)
             targets.ignore = ignore & (heatmap != 1)
+        if self.task == "exdet":
+            extreme_targets(targets, extreme_points, size, classes, valid, self.num_classes, self.stride,
+                            None if targets.ignore is None else ignore)
         if self.box_head == "ltrb":
             if not shared:
                 beta_radius = elliptical_radius(size[image, slot], TTF_BETA)
@@ -273,6 +285,41 @@ class TargetEncoder:
             targets.box_index, targets.box_target, targets.box_weight = ltrb_samples(
                 boxes, owner, key, value, classes.shape[0] * height * width)
         return targets
+
+
+def extreme_targets(targets: Targets, extreme_points: torch.Tensor, size: torch.Tensor, classes: torch.Tensor,
+                    valid: torch.Tensor, num_classes: int, stride: int = STRIDE,
+                    crowd_ignore: torch.Tensor | None = None) -> None:
+    """Fill the exdet fields of `targets` (see `Targets`) for (B, M) objects: extreme_points (B, M, 4, 2) top,
+    left, bottom, right in input pixels; size (B, M, 2) box (w, h) in output pixels, which gives each object's
+    round radius (the reference's, for all four points); classes (B, M); valid (B, M) bool; crowd_ignore
+    (B, C, H, W) bool or None, the crowd regions' pixels, ignored in every extreme heatmap except at its peaks.
+
+    As for the centre, an extreme peak pixel shared by several objects keeps the largest one's offset (the
+    offset heads are class-agnostic).
+    """
+    batch, height, width = classes.shape[0], *targets.heatmap.shape[-2:]
+    points = extreme_points.float() / stride
+    points = torch.stack([points[..., 0].clamp(0, width - 1), points[..., 1].clamp(0, height - 1)], -1)
+    peak = points.long()  # (B, M, 4, 2)
+    index = peak[..., 1] * width + peak[..., 0]  # (B, M, 4)
+    image, slot = valid.nonzero(as_tuple=True)
+    radius = round_radius(size[image, slot]).repeat_interleave(4, dim=0)  # (4N, 2), four points an object
+    side = torch.arange(4, device=image.device).repeat(len(image))
+    plane = ((image.repeat_interleave(4) * 4 + side) * num_classes
+             + classes.long()[image, slot].repeat_interleave(4))  # (4N,) planes of the (B, 4, C) heatmaps
+    _, flat, value = gaussian_windows(peak[image, slot].reshape(-1, 2), radius, _sigma(radius), (height, width),
+                                      plane)
+    heatmap = zeros((batch, 4, num_classes, height, width), points.device)
+    heatmap.view(-1).scatter_reduce_(0, flat, value, reduce="amax")
+    area = size[..., 0] * size[..., 1]
+    mask = torch.stack([_keep_largest_per_peak(index[..., j], area, valid) for j in range(4)], -1).float()
+    targets.extreme_heatmap = heatmap
+    targets.extreme_offset = (points - peak) * mask[..., None]
+    targets.extreme_index = index * mask.long()
+    targets.extreme_mask = mask
+    if crowd_ignore is not None:
+        targets.extreme_ignore = crowd_ignore[:, None] & (heatmap != 1)
 
 
 def ltrb_samples(boxes_xyxy: torch.Tensor, owner: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -305,6 +352,8 @@ def ltrb_samples(boxes_xyxy: torch.Tensor, owner: torch.Tensor, key: torch.Tenso
 
 def encode_targets_batched(boxes_xyxy: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor, num_classes: int,
                            output_size: tuple[int, int], stride: int = STRIDE, crowd: torch.Tensor | None = None,
-                           box_head: str = "center", gaussian: str = "round") -> Targets[torch.Tensor]:
+                           box_head: str = "center", gaussian: str = "round", task: str = "detect",
+                           extreme_points: torch.Tensor | None = None) -> Targets[torch.Tensor]:
     """One call of a fresh `TargetEncoder` (its targets stay valid): see there for shapes and frames."""
-    return TargetEncoder(num_classes, output_size, stride, box_head, gaussian)(boxes_xyxy, classes, valid, crowd)
+    return TargetEncoder(num_classes, output_size, stride, box_head, gaussian, task)(boxes_xyxy, classes, valid,
+                                                                                     crowd, extreme_points)

@@ -1,4 +1,5 @@
-"""Time the training step, heatmap loss, target encoding, data loading and inference against baselines.
+"""Time the training step, heatmap loss, target encoding, data loading, inference and the exdet task's extreme-point
+grouping against baselines.
 
 Every figure is the median of --repeats runs after --warmup runs, printed next to a baseline measured in the
 same run and the ratio (> 1: ours is better). The runs of a comparison are interleaved (baseline, ours,
@@ -10,7 +11,7 @@ Boxes are COCO-like, in a --input-size input: 41% small (side 4-32 px), 34% medi
 (96-400 px), side uniform within its class, aspect ratio log-uniform in [0.5, 2], centres uniform.
 
 Usage:
-    python scripts/benchmark.py --arch resnet18 dla34 --sections train,loss,targets,data,inference
+    python scripts/benchmark.py --arch resnet18 dla34 --sections train,loss,targets,data,inference,grouping
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from centernet.config import STRIDE, Config, DataConfig, ModelConfig, TrainConfi
 from centernet.data.coco import CocoDataset, collate
 from centernet.data.colour import augment_colour
 from centernet.data.transforms import random_affine, transform_boxes
+from centernet.decode import decode_extremes
 from centernet.device import resolve_device
 from centernet.engine.train import build_state, train_step
 from centernet.losses.aggregate import DetectionLoss, HeatmapTerm, offset_term, size_term
@@ -51,13 +53,14 @@ from tests.reference import (
     log_sigmoid_focal_loss,
     pca_lighting,
     reference_encode,
+    reference_exct_decode,
     reference_focal_loss,
     reference_ltrb_encode,
     to_float_image,
 )
 
 NUM_CLASSES = 80
-SECTIONS = ("train", "loss", "targets", "data", "inference")
+SECTIONS = ("train", "loss", "targets", "data", "inference", "grouping")
 SIDE_RANGES = ((4.0, 32.0), (32.0, 96.0), (96.0, 400.0))  # COCO's small / medium / large, by box side
 SIDE_SHARES = (0.41, 0.34, 0.25)  # COCO's share of small / medium / large objects
 
@@ -389,6 +392,42 @@ def benchmark_inference(args: argparse.Namespace, device: torch.device, arch: st
               f"alone, {batch / end_to_end * 1e3:.2f} img/s")
 
 
+def extreme_maps_case(rng: np.random.Generator, batch: int, output_size: int, crowded: bool,
+                      device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilities centre (B, 80, S, S) and extremes (B, 4, 80, S, S) like a trained exdet model's: a low
+    background with 50 objects an image, each a peak in [0.1, 1) on each map; `crowded` puts every object in
+    class 0 (all K peaks of every map in one class: the most combinations the grouping can meet)."""
+    shape = (batch, 4, NUM_CLASSES, output_size, output_size)
+    extremes = torch.from_numpy(rng.uniform(0, 0.05, shape).astype(np.float32))
+    centre = torch.from_numpy(rng.uniform(0, 0.05, (batch, NUM_CLASSES, output_size, output_size)).astype(np.float32))
+    for image in range(batch):
+        for _ in range(50):
+            label = 0 if crowded else int(rng.integers(NUM_CLASSES))
+            x1, y1 = rng.integers(0, output_size - 8, 2)
+            x2, y2 = x1 + rng.integers(4, min(48, output_size - x1)), y1 + rng.integers(4, min(48, output_size - y1))
+            points = ((rng.integers(x1, x2), y1), (x1, rng.integers(y1, y2)), (rng.integers(x1, x2), y2 - 1),
+                      (x2 - 1, rng.integers(y1, y2)))
+            for side, (x, y) in enumerate(points):
+                extremes[image, side, label, y, x] = rng.uniform(0.1, 1.0)
+            centre[image, label, (y1 + y2) // 2, (x1 + x2) // 2] = rng.uniform(0.1, 1.0)
+    return centre.to(device), extremes.to(device)
+
+
+def benchmark_grouping(args: argparse.Namespace, device: torch.device) -> None:
+    """exdet decoding: the pruned, batched centre grouping against the reference's K^4 expansion, per image."""
+    output_size, k, batch = args.input_size // STRIDE, 40, 4
+    print(f"exdet grouping (decode_extremes), K = {k} peaks a map, {NUM_CLASSES} classes, output {output_size}x"
+          f"{output_size}, batch {batch}, per image; baseline = the reference's K^4 expansion (tests/reference.py)")
+    rng = np.random.default_rng(2)
+    for crowded in (False, True):
+        centre, extremes = extreme_maps_case(rng, batch, output_size, crowded, device)
+        seconds = median_seconds({"reference": functools.partial(reference_exct_decode, centre, extremes, k),
+                                  "ours": functools.partial(decode_extremes, centre, extremes, None, k)},
+                                 device, args.repeats, args.warmup)
+        case = "50 objects of one class (worst case)" if crowded else "50 objects of random classes"
+        report(f"{case}: time", seconds["reference"] * 1e3 / batch, seconds["ours"] * 1e3 / batch, "ms", False)
+
+
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", nargs="+", default=["resnet18", "dla34"], help="architectures (unknown: skipped)")
@@ -442,6 +481,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if "inference" in sections:
         for arch in archs:
             benchmark_inference(args, device, arch)
+    if "grouping" in sections:
+        benchmark_grouping(args, device)
     print(machine_line(device).replace("machine:", "after:", 1))
 
 

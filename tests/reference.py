@@ -5,6 +5,8 @@ the code under test). Formulas as REFERENCE.md states them. `scripts/benchmark.p
   the one difference our encoder is meant to have: when several objects share a peak pixel, only the largest
   keeps its size / offset slot.
 - The penalty-reduced focal loss: the reference's clamped form, and the plain log-sigmoid formula.
+- Extreme-point grouping (ExtremeNet's exct_decode): every one of the K^4 (top, left, bottom, right) combinations
+  of the top-K peaks of each extreme map, scored and rejected as the reference does.
 - Colour augmentation: the reference's per-image numpy colour jitter and PCA lighting on a float image in [0, 1],
   drawing from the generator in the reference's order (the package draws the same parameters in the workers and
   applies them batched on the device).
@@ -266,3 +268,67 @@ def reference_colour_augmentation(image: np.ndarray, jitter: float, lighting: fl
     if lighting > 0:
         image_float = pca_lighting(image_float, lighting, rng)
     return np.clip(image_float, 0.0, 1.0)
+
+
+def _reference_topk(heat: torch.Tensor, k: int):
+    """The reference's _nms (3x3 max-pool, keep equal) then _topk over all classes and pixels of (B, C, H, W)."""
+    batch, _, height, width = heat.shape
+    pooled = F.max_pool2d(heat, 3, stride=1, padding=1)
+    heat = heat * (pooled == heat).float()
+    scores, indices = heat.view(batch, -1).topk(k)
+    classes = indices // (height * width)
+    pixel = indices % (height * width)
+    return scores, classes, pixel // width, pixel % width
+
+
+def _reference_combinations(centre: torch.Tensor, extremes: torch.Tensor, image: int, k: int,
+                            score_threshold: float, centre_threshold: float):
+    """One image's K^4 combinations, as exct_decode expands them: (score (K, K, K, K), kept (K, K, K, K) bool,
+    class (K, K, K, K), xs and ys of the top, left, bottom and right peaks, each broadcastable to (K, K, K, K))."""
+    peaks = [_reference_topk(extremes[image:image + 1, side], k) for side in range(4)]
+    shape = [(k, 1, 1, 1), (1, k, 1, 1), (1, 1, k, 1), (1, 1, 1, k)]
+    score, label, ys, xs = ([peaks[side][field][0].view(shape[side]).expand(k, k, k, k) for side in range(4)]
+                            for field in range(4))
+    (ty, ly, by, ry), (tx, lx, bx, rx) = ys, xs
+    centre_x = ((lx + rx).float() + 0.5).div(2).long()
+    centre_y = ((ty + by).float() + 0.5).div(2).long()
+    centre_score = centre[image, label[0], centre_y, centre_x]
+    total = (score[0] + score[1] + score[2] + score[3] + 2 * centre_score) / 6
+    wrong_class = (label[0] != label[1]) | (label[0] != label[2]) | (label[0] != label[3])
+    wrong_top = (ty > ly) | (ty > by) | (ty > ry)
+    wrong_left = (lx > tx) | (lx > bx) | (lx > rx)
+    wrong_bottom = (by < ty) | (by < ly) | (by < ry)
+    wrong_right = (rx < tx) | (rx < lx) | (rx < bx)
+    weak = ((score[0] < score_threshold) | (score[1] < score_threshold) | (score[2] < score_threshold)
+            | (score[3] < score_threshold) | (centre_score < centre_threshold))
+    kept = ~(wrong_class | wrong_top | wrong_left | wrong_bottom | wrong_right | weak)
+    return total, kept, label[0], xs, ys
+
+
+def reference_exct_decode(centre: torch.Tensor, extremes: torch.Tensor, k: int = 40, num_detections: int = 100,
+                          score_threshold: float = 0.1, centre_threshold: float = 0.1) -> torch.Tensor:
+    """The reference's decoding cost: per image the K^4 expansion, rejected combinations' scores lowered by 1, and
+    the top `num_detections` scores (B, num_detections) (the benchmark's baseline)."""
+    best = []
+    for image in range(extremes.shape[0]):
+        total, kept, *_ = _reference_combinations(centre, extremes, image, k, score_threshold, centre_threshold)
+        best.append((total - (~kept).float()).view(-1).topk(num_detections).values)
+    return torch.stack(best)
+
+
+def reference_extreme_groups(centre: torch.Tensor, extremes: torch.Tensor, k: int, score_threshold: float = 0.1,
+                             centre_threshold: float = 0.1) -> list[tuple]:
+    """ExtremeNet's exct_decode grouping on probabilities centre (B, C, H, W) and extremes (B, 4, C, H, W): all K^4
+    combinations expanded, rejected where classes differ, where the geometry is invalid (top below any other
+    point, left right of any, bottom above any, right left of any), or where a score is below its threshold; the
+    centre is looked up at (int((l.x + r.x + 0.5) / 2), int((t.y + b.y + 0.5) / 2)). Returns the kept groups as
+    tuples (image, class, tx, ty, lx, ly, bx, by, rx, ry, score), unordered."""
+    found = []
+    for image in range(extremes.shape[0]):
+        total, kept, label, (tx, lx, bx, rx), (ty, ly, by, ry) = _reference_combinations(
+            centre, extremes, image, k, score_threshold, centre_threshold)
+        for t, l, b, r in kept.nonzero().tolist():  # noqa: E741
+            found.append((image, int(label[t, l, b, r]), int(tx[t, 0, 0, 0]), int(ty[t, 0, 0, 0]),
+                          int(lx[0, l, 0, 0]), int(ly[0, l, 0, 0]), int(bx[0, 0, b, 0]), int(by[0, 0, b, 0]),
+                          int(rx[0, 0, 0, r]), int(ry[0, 0, 0, r]), float(total[t, l, b, r])))
+    return found

@@ -52,6 +52,14 @@ def test_a_version_1_config_loads_with_renamed_fields_mapped():
     assert (config.train.init_from, config.inference.scales) == (None, (1.0,))  # no fine-tuning, one test scale
 
 
+def test_a_version_4_config_loads_as_the_detect_task():
+    saved = config_to_dict(Config())
+    saved.update(version=4)
+    del saved["model"]["task"], saved["inference"]["extreme_peaks"]
+    config = config_from_dict(saved)
+    assert config.model.task == "detect" and config.inference.extreme_peaks == 40
+
+
 def test_a_version_2_config_loads_its_input_side_as_a_square():
     saved = config_to_dict(Config())
     saved.update(version=2)

@@ -69,8 +69,10 @@ def test_every_heatmap_criterion_ignores_crowd_pixels_but_keeps_real_peaks(name)
     # confident false positives in the crowd region cost nothing...
     shifted = logits.detach().masked_fill(ignored, 12.0)
     assert criterion(shifted, targets.heatmap, ignore=ignored).item() == pytest.approx(loss.item(), rel=1e-5)
-    # ...while without the mask they are expensive negatives
-    assert criterion(shifted, targets.heatmap).item() > loss.item() + 1.0
+    # ...while without the mask they are expensive negatives: the focal losses sum over pixels (per peak), the MSE
+    # averages over them, so there each ignored pixel adds about its own squared error / the pixel count
+    margin = 0.25 * ignored.sum().item() / ignored.numel() if name == "--hm-loss mse" else 1.0
+    assert criterion(shifted, targets.heatmap).item() > loss.item() + margin
 
 
 def test_the_penalty_reduced_loss_with_ignore_equals_the_formula_over_the_kept_pixels():

@@ -162,3 +162,29 @@ def test_aggregator_averages_over_stacks_and_handles_an_all_empty_batch():
 def test_unknown_heatmap_loss_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown heatmap loss"):
         build_criterion(LossConfig(heatmap_loss="nope"))
+
+
+def test_mse_heatmap_loss_is_torchs_mse_of_the_sigmoid_and_leaves_ignored_pixels_out():
+    from centernet.losses.aggregate import HEATMAP_CRITERIA
+
+    mse = HEATMAP_CRITERIA["mse"]
+    logits = torch.randn(2, 3, 8, 8)
+    target = gaussian_like_target((2, 3, 8, 8))
+    torch.testing.assert_close(mse(logits, target), torch.nn.MSELoss()(logits.sigmoid(), target))
+    ignore = torch.zeros(2, 3, 8, 8, dtype=torch.bool)
+    ignore[0, 1] = True  # one channel of one image ignored, its peaks excepted
+    counted = ~(ignore & (target != 1))
+    expected = ((logits.sigmoid() - target) ** 2)[counted].mean()
+    torch.testing.assert_close(mse(logits, target, ignore=ignore), expected)
+    weights = torch.tensor([1.0, 0.0, 2.0])
+    expected = (((logits.sigmoid() - target) ** 2) * weights.view(1, 3, 1, 1)).mean()
+    torch.testing.assert_close(mse(logits, target, class_weights=weights), expected)
+
+
+def test_mse_is_a_heatmap_loss_of_the_aggregator():
+    targets = empty_and_full_targets()
+    outputs = {"heatmap": torch.randn(2, 3, 16, 16), "size": torch.randn(2, 2, 16, 16),
+               "offset": torch.randn(2, 2, 16, 16)}
+    _, stats = build_criterion(LossConfig(heatmap_loss="mse"))(outputs, targets)
+    torch.testing.assert_close(stats["heatmap_loss"], torch.nn.MSELoss()(outputs["heatmap"].sigmoid(),
+                                                                         targets.heatmap))

@@ -57,7 +57,12 @@ def print_metrics(metrics: dict[str, float | None], per_class_ap: dict[str, floa
     """The COCO table in percent ("-": undefined, e.g. no small objects); per class, those with ground truth."""
     from centernet.engine.evaluate import format_metric
 
-    print("  ".join(f"{name} {format_metric(value, 100, 5, 1)}" for name, value in metrics.items()))
+    boxes = {name: value for name, value in metrics.items() if not name.startswith("segm_")}
+    print("  ".join(f"{name} {format_metric(value, 100, 5, 1)}" for name, value in boxes.items()))
+    octagons = {name.removeprefix("segm_"): value for name, value in metrics.items() if name.startswith("segm_")}
+    if octagons:  # exdet, where the annotations have polygons
+        print("octagons (segm): " + "  ".join(f"{name} {format_metric(value, 100, 5, 1)}"
+                                             for name, value in octagons.items()))
     for name, value in per_class_ap.items():
         auroc = per_class_auroc.get(name)
         print(f"  {name:<20} AP {format_metric(value, 100, 5, 1)}  heatmap AUROC {format_metric(auroc)}")

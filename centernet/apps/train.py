@@ -35,6 +35,8 @@ def run_train(args: argparse.Namespace) -> int:
     check_input_size(config.data.input_size)
     if bool(config.data.val_ann) != bool(config.data.val_images):
         raise CenterNetError("--val-ann and --val-images go together")
+    if config.model.task == "exdet" and config.model.dfl_bins:
+        raise CenterNetError("--dfl-bins is for --task detect's ltrb box head; --task exdet has its own heads")
     metrics = train(config)
     if metrics:
         print(json.dumps({name: None if value is None else round(value, 4) for name, value in metrics.items()}))

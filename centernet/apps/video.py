@@ -307,16 +307,25 @@ class Display:
             cv2.destroyWindow(self.window)
 
 
+def _rounded(values: np.ndarray) -> list:
+    """Nested lists of floats rounded to 4 decimals, for JSON."""
+    return np.round(np.asarray(values, dtype=np.float64), 4).tolist()
+
+
 def detection_record(frame: Frame, detections: Detections, class_names: Sequence[str]) -> dict:
-    """One JSON line: boxes are [x1, y1, x2, y2] in the frame's pixels."""
+    """One JSON line: boxes are [x1, y1, x2, y2] in the frame's pixels; exdet detections also carry
+    "extreme_points" [[x, y] top, left, bottom, right] and "octagon" [[x, y] x 8], in the same pixels."""
+    records = [{"box": [round(float(value), 4) for value in box], "score": round(float(score), 6),
+                "class": class_names[int(label)], "class_index": int(label)}
+               for box, score, label in zip(detections.boxes_xyxy, detections.scores, detections.classes, strict=True)]
+    if detections.extreme_points is not None:
+        for record, points, octagon in zip(records, detections.extreme_points, detections.octagons, strict=True):
+            record.update(extreme_points=_rounded(points), octagon=_rounded(octagon))
     return {
         "frame": frame.index,
         "timestamp": None if frame.timestamp is None else round(frame.timestamp, 6),
         "source": frame.source,
-        "detections": [{"box": [round(float(value), 4) for value in box], "score": round(float(score), 6),
-                        "class": class_names[int(label)], "class_index": int(label)}
-                       for box, score, label in zip(detections.boxes_xyxy, detections.scores, detections.classes,
-                                                    strict=True)],
+        "detections": records,
     }
 
 

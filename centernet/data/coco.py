@@ -23,6 +23,7 @@ from pycocotools.coco import COCO
 
 from centernet.config import AugmentConfig, input_size_pair
 from centernet.data.colour import draw_colour_parameters, identity_colour_parameters
+from centernet.data.extreme import extreme_bounds, polygons_from_segmentation, warped_extreme_points
 from centernet.data.images import read_image_rgb, read_jpeg_for_device
 from centernet.data.transforms import letterbox_affine, random_affine, transform_boxes, warp_image
 from centernet.data.validate import load_coco_json
@@ -47,6 +48,8 @@ class Sample:
         validation samples.
     encoded_jpeg: (N,) uint8 bytes of the JPEG file when the train step decodes and warps it on the device
         (--gpu-decode), else None.
+    extreme_points: (N, 4, 2) float32 top, left, bottom, right points in input pixels (exdet), else None;
+        from_polygon: (N,) bool, False where an object had no polygon and its box's edge midpoints stand in.
     """
 
     image: torch.Tensor
@@ -59,6 +62,8 @@ class Sample:
     colour_factors: torch.Tensor
     lighting_alpha: torch.Tensor
     encoded_jpeg: torch.Tensor | None = None
+    extreme_points: torch.Tensor | None = None
+    from_polygon: torch.Tensor | None = None
 
 
 def _load_coco(ann_file: str) -> COCO:
@@ -82,6 +87,8 @@ class CocoDataset(torch.utils.data.Dataset):
     With `decode_on_device`, JPEG files the device decoder takes as they are (`read_jpeg_for_device`) are not
     decoded here: the sample carries their bytes, and the train step decodes and warps them (--gpu-decode).
     A missing or corrupt image raises DataError when `strict`, else warns and yields None (see `collate`).
+    With `extreme_points` (the exdet task) samples also carry each object's extreme points, from its polygons
+    (`centernet.data.extreme`), and the box of an object with a polygon is the one its extreme points span.
     """
 
     def __init__(
@@ -95,6 +102,7 @@ class CocoDataset(torch.utils.data.Dataset):
         seed: int = 0,
         strict: bool = False,
         decode_on_device: bool = False,
+        extreme_points: bool = False,
     ) -> None:
         self.ann_file = os.fspath(ann_file)
         self.image_dir = os.fspath(image_dir)
@@ -105,6 +113,7 @@ class CocoDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.strict = strict
         self.decode_on_device = decode_on_device
+        self.extreme_points = extreme_points
         self.epoch = 0
         self.coco = _load_coco(self.ann_file)
         self.category_ids: list[int] = sorted(self.coco.cats)
@@ -147,13 +156,22 @@ class CocoDataset(torch.utils.data.Dataset):
     def image_path(self, image_id: int) -> str:
         return os.path.join(self.image_dir, self.coco.imgs[image_id]["file_name"])
 
+    def _sorted_annotations(self, image_id: int) -> list[dict]:
+        """An image's annotation records, real objects first (in file order), then crowd regions."""
+        return sorted(self.coco.imgToAnns.get(image_id, []), key=lambda annotation: bool(annotation.get("iscrowd", 0)))
+
+    def polygons(self, image_id: int) -> list[list[np.ndarray]]:
+        """Per object, in the order of `annotations`, its polygons ((V, 2) float32 in original pixels); an empty
+        list for objects without one (RLE crowd regions, no segmentation)."""
+        return [polygons_from_segmentation(annotation.get("segmentation"))
+                for annotation in self._sorted_annotations(image_id)]
+
     def annotations(self, image_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """An image's objects, real ones first (in file order), then crowd regions.
 
         Returns (N, 4) float32 boxes_xyxy in original pixels, (N,) int64 classes, (N,) bool crowd flags.
         """
-        annotations = sorted(self.coco.imgToAnns.get(image_id, []), key=lambda annotation: bool(annotation.get(
-            "iscrowd", 0)))
+        annotations = self._sorted_annotations(image_id)
         boxes_xywh = np.array([annotation["bbox"] for annotation in annotations], dtype=np.float32).reshape(-1, 4)
         classes = np.array([self.class_index[annotation["category_id"]] for annotation in annotations],
                            dtype=np.int64)
@@ -205,6 +223,14 @@ class CocoDataset(torch.utils.data.Dataset):
         affine, inverse, (colour_order, colour_factors, lighting_alpha) = self._draw_transforms(index, width, height)
         boxes_xyxy, classes, crowd = self.annotations(image_id)
         boxes_xyxy, keep = transform_boxes(boxes_xyxy, affine, self.input_size)
+        extremes = None
+        if self.extreme_points:
+            polygons = [parts for parts, kept in zip(self.polygons(image_id), keep, strict=True) if kept]
+            points, from_polygon = warped_extreme_points(polygons, boxes_xyxy, affine, self.input_size)
+            spanned = extreme_bounds(points)
+            usable = from_polygon & (spanned[:, 2] > spanned[:, 0]) & (spanned[:, 3] > spanned[:, 1])
+            boxes_xyxy = np.where(usable[:, None], spanned, boxes_xyxy).astype(np.float32)
+            extremes = (torch.from_numpy(points), torch.from_numpy(from_polygon))
         if encoded_jpeg is None:
             warped = warp_image(image, affine, self.input_size)
             image_chw = torch.from_numpy(np.ascontiguousarray(warped.transpose(2, 0, 1)))
@@ -213,7 +239,9 @@ class CocoDataset(torch.utils.data.Dataset):
         return Sample(image=image_chw, boxes_xyxy=torch.from_numpy(boxes_xyxy),
                       classes=torch.from_numpy(classes[keep]), crowd=torch.from_numpy(crowd[keep]),
                       image_id=int(image_id), inverse_affine=torch.from_numpy(inverse), colour_order=colour_order,
-                      colour_factors=colour_factors, lighting_alpha=lighting_alpha, encoded_jpeg=encoded_jpeg)
+                      colour_factors=colour_factors, lighting_alpha=lighting_alpha, encoded_jpeg=encoded_jpeg,
+                      extreme_points=None if extremes is None else extremes[0],
+                      from_polygon=None if extremes is None else extremes[1])
 
 
 def collate(samples: list[Sample | None], max_objects: int) -> Batch:
@@ -223,7 +251,8 @@ def collate(samples: list[Sample | None], max_objects: int) -> Batch:
     flags are padded to M = max_objects slots; `valid` marks real objects and `crowd` crowd regions. Objects
     beyond M are left out (crowd regions first, as samples list them last) and each such image is listed in
     `Batch.truncated` with its object count, so that the trainer can say so. If every sample was dropped, the
-    batch has B = 0 and images of shape (0, 3, 0, 0).
+    batch has B = 0 and images of shape (0, 3, 0, 0). Samples with extreme points (exdet) give
+    `Batch.extreme_points` and `Batch.from_polygon`, padded alike.
     """
     kept = [sample for sample in samples if sample is not None]
     batch_size = len(kept)
@@ -231,6 +260,9 @@ def collate(samples: list[Sample | None], max_objects: int) -> Batch:
     classes = torch.zeros(batch_size, max_objects, dtype=torch.int64)
     crowd = torch.zeros(batch_size, max_objects, dtype=torch.bool)
     used = torch.zeros(batch_size, max_objects, dtype=torch.bool)
+    with_extremes = bool(kept) and all(sample.extreme_points is not None for sample in kept)
+    extreme_points = torch.zeros(batch_size, max_objects, 4, 2, dtype=torch.float32) if with_extremes else None
+    from_polygon = torch.zeros(batch_size, max_objects, dtype=torch.bool) if with_extremes else None
     truncated = []
     for row, sample in enumerate(kept):
         count = min(len(sample.classes), max_objects)
@@ -240,6 +272,9 @@ def collate(samples: list[Sample | None], max_objects: int) -> Batch:
         classes[row, :count] = sample.classes[:count]
         crowd[row, :count] = sample.crowd[:count]
         used[row, :count] = True
+        if with_extremes:
+            extreme_points[row, :count] = sample.extreme_points[:count]
+            from_polygon[row, :count] = sample.from_polygon[:count]
     if kept:
         images = torch.stack([sample.image for sample in kept])
         inverse_affine = torch.stack([sample.inverse_affine for sample in kept])
@@ -260,6 +295,8 @@ def collate(samples: list[Sample | None], max_objects: int) -> Batch:
         skipped=len(samples) - batch_size,
         truncated=truncated,
         encoded_jpegs={row: sample.encoded_jpeg for row, sample in enumerate(kept) if sample.encoded_jpeg is not None},
+        extreme_points=extreme_points,
+        from_polygon=from_polygon,
     )
 
 

@@ -30,7 +30,9 @@ METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 class Evaluation:
     """What one pass over a validation set produced."""
 
-    metrics: dict[str, float | None]  # AP, AP50, AP75, APs, APm, APl in [0, 1]; None: undefined (no ground truth)
+    # AP, AP50, AP75, APs, APm, APl in [0, 1]; None: undefined (no ground truth); exdet on annotations with
+    # polygons also segm_AP, segm_AP50, ... of the octagons
+    metrics: dict[str, float | None]
     per_class_ap: dict[str, float]  # classes with ground truth in the set only
     results: list[dict]  # COCO results format, original image and category ids
     per_class_auroc: dict[str, float | None] = field(default_factory=dict)  # heatmap as a pixel classifier
@@ -39,11 +41,24 @@ class Evaluation:
 
 
 def detections_to_coco(detections: Detections, image_id: int, category_ids: list[int]) -> list[dict]:
-    """One image's detections as COCO result records (boxes x, y, width, height in original pixels)."""
+    """One image's detections as COCO result records (boxes x, y, width, height in original pixels); exdet's also
+    with "segmentation" [the octagon as one polygon, x1, y1, ..., x8, y8] and "extreme_points" [top x, top y,
+    left x, ..., right y] (ExtremeNet's results format)."""
     boxes = box_xyxy_to_xywh(detections.boxes_xyxy.astype(np.float64)).round(2)
-    return [{"image_id": int(image_id), "category_id": int(category_ids[label]), "bbox": box.tolist(),
-             "score": round(float(score), 5)}
-            for box, score, label in zip(boxes, detections.scores, detections.classes, strict=True)]
+    records = [{"image_id": int(image_id), "category_id": int(category_ids[label]), "bbox": box.tolist(),
+                "score": round(float(score), 5)}
+               for box, score, label in zip(boxes, detections.scores, detections.classes, strict=True)]
+    if detections.extreme_points is not None:
+        for record, points, octagon in zip(records, detections.extreme_points, detections.octagons, strict=True):
+            record.update(segmentation=[octagon.astype(np.float64).round(2).reshape(-1).tolist()],
+                          extreme_points=points.astype(np.float64).round(2).reshape(-1).tolist())
+    return records
+
+
+def has_polygons(coco_gt: COCO) -> bool:
+    """Whether every annotation has a segmentation (polygons; RLE for crowd regions), so that segm AP is defined."""
+    annotations = coco_gt.dataset.get("annotations", [])
+    return bool(annotations) and all(annotation.get("segmentation") for annotation in annotations)
 
 
 def format_metric(value: float | None, scale: float = 1.0, width: int = 0, digits: int = 4) -> str:
@@ -66,15 +81,15 @@ def _detections_index(coco_gt: COCO, results: list[dict]) -> COCO:
     return empty
 
 
-def coco_metrics(coco_gt: COCO, results: list[dict], class_names: list[str],
-                 category_ids: list[int]) -> tuple[dict[str, float | None], dict[str, float]]:
-    """COCOeval bbox metrics and per-class AP@[.5:.95].
+def coco_metrics(coco_gt: COCO, results: list[dict], class_names: list[str], category_ids: list[int],
+                 iou_type: str = "bbox") -> tuple[dict[str, float | None], dict[str, float]]:
+    """COCOeval metrics and per-class AP@[.5:.95], of the boxes ("bbox") or of the results' polygons ("segm").
 
     A metric COCOeval reports as -1 (undefined: no ground truth in that area range) is None; classes without
     ground truth are left out of the per-class dict.
     """
     with contextlib.redirect_stdout(io.StringIO()):
-        evaluator = COCOeval(coco_gt, _detections_index(coco_gt, results), "bbox")
+        evaluator = COCOeval(coco_gt, _detections_index(coco_gt, results), iou_type)
         evaluator.params.imgIds = sorted(coco_gt.getImgIds())
         evaluator.evaluate()
         evaluator.accumulate()
@@ -174,6 +189,9 @@ def evaluate(predictor: Predictor, dataset: CocoDataset, batch_size: int = 16, w
             results += detections_to_coco(image_detections, image_id, dataset.category_ids)
         scores.add_examples(batch, detections, heads)
     metrics, per_class = coco_metrics(dataset.coco, results, dataset.class_names, dataset.category_ids)
+    if predictor.config.model.task == "exdet" and has_polygons(dataset.coco):
+        segm, _ = coco_metrics(dataset.coco, results, dataset.class_names, dataset.category_ids, "segm")
+        metrics.update({f"segm_{name}": value for name, value in segm.items()})
     losses = {name: total / max(scores.batches, 1) for name, total in scores.loss_sums.items()}
     per_class_auroc = dict(zip(dataset.class_names, scores.auroc.compute(), strict=True))
     return Evaluation(metrics, per_class, results, per_class_auroc, losses, scores.examples)
@@ -183,12 +201,14 @@ def _example(batch: Batch, i: int, detections: Detections, heatmap_logits: torch
     """(input image (H, W, 3) uint8, detections moved back into input pixels, class-max heatmap (h, w))."""
     to_input = invert_affine(batch.inverse_affine[i].numpy())
     corners = apply_affine(detections.boxes_xyxy.reshape(-1, 2), to_input).reshape(-1, 4)
-    moved = Detections(corners.astype(np.float32), detections.scores, detections.classes)
+    moved = Detections(corners.astype(np.float32), detections.scores, detections.classes)  # boxes only
     return batch.images[i].permute(1, 2, 0).numpy(), moved, heatmap_logits.sigmoid().amax(0).cpu().numpy()
 
 
 def _targets(batch: Batch, config: Config, heatmap_shape: tuple[int, ...]) -> Targets:
-    """The batch's ground truth at the heads' resolution (C, H, W) for the model's box head, on the batch's device."""
+    """The batch's ground truth at the heads' resolution (C, H, W) for the model's box head, on the batch's device;
+    exdet's extreme-point targets where the batch carries extreme points (the centre heatmap is detect's)."""
+    task = config.model.task if batch.extreme_points is not None else "detect"
     return encode_targets_batched(batch.boxes_xyxy, batch.classes, batch.valid, heatmap_shape[0],
                                   heatmap_shape[1:], crowd=batch.crowd, box_head=config.model.box_head,
-                                  gaussian=config.loss.gaussian)
+                                  gaussian=config.loss.gaussian, task=task, extreme_points=batch.extreme_points)

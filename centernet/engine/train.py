@@ -175,7 +175,7 @@ def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
     images = network_inputs(batch, config)  # the model normalises them
     if config.train.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
-    targets = state.encoder(batch.boxes_xyxy, batch.classes, batch.valid, batch.crowd)
+    targets = state.encoder(batch.boxes_xyxy, batch.classes, batch.valid, batch.crowd, batch.extreme_points)
     use_amp = config.train.amp and state.device.type == "cuda"
     autocast = torch.autocast("cuda", dtype=autocast_dtype(state.device)) if use_amp else contextlib.nullcontext()
     with autocast:
@@ -203,12 +203,14 @@ def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
 @dataclass
 class EpochReport:
     """What an epoch took and left out: its training seconds, samples skipped (corrupt images), objects past
-    --max-objects and their images."""
+    --max-objects and their images, and (exdet) objects whose extreme points were their box's edge midpoints
+    because they had no polygon."""
 
     seconds: float = 0.0
     skipped: int = 0
     truncated_objects: int = 0
     truncated_images: int = 0
+    objects_without_polygon: int = 0
 
 
 def report_truncation(state: TrainState, batch: Batch, dataset: CocoDataset, report: EpochReport) -> None:
@@ -234,6 +236,8 @@ def train_one_epoch(state: TrainState, loader, dataset: CocoDataset, logger: Run
     for position, batch in enumerate(bar):
         report.skipped += batch.skipped
         report_truncation(state, batch, dataset, report)
+        if batch.from_polygon is not None:
+            report.objects_without_polygon += int((batch.valid & ~batch.from_polygon).sum())
         if len(batch.image_ids) == 0:
             continue
         set_learning_rate(state, state.epoch * state.iters_per_epoch + position)
@@ -279,14 +283,16 @@ def load_datasets(config: Config) -> tuple[CocoDataset, CocoDataset | None]:
     if not data.train_ann or not data.train_images:
         raise CenterNetError("training needs --train-ann FILE and --train-images DIR")
     check_coco(data.train_ann, data.train_images)
+    exdet = config.model.task == "exdet"
     train_set = CocoDataset(data.train_ann, data.train_images, data.input_size, train=True, augment=data.augment,
-                            max_objects=data.max_objects, seed=config.train.seed, strict=config.train.strict)
+                            max_objects=data.max_objects, seed=config.train.seed, strict=config.train.strict,
+                            extreme_points=exdet)
     train_set.decode_on_device = decode_on_device(config, train_set)
     if not data.val_ann:
         return train_set, None
     check_coco(data.val_ann, data.val_images)
     val_set = CocoDataset(data.val_ann, data.val_images, data.input_size, train=False, max_objects=data.max_objects,
-                          strict=config.train.strict)
+                          strict=config.train.strict, extreme_points=exdet)
     if val_set.category_ids != train_set.category_ids:
         raise CenterNetError(f"categories of {data.val_ann} differ from those of {data.train_ann}")
     return train_set, val_set
@@ -311,13 +317,13 @@ def build_state(config: Config, train_set: CocoDataset, rank: int, local_rank: i
     weights = class_weights_for(train_set, config.loss.class_balance)
     criterion = build_criterion(config.loss, None if weights is None else weights.to(device),
                                 compile_heatmap=config.train.compile, box_head=config.model.box_head,
-                                dfl_bins=config.model.dfl_bins)
+                                dfl_bins=config.model.dfl_bins, task=config.model.task)
     optimizer = build_optimizer(model, config.train, world_size)
     iters_per_epoch = iterations_per_epoch(len(train_set), config.train.batch_size, world_size)
     use_scaler = config.train.amp and device.type == "cuda" and autocast_dtype(device) == torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
     encoder = TargetEncoder(config.model.num_classes, config.data.output_size, box_head=config.model.box_head,
-                            gaussian=config.loss.gaussian)
+                            gaussian=config.loss.gaussian, task=config.model.task)
     return TrainState(config, model, criterion, encoder, ema, optimizer, scaler, device, rank, world_size,
                       iters_per_epoch, scaled_lr(config.train, world_size))
 
@@ -379,9 +385,15 @@ def _end_of_epoch(state: TrainState, train_set: CocoDataset, val_set: CocoDatase
         tqdm.write(f"epoch {state.epoch}: {report.truncated_objects} objects in {report.truncated_images} images "
                    f"left out (more than --max-objects {config.data.max_objects})")
         logger.scalars("train", {"truncated_objects": report.truncated_objects}, state.step)
+    if report.objects_without_polygon:
+        warn(f"epoch {state.epoch}: {report.objects_without_polygon} objects had no polygon (segmentation); their "
+             "extreme points were their box's edge midpoints")
+        logger.scalars("train", {"objects_without_polygon": report.objects_without_polygon}, state.step)
     metrics: dict[str, Any] = {}
     record = {"epoch": state.epoch, "step": state.step, "epoch_seconds": round(report.seconds, 2),
               "load_average": list(os.getloadavg()), "truncated_objects": report.truncated_objects}
+    if config.model.task == "exdet":
+        record["objects_without_polygon"] = report.objects_without_polygon
     logger.scalars("train", {"epoch_seconds": report.seconds}, state.step)
     due = state.epoch % config.train.eval_interval == 0 or state.epoch == config.train.epochs
     if val_set is not None and due:

@@ -13,7 +13,7 @@ from centernet.catalog import HEATMAP_LOSSES
 from centernet.config import STRIDE, LossConfig
 from centernet.losses.penalty_reduced import DenseKernels, penalty_reduced_focal_loss
 from centernet.losses.regression import ltrb_dfl_loss, ltrb_giou_loss, masked_l1_loss
-from centernet.structures import Targets
+from centernet.structures import EXTREME_SIDES, Targets
 
 HeadOutputs = Mapping[str, torch.Tensor]
 Term = Callable[[HeadOutputs, Targets], torch.Tensor]
@@ -31,15 +31,32 @@ HEATMAP_CRITERIA: dict[str, Callable[..., torch.Tensor]] = {name: _criterion(pat
 
 
 class HeatmapTerm:
-    """The heatmap head's term: a dense criterion on (logits, Gaussian target), optionally class-weighted."""
+    """A heatmap head's term: a dense criterion on (logits, Gaussian target), optionally class-weighted.
 
-    def __init__(self, criterion: Callable[..., torch.Tensor], class_weights: torch.Tensor | None = None) -> None:
+    side None: the "heatmap" head against `Targets.heatmap`; else one of the exdet task's extreme points (its
+    index in `EXTREME_SIDES`): the "heatmap_<side>" head against that extreme's heatmap and ignore mask.
+    """
+
+    def __init__(self, criterion: Callable[..., torch.Tensor], class_weights: torch.Tensor | None = None,
+                 side: int | None = None) -> None:
         self.criterion = criterion
         self.class_weights = class_weights
+        self.side = side
 
     def __call__(self, outputs: HeadOutputs, targets: Targets) -> torch.Tensor:
-        return self.criterion(outputs["heatmap"], targets.heatmap, class_weights=self.class_weights,
-                              ignore=targets.ignore)
+        if self.side is None:
+            return self.criterion(outputs["heatmap"], targets.heatmap, class_weights=self.class_weights,
+                                  ignore=targets.ignore)
+        ignore = None if targets.extreme_ignore is None else targets.extreme_ignore[:, self.side]
+        return self.criterion(outputs[f"heatmap_{EXTREME_SIDES[self.side]}"], targets.extreme_heatmap[:, self.side],
+                              class_weights=self.class_weights, ignore=ignore)
+
+
+def extreme_offset_term(side: int) -> Term:
+    """Masked L1 on one extreme point's sub-pixel offset (exdet), `side` its index in `EXTREME_SIDES`."""
+    return lambda outputs, targets: masked_l1_loss(outputs[f"offset_{EXTREME_SIDES[side]}"],
+                                                   targets.extreme_index[..., side], targets.extreme_mask[..., side],
+                                                   targets.extreme_offset[..., side, :])
 
 
 def size_term(outputs: HeadOutputs, targets: Targets) -> torch.Tensor:
@@ -86,10 +103,13 @@ class DetectionLoss(nn.Module):
 
 
 def build_criterion(config: LossConfig, class_weights: torch.Tensor | None = None, compile_heatmap: bool = False,
-                    box_head: str = "center", dfl_bins: int = 0) -> DetectionLoss:
+                    box_head: str = "center", dfl_bins: int = 0, task: str = "detect") -> DetectionLoss:
     """The criterion from the config: the heatmap term, then the box head's terms, each with its weight.
 
-    center head: size and offset (masked L1); ltrb head: box (GIoU) and, with dfl_bins > 0, dfl.
+    center head: size and offset (masked L1); ltrb head: box (GIoU) and, with dfl_bins > 0, dfl. Task exdet
+    (the reference's ExdetLoss; box_head and dfl_bins do not apply): the centre heatmap, heatmap_top, _left,
+    _bottom, _right through the heatmap criterion at the heatmap weight, offset_top, ... (masked L1) at the
+    offset weight (the reference's hm_weight 1 and off_weight 1 are our defaults).
     `compile_heatmap` runs the penalty-reduced loss through torch.compile (compiled on first use, eager if
     compilation fails); the other heatmap criteria ignore it.
     """
@@ -100,7 +120,12 @@ def build_criterion(config: LossConfig, class_weights: torch.Tensor | None = Non
         heatmap_criterion = functools.partial(penalty_reduced_focal_loss, kernels=DenseKernels(compiled=True))
     terms: dict[str, tuple[Term, float]] = {"heatmap": (HeatmapTerm(heatmap_criterion, class_weights),
                                                         config.heatmap_weight)}
-    if box_head == "center":
+    if task == "exdet":
+        for side, name in enumerate(EXTREME_SIDES):
+            terms[f"heatmap_{name}"] = (HeatmapTerm(heatmap_criterion, class_weights, side), config.heatmap_weight)
+        for side, name in enumerate(EXTREME_SIDES):
+            terms[f"offset_{name}"] = (extreme_offset_term(side), config.offset_weight)
+    elif box_head == "center":
         terms.update(size=(size_term, config.size_weight), offset=(offset_term, config.offset_weight))
     else:
         terms["box"] = (box_term(dfl_bins), config.box_weight)

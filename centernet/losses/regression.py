@@ -1,5 +1,6 @@
-"""Regression losses on gathered pixels: the masked L1 of the center head's size and offset, and the ltrb head's
-GIoU (torchvision's) and Distribution Focal Loss on its sample pixels."""
+"""Regression losses: the masked L1 of the center head's size and offset (and the exdet task's extreme-point
+offsets) on gathered pixels, the ltrb head's GIoU (torchvision's) and Distribution Focal Loss on its sample
+pixels, and the reference's MSE heatmap criterion (its `mse_loss` option)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,21 @@ def ltrb_dfl_loss(raw: torch.Tensor, box_index: torch.Tensor, box_target: torch.
     target = target.clamp(0, dfl_bins - 0.01)
     loss = distribution_focal_loss(logits.reshape(-1, dfl_bins + 1), target.reshape(-1), reduction="none")
     return _weighted_mean(loss.view(-1, 4).mean(dim=1), box_weight.float())
+
+
+def heatmap_mse_loss(logits: torch.Tensor, target: torch.Tensor, class_weights: torch.Tensor | None = None,
+                     ignore: torch.Tensor | None = None) -> torch.Tensor:
+    """The reference's MSE heatmap option: the mean of (sigmoid(x) - y)^2 over the heatmap (torch.nn.MSELoss on
+    the sigmoid outputs against the Gaussian targets).
+
+    logits, target: (B, C, H, W), target in [0, 1]; class_weights: (C,) or None, each channel's squared errors
+    scaled by its weight; ignore: (B, C, H, W) bool or None, pixels left out of the sum and of the count (peaks
+    excepted). Returns a float32 scalar; without weights and ignored pixels exactly torch.nn.MSELoss's value.
+    """
+    loss = (logits.float().sigmoid() - target.float()).square()
+    if class_weights is not None:
+        loss = loss * class_weights.to(loss).view(1, -1, 1, 1)
+    if ignore is None:
+        return loss.mean()
+    counted = ~(ignore & (target != 1))
+    return (loss * counted).sum() / counted.sum().clamp(min=1)

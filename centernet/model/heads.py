@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from centernet.structures import EXDET_HEAD_NAMES
+
 HEATMAP_PRIOR = 0.1  # initial foreground probability: bias -log((1 - 0.1) / 0.1) = -2.19
 
 
@@ -26,15 +28,23 @@ class CenterNetHeads(nn.ModuleDict):
     With "ltrb" (TTFNet): "ltrb" (B, 4, H, W), read by `centernet.tensors.ltrb_distances` as the distances from
     the pixel's centre to the box's left, top, right and bottom edges in input pixels; with `dfl_bins` n > 0,
     (B, 4 (n + 1), H, W) logits of a distribution over n + 1 bins per distance.
+    With task "exdet" (ExtremeNet; box_head and dfl_bins do not apply): "heatmap" (B, C, H, W) box-centre logits,
+    "heatmap_top", "heatmap_left", "heatmap_bottom", "heatmap_right" (B, C, H, W) extreme-point logits, and
+    "offset_top", ... (B, 2, H, W) each extreme point's sub-pixel (dx, dy) in output-map pixels.
     """
 
     def __init__(self, in_channels: int, num_classes: int, head_conv: int, box_head: str = "center",
-                 dfl_bins: int = 0) -> None:
-        box_outputs = {"center": {"size": 2, "offset": 2}, "ltrb": {"ltrb": 4 * (dfl_bins + 1)}}[box_head]
-        super().__init__({name: _head(in_channels, head_conv, channels)
-                          for name, channels in {"heatmap": num_classes, **box_outputs}.items()})
-        nn.init.constant_(self["heatmap"][-1].bias, -math.log((1 - HEATMAP_PRIOR) / HEATMAP_PRIOR))
-        for name in box_outputs:
+                 dfl_bins: int = 0, task: str = "detect") -> None:
+        if task == "exdet":
+            outputs = {name: num_classes if name.startswith("heatmap") else 2 for name in EXDET_HEAD_NAMES}
+        else:
+            box_outputs = {"center": {"size": 2, "offset": 2}, "ltrb": {"ltrb": 4 * (dfl_bins + 1)}}[box_head]
+            outputs = {"heatmap": num_classes, **box_outputs}
+        super().__init__({name: _head(in_channels, head_conv, channels) for name, channels in outputs.items()})
+        for name in outputs:
+            if name.startswith("heatmap"):
+                nn.init.constant_(self[name][-1].bias, -math.log((1 - HEATMAP_PRIOR) / HEATMAP_PRIOR))
+                continue
             nn.init.normal_(self[name][-1].weight, std=0.001)
             nn.init.zeros_(self[name][-1].bias)
 

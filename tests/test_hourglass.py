@@ -1,0 +1,100 @@
+"""Hourglass-104 with intermediate supervision: the reference's parameter counts, one head set per stack in
+training and the last at inference, padding to the hourglass's multiple, and the loss averaged over stacks."""
+
+import pytest
+import torch
+
+from centernet.config import LossConfig
+from centernet.losses import build_criterion
+from centernet.model import build_model
+from centernet.model.build import CenterNet
+from centernet.model.heads import CenterNetHeads
+from centernet.model.hourglass import HourglassBody
+from centernet.targets import encode_targets_batched
+
+# the reference's large_hourglass with 80 classes (REFERENCE.md): ctdet heads (hm, wh, reg) and exdet heads
+REFERENCE_CTDET = 191_284_008
+REFERENCE_EXDET = 198_531_504
+
+
+@pytest.mark.parametrize(("task", "expected"), [("detect", REFERENCE_CTDET), ("exdet", REFERENCE_EXDET)])
+def test_hourglass104_has_the_reference_parameter_count(task, expected):
+    with torch.device("meta"):  # no memory, no time
+        model = build_model("hourglass104", 80, box_head="center", task=task)
+    count = sum(p.numel() for p in model.parameters())
+    assert abs(count - expected) <= 0.02 * expected
+    assert count == expected  # the layout is the reference's exactly
+    assert len(model.stack_heads) == 1 and model.body.num_stacks == 2
+
+
+def _small_hourglass(num_classes=2, task="detect") -> CenterNet:
+    """A two-stack hourglass of two levels and 16 channels: the real layout, small enough to run."""
+    body = HourglassBody(num_stacks=2, dims=(16, 16, 24), modules=(1, 1, 1))
+    heads = [CenterNetHeads(256, num_classes, 8, "center", task=task) for _ in range(2)]
+    return CenterNet(body, heads[-1], stack_heads=heads[:1])
+
+
+def test_training_returns_one_head_set_per_stack_and_inference_the_last():
+    torch.manual_seed(0)
+    model = _small_hourglass()
+    images = torch.randint(0, 256, (1, 3, 64, 96), dtype=torch.uint8)
+    model.train()
+    stacks = model(images)
+    assert isinstance(stacks, list) and len(stacks) == 2
+    assert stacks[0]["heatmap"].shape == stacks[1]["heatmap"].shape == (1, 2, 16, 24)
+    assert not torch.allclose(stacks[0]["heatmap"], stacks[1]["heatmap"])  # each stack has its own heads
+    model.eval()
+    with torch.no_grad():
+        last = model(images)
+        features = model.body(model.normalize(images))
+    assert isinstance(last, dict) and last["size"].shape == (1, 2, 16, 24)
+    torch.testing.assert_close(last["heatmap"], model.heads(features[-1])["heatmap"])
+
+
+def test_inputs_are_padded_to_the_hourglass_multiple_and_the_features_cropped_back():
+    body = HourglassBody(num_stacks=1, dims=(8, 8, 8), modules=(1, 1, 1)).eval()
+    assert body.multiple == 16
+    with torch.no_grad():
+        features = body(torch.randn(1, 3, 40, 24))  # neither side a multiple of 16
+    assert features[-1].shape == (1, 256, 10, 6)
+
+
+def test_hourglass_takes_no_imagenet_weights_and_ignores_the_resnet_up_path_options():
+    with pytest.raises(ValueError, match="no ImageNet weights"):
+        build_model("hourglass104", 80, backbone_weights="imagenet")
+    with torch.device("meta"):
+        plain = build_model("hourglass104", 3)
+        with_options = build_model("hourglass104", 3, neck_shortcuts=True, neck_channels=(256, 128, 64))
+    assert [p.shape for p in with_options.parameters()] == [p.shape for p in plain.parameters()]
+
+
+def test_the_loss_of_several_stacks_is_the_mean_of_each_stacks_loss():
+    torch.manual_seed(0)
+    boxes = torch.tensor([[[8.0, 8, 40, 48]]])
+    targets = encode_targets_batched(boxes, torch.tensor([[1]]), torch.tensor([[True]]), 2, (16, 16))
+    stacks = [{name: torch.randn(1, channels, 16, 16) for name, channels in (("heatmap", 2), ("size", 2),
+                                                                             ("offset", 2))} for _ in range(2)]
+    criterion = build_criterion(LossConfig(), box_head="center")
+    total, stats = criterion(stacks, targets)
+    first, first_stats = criterion(stacks[0], targets)
+    second, second_stats = criterion(stacks[1], targets)
+    torch.testing.assert_close(total, (first + second) / 2)
+    for name in ("heatmap_loss", "size_loss", "offset_loss"):
+        torch.testing.assert_close(stats[name], (first_stats[name] + second_stats[name]) / 2)
+    assert not torch.allclose(first, second)  # so that the mean is not trivially either
+
+
+def test_the_exdet_loss_averages_its_nine_terms_over_stacks():
+    torch.manual_seed(0)
+    model = _small_hourglass(task="exdet").train()
+    points = torch.tensor([[[[24.0, 8], [8, 28], [28, 48], [40, 20]]]])
+    targets = encode_targets_batched(torch.tensor([[[8.0, 8, 40, 48]]]), torch.tensor([[1]]),
+                                     torch.tensor([[True]]), 2, (16, 16), task="exdet", extreme_points=points)
+    stacks = model(torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8))
+    criterion = build_criterion(LossConfig(), task="exdet")
+    total, stats = criterion(stacks, targets)
+    per_stack = [criterion(stack, targets)[0] for stack in stacks]
+    torch.testing.assert_close(total, sum(per_stack) / 2)
+    assert len(stats) == 10
+    total.backward()  # both stacks' heads get gradients
+    assert model.stack_heads[0]["heatmap_top"][-1].weight.grad.abs().sum() > 0
