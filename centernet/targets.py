@@ -308,8 +308,8 @@ def extreme_targets(targets: Targets, extreme_points: torch.Tensor, size: torch.
     side = torch.arange(4, device=image.device).repeat(len(image))
     plane = ((image.repeat_interleave(4) * 4 + side) * num_classes
              + classes.long()[image, slot].repeat_interleave(4))  # (4N,) planes of the (B, 4, C) heatmaps
-    _, flat, value = gaussian_windows(peak[image, slot].reshape(-1, 2), radius, _sigma(radius), (height, width),
-                                      plane)
+    _, (flat,), value = gaussian_windows(peak[image, slot].reshape(-1, 2), radius, _sigma(radius), (height, width),
+                                         (plane * (height * width),), owners=False)
     heatmap = zeros((batch, 4, num_classes, height, width), points.device)
     heatmap.view(-1).scatter_reduce_(0, flat, value, reduce="amax")
     area = size[..., 0] * size[..., 1]
