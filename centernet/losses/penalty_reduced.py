@@ -70,12 +70,18 @@ def negative_loss_sum(logits: torch.Tensor, target: torch.Tensor, alpha: float, 
     return torch.dot(weight.flatten(), F.softplus(logits).flatten())  # one pass for the product and its sum
 
 
+def negative_slope(logits: torch.Tensor, probability: torch.Tensor, softplus: torch.Tensor,
+                   alpha: float) -> torch.Tensor:
+    """alpha (1 - p) softplus(x) + p: the dense term's derivative divided by its weight, with 1 - p as
+    sigmoid(-x), exact where p rounds to 1."""
+    return torch.addcmul(probability, torch.sigmoid(-logits), softplus, value=alpha)
+
+
 def negative_gradient(logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float,
                       plane_weights: torch.Tensor | None, scale: torch.Tensor) -> torch.Tensor:
     """scale * d(dense term)/d(logits) for planes (R, H*W): (R, H*W); `scale` is a 0-d tensor."""
     probability = torch.sigmoid(logits)
-    # 1 - p as sigmoid(-x): exact where p rounds to 1
-    slope = torch.addcmul(probability, torch.sigmoid(-logits), F.softplus(logits), value=alpha)
+    slope = negative_slope(logits, probability, F.softplus(logits), alpha)
     return negative_weight(probability, target, alpha, beta, plane_weights).mul_(slope).mul_(scale)
 
 
@@ -88,8 +94,7 @@ def negative_loss_and_gradient(logits: torch.Tensor, target: torch.Tensor, alpha
     softplus = F.softplus(logits)
     weight = negative_weight(probability, target, alpha, beta, plane_weights)
     total = torch.dot(weight.flatten(), softplus.flatten())
-    slope = torch.addcmul(probability, torch.sigmoid(-logits), softplus, value=alpha)  # as in negative_gradient
-    torch.mul(weight, slope, out=gradient_out)
+    torch.mul(weight, negative_slope(logits, probability, softplus, alpha), out=gradient_out)
     return total
 
 
@@ -140,8 +145,7 @@ class DenseKernels:
             return total
         parts = [negative_loss_sum(logits[rows], target[rows], alpha, beta, _rows(plane_weights, rows))
                  for rows in plane_chunks(logits)]
-        # per-chunk sums are added in float64 so that the chunking adds no rounding of its own
-        return torch.stack(parts).sum(dtype=torch.float64).to(logits.dtype)
+        return _chunk_total(parts, logits.dtype)
 
     def loss_sum_and_gradient(self, logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float,
                               plane_weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -153,7 +157,7 @@ class DenseKernels:
         parts = [negative_loss_and_gradient(logits[rows], target[rows], alpha, beta, _rows(plane_weights, rows),
                                             gradient[rows])
                  for rows in plane_chunks(logits)]
-        return torch.stack(parts).sum(dtype=torch.float64).to(logits.dtype), gradient
+        return _chunk_total(parts, logits.dtype), gradient
 
     def gradient(self, logits: torch.Tensor, target: torch.Tensor, alpha: float, beta: float,
                  plane_weights: torch.Tensor | None, scale: torch.Tensor) -> torch.Tensor:
@@ -165,6 +169,11 @@ class DenseKernels:
             gradient[rows] = negative_gradient(logits[rows], target[rows], alpha, beta,
                                                _rows(plane_weights, rows), scale)
         return gradient
+
+
+def _chunk_total(parts: list[torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
+    """The sum of per-chunk sums, added in float64 so that the chunking adds no rounding of its own."""
+    return torch.stack(parts).sum(dtype=torch.float64).to(dtype)
 
 
 def _rows(plane_weights: torch.Tensor | None, rows: slice) -> torch.Tensor | None:

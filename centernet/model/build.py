@@ -8,12 +8,12 @@ import torch
 from torch import nn
 
 from centernet.catalog import ARCHITECTURES, Architecture
-from centernet.config import DataConfig, ModelConfig
+from centernet.config import DataConfig, ModelConfig, reference_neck_channels
 from centernet.model.dla import DLABody
 from centernet.model.heads import CenterNetHeads
 from centernet.model.hourglass import HourglassBody
 from centernet.model.resnet import ResNetBody
-from centernet.model.resnet_dcn import DCN_NECK_CHANNELS, ResNetDCNBody
+from centernet.model.resnet_dcn import ResNetDCNBody
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB on the [0, 1] scale, what torchvision backbones expect
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -61,13 +61,11 @@ class CenterNet(nn.Module):
         return [heads(stack) for heads, stack in zip([*self.stack_heads, self.heads], features, strict=True)]
 
 
-# Architecture.body -> constructor of the body from (Architecture, weights, neck shortcuts, neck channels or None for
-# the body's own); DLA and Hourglass aggregate their stages in their own up paths, so they take neither
-BODIES: dict[str, Callable[[Architecture, str | None, bool, tuple[int, ...] | None], nn.Module]] = {
-    "resnet": lambda spec, weights, shortcuts, channels: ResNetBody(spec.variant, weights, shortcuts,
-                                                                    channels or (256, 256, 256)),
-    "resnet_dcn": lambda spec, weights, shortcuts, channels: ResNetDCNBody(spec.variant, weights, shortcuts,
-                                                                           channels or DCN_NECK_CHANNELS),
+# Architecture.body -> constructor of the body from (Architecture, weights, neck shortcuts, neck channels); DLA and
+# Hourglass aggregate their stages in their own up paths, so they take neither
+BODIES: dict[str, Callable[[Architecture, str | None, bool, tuple[int, ...]], nn.Module]] = {
+    "resnet": lambda spec, weights, shortcuts, channels: ResNetBody(spec.variant, weights, shortcuts, channels),
+    "resnet_dcn": lambda spec, weights, shortcuts, channels: ResNetDCNBody(spec.variant, weights, shortcuts, channels),
     "dla": lambda spec, weights, shortcuts, channels: DLABody(deformable=spec.variant == "deformable", weights=weights),
     "hourglass": lambda spec, weights, shortcuts, channels: HourglassBody(),
 }
@@ -91,7 +89,8 @@ def build_model(arch: str, num_classes: int, head_conv: int | None = None, backb
     spec = ARCHITECTURES[arch]
     if backbone_weights and spec.body == "hourglass":
         raise ValueError(f"{arch} has no ImageNet weights; leave --backbone-weights unset")
-    body = BODIES[spec.body](spec, backbone_weights, neck_shortcuts, neck_channels)
+    body = BODIES[spec.body](spec, backbone_weights, neck_shortcuts,
+                             tuple(neck_channels) if neck_channels is not None else reference_neck_channels(arch))
     heads = [CenterNetHeads(body.out_channels, num_classes, head_conv or spec.head_conv, box_head, dfl_bins, task)
              for _ in range(getattr(body, "num_stacks", 1))]
     return CenterNet(body, heads[-1], mean, std, stack_heads=heads[:-1])
