@@ -120,7 +120,7 @@ def _group_reach(radius_xy: torch.Tensor) -> torch.Tensor:
 
 
 def gaussian_windows(peak: torch.Tensor, radius_xy: torch.Tensor, sigma_xy: torch.Tensor, output_size: tuple[int, int],
-                     bases: Sequence[torch.Tensor | None] = (None,), *,
+                     bases: Sequence[torch.Tensor], *,
                      owners: bool = True) -> tuple[torch.Tensor | None, list[torch.Tensor], torch.Tensor]:
     """Every pixel of every object's Gaussian window, without a loop over objects or pixels.
 
@@ -131,7 +131,7 @@ def gaussian_windows(peak: torch.Tensor, radius_xy: torch.Tensor, sigma_xy: torc
     elements and elements outside the map have value 0 and a pixel clamped into the map, so that a max or a sum
     over them changes nothing.
 
-    bases: per-object (N,) int64 offsets, or None for 0; for each, an index (E,) int64 = base + y * W + x is
+    bases: per-object (N,) int64 offsets; for each, an index (E,) int64 = base + y * W + x is
     returned (e.g. base = plane * H * W for a flat heatmap index, image * H * W for a sample key).
     Returns (owner (E,) int64 object index, or None with `owners=False`, [index per base], value (E,) float32).
     """
@@ -141,18 +141,17 @@ def gaussian_windows(peak: torch.Tensor, radius_xy: torch.Tensor, sigma_xy: torc
     keys = reach[:, 0] * (REACH_LADDER[-1] + 1) + reach[:, 1]
     order = torch.argsort(keys)
     group_keys, counts = torch.unique_consecutive(keys[order], return_counts=True)
-    group_keys, splits = group_keys.tolist(), counts.tolist()
-    sizes = [(2 * (key // (REACH_LADDER[-1] + 1)) + 1) * (2 * (key % (REACH_LADDER[-1] + 1)) + 1) for key in group_keys]
+    reaches, splits = [divmod(key, REACH_LADDER[-1] + 1) for key in group_keys.tolist()], counts.tolist()
+    sizes = [(2 * reach_x + 1) * (2 * reach_y + 1) for reach_x, reach_y in reaches]
     total = sum(count * size for count, size in zip(splits, sizes, strict=True))
     value = torch.empty(total, device=device)
     indices = [torch.empty(total, dtype=torch.int64, device=device) for _ in bases]
     owner = torch.empty(total, dtype=torch.int64, device=device) if owners else None
-    ordered_bases = [(base[order] if base is not None else torch.zeros_like(order)).split(splits) for base in bases]
-    groups = zip(group_keys, sizes, order.split(splits), peak[order].split(splits), radius_xy[order].split(splits),
+    ordered_bases = [base[order].split(splits) for base in bases]
+    groups = zip(reaches, sizes, order.split(splits), peak[order].split(splits), radius_xy[order].split(splits),
                  sigma_xy[order].split(splits), *ordered_bases, strict=True)
     start = 0
-    for key, size, members, centre, radius, sigma, *group_bases in groups:
-        reach_x, reach_y = divmod(key, REACH_LADDER[-1] + 1)
+    for (reach_x, reach_y), size, members, centre, radius, sigma, *group_bases in groups:
         offset_x = torch.arange(-reach_x, reach_x + 1, device=device)
         offset_y = torch.arange(-reach_y, reach_y + 1, device=device)
         x = centre[:, 0, None] + offset_x  # (n, Sx)
