@@ -63,6 +63,15 @@ GAUSSIANS: dict[str, str] = {
     "elliptical": "TTFNet: half-axes alpha * (w / 2, h / 2) with alpha = 0.54, sigma per axis",
 }
 
+# --amp name -> the precision of the forward pass (training, validation, evaluate, demo); the heads' last layers,
+# the targets and the criterion stay in float32 (`centernet.device.autocast_dtype` applies it)
+AMP_MODES: dict[str, str] = {
+    "auto": "bf16 autocast on a CPU with native bf16 (AVX512-BF16, AMX, Arm BF16) and on CUDA (bf16 where the GPU "
+            "has it, else fp16 with a gradient scaler); fp32 on other CPUs, where bf16 is emulated and slower",
+    "on": "as auto, and bf16 also on CPUs that emulate it",
+    "off": "fp32 everywhere",
+}
+
 # --optimizer name -> class in `torch.optim`
 OPTIMIZERS: dict[str, str] = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
 

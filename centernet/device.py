@@ -1,8 +1,18 @@
-"""Choosing the device and the autocast dtype, for training and inference alike."""
+"""Choosing the device and the precision of the forward pass (`--amp`), for training and inference alike."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+
 import torch
+
+from centernet.catalog import AMP_MODES
+
+# "1" / "0" overrides the CPU's own answer to "does it compute bf16 natively?" (for tests, and for a user whose
+# processor the detection misjudges)
+NATIVE_BF16_VARIABLE = "CENTERNET_NATIVE_BF16"
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -15,6 +25,68 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype:
-    """bf16 where the GPU supports it, else fp16 (which needs a GradScaler for training)."""
-    return torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
+@functools.cache
+def cpu_bf16_features() -> tuple[str, ...]:
+    """The CPU's instruction-set extensions that compute bf16 natively (empty where bf16 is emulated):
+    x86 AVX512-BF16 and AMX-BF16 (Intel Cooper Lake / Sapphire Rapids and later, AMD Zen 4 and later), Arm's BF16
+    (FEAT_BF16: Neoverse V1 / N2, Graviton 3 and later), as the Linux kernel lists them, and what PyTorch's own
+    CPU probes report."""
+    features: set[str] = set()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        for line in cpuinfo:
+            key = line.split(":", 1)[0].strip().lower()
+            if key in ("flags", "features"):
+                features |= set(line.split(":", 1)[1].split()) & {"avx512_bf16", "amx_bf16", "bf16"}
+    probes = {"avx512_bf16": "_is_avx512_bf16_supported", "amx_bf16": "_is_amx_tile_supported"}
+    for name, probe in probes.items():  # private helpers of torch.cpu; absent in some releases
+        with contextlib.suppress(Exception):
+            if getattr(torch.cpu, probe)():
+                features.add(name)
+    return tuple(sorted(features))
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively; CENTERNET_NATIVE_BF16=1 or 0 overrides the detection."""
+    forced = os.environ.get(NATIVE_BF16_VARIABLE, "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    return bool(cpu_bf16_features())
+
+
+def autocast_dtype(device: torch.device, amp: str = "on") -> torch.dtype | None:
+    """The autocast dtype of an `--amp` mode (`centernet.catalog.AMP_MODES`) on `device`; None: float32.
+
+    CUDA: bf16 where the GPU supports it, else fp16 (which needs a GradScaler for training), for "auto" and "on".
+    CPU: bf16 for "on", and for "auto" where the CPU computes bf16 natively (`native_bf16`). Other devices: None.
+    """
+    if amp not in AMP_MODES:
+        raise ValueError(f"--amp: choose from {', '.join(AMP_MODES)}, got {amp!r}")
+    if amp == "off":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and (amp == "on" or native_bf16()):
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast to `dtype` on `device` inside the block; a no-op for None (float32)."""
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+def precision_line(device: torch.device, amp: str, channels_last: bool) -> str:
+    """One line on how the network runs, e.g. "precision: bf16 autocast (--amp auto; this CPU computes bf16
+    natively: amx_bf16 avx512_bf16), channels_last"."""
+    dtype = autocast_dtype(device, amp)
+    name = "float32" if dtype is None else f"{str(dtype).removeprefix('torch.').replace('bfloat16', 'bf16')} autocast"
+    if device.type == "cpu":
+        features = " ".join(cpu_bf16_features())
+        forced = os.environ.get(NATIVE_BF16_VARIABLE, "").strip() in ("0", "1")
+        why = (f"this CPU computes bf16 natively{f': {features}' if features else ''}" if native_bf16()
+               else "this CPU has no native bf16 (it would be emulated, slower than float32)")
+        why += f", as {NATIVE_BF16_VARIABLE} says" if forced else ""
+    else:
+        why = device.type
+    layout = "channels_last" if channels_last else "contiguous (NCHW)"
+    return f"precision: {name} (--amp {amp}; {why}), {layout}"

@@ -99,10 +99,10 @@ class OnnxPredictor(Predictor):
     fixed_input_size = True
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, device: str = "auto", amp: bool = False,
+    def from_file(cls, path: str | os.PathLike, device: str = "auto", amp: str = "off", channels_last: bool = False,
                   **inference_overrides) -> OnnxPredictor:
         """Rebuild the predictor from an ONNX export alone; `inference_overrides` replace InferenceConfig fields.
-        `amp` does not apply (the graph's precision is fixed at export)."""
+        `amp` and `channels_last` do not apply (the graph's precision and layout are fixed at export)."""
         session, metadata = open_session(path, device)
         if metadata["with_decode"]:
             raise CheckpointError(f"{path} was exported with --with-decode; the predictor needs a network-only export")
@@ -110,7 +110,7 @@ class OnnxPredictor(Predictor):
         overrides = {key: value for key, value in inference_overrides.items() if value is not None}
         inference = dataclasses.replace(config.inference, **overrides)
         predictor = cls(OnnxNetwork(session), config, metadata["class_names"], torch.device("cpu"), inference,
-                        category_ids=metadata["category_ids"])
+                        amp="off", channels_last=False, category_ids=metadata["category_ids"])
         if any(size != predictor.input_size for size in predictor.input_sizes()):
             raise CenterNetError(f"--scales {' '.join(map(str, inference.scales))}: {path} takes "
                                  f"{predictor.input_size[0]}x{predictor.input_size[1]} inputs only; a multi-scale "

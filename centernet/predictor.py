@@ -25,7 +25,7 @@ from centernet.checkpoint import checkpoint_config, load_checkpoint
 from centernet.config import STRIDE, Config, InferenceConfig, check_input_size, input_size_pair, scaled_input_size
 from centernet.data.transforms import letterbox_affine, warp_image
 from centernet.decode import decode_outputs, merge_detections, to_image_coordinates
-from centernet.device import autocast_dtype, resolve_device
+from centernet.device import autocast, autocast_dtype, resolve_device
 from centernet.errors import CenterNetError, CheckpointError
 from centernet.model import build_model_from_config
 from centernet.structures import Detections, extreme_octagons
@@ -85,26 +85,31 @@ def evaluation_mode(model: nn.Module) -> Iterator[None]:
 class Predictor:
     """Runs a trained model on images of any size; returns `Detections` in original image pixels.
 
-    Inputs travel as uint8 and are normalised by the model on its device. Works on CPU and CUDA (autocast with
-    `amp`). The model is moved to `device`; its train/eval mode is left as it was given. Images are letterboxed
-    into `input_size` (the config's, (width, height); `set_input_size` changes it, e.g. to a video's aspect ratio).
+    Inputs travel as uint8 and are normalised by the model on its device. Works on CPU and CUDA. `amp` is an
+    `--amp` mode (`centernet.catalog.AMP_MODES`: "auto" runs bf16 autocast on CUDA and on CPUs with native bf16,
+    float32 elsewhere); the heads' outputs are float32 either way. The model is moved to `device` (and to the
+    channels-last memory format with `channels_last`, in place); its train/eval mode is left as it was given.
+    Images are letterboxed into `input_size` (the config's, (width, height); `set_input_size` changes it, e.g. to
+    a video's aspect ratio).
     """
 
     fixed_input_size = False  # True where the network takes one input size only (an ONNX export)
 
     def __init__(self, model: nn.Module, config: Config, class_names: Sequence[str], device: torch.device,
-                 inference: InferenceConfig | None = None, amp: bool = False,
+                 inference: InferenceConfig | None = None, amp: str = "auto", channels_last: bool = True,
                  category_ids: Sequence[int] | None = None) -> None:
-        self.model = model.to(device)
+        self.model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
         self.config = config
         self.class_names = list(class_names)
         self.category_ids = list(category_ids) if category_ids is not None else list(range(1, len(class_names) + 1))
         self.device = device
         self.inference = inference or config.inference
-        self.amp = amp and device.type == "cuda"
+        self.amp = amp
+        self.amp_dtype = autocast_dtype(device, amp)  # None: float32
+        self.channels_last = channels_last
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, device: str = "auto", amp: bool = False,
+    def from_file(cls, path: str | os.PathLike, device: str = "auto", amp: str = "auto", channels_last: bool = True,
                   **inference_overrides) -> Predictor:
         """Rebuild the model from a checkpoint alone; `inference_overrides` replace InferenceConfig fields."""
         state = load_checkpoint(path)
@@ -117,7 +122,8 @@ class Predictor:
                                   f"({str(error).splitlines()[0]})") from None
         overrides = {key: value for key, value in inference_overrides.items() if value is not None}
         inference = dataclasses.replace(config.inference, **overrides)
-        return cls(model, config, state["class_names"], resolve_device(device), inference, amp, state["category_ids"])
+        return cls(model, config, state["class_names"], resolve_device(device), inference, amp=amp,
+                   channels_last=channels_last, category_ids=state["category_ids"])
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -153,8 +159,9 @@ class Predictor:
         images = images_uint8.to(self.device, non_blocking=True)
         if self.inference.flip_test:
             images = torch.cat([images, images.flip(-1)])
-        autocast = torch.autocast("cuda", dtype=autocast_dtype(self.device)) if self.amp else contextlib.nullcontext()
-        with evaluation_mode(self.model), autocast:
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with evaluation_mode(self.model), autocast(self.device, self.amp_dtype):
             outputs = self.model(images)
         return NetworkOutputs({name: value.float() for name, value in outputs.items()}, len(images_uint8))
 
@@ -196,12 +203,12 @@ class Predictor:
                                   for size in self.input_sizes()])
 
 
-def load_predictor(path: str | os.PathLike, backend: str = "pytorch", device: str = "auto", amp: bool = False,
-                   **inference_overrides) -> Predictor:
-    """The predictor of a `--backend` (see `centernet.catalog.BACKENDS`) for the file at `path`; `amp` applies to
-    the PyTorch backend only."""
+def load_predictor(path: str | os.PathLike, backend: str = "pytorch", device: str = "auto", amp: str = "auto",
+                   channels_last: bool = True, **inference_overrides) -> Predictor:
+    """The predictor of a `--backend` (see `centernet.catalog.BACKENDS`) for the file at `path`; `amp` and
+    `channels_last` apply to the PyTorch backend only."""
     if backend not in BACKENDS:
         raise CenterNetError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     module, name = BACKENDS[backend].rsplit(".", 1)
     predictor_class = getattr(importlib.import_module(f"centernet.{module}"), name)
-    return predictor_class.from_file(path, device=device, amp=amp, **inference_overrides)
+    return predictor_class.from_file(path, device=device, amp=amp, channels_last=channels_last, **inference_overrides)

@@ -55,7 +55,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 from centernet.apps.options import add_config_options, config_from_options
 from centernet.config import Config, DataConfig, InferenceConfig, TrainConfig, check_input_size, config_to_dict
 from centernet.data.coco import CocoDataset
-from centernet.device import resolve_device
+from centernet.device import autocast, autocast_dtype, precision_line, resolve_device
 from centernet.engine.ema import ModelEMA
 from centernet.engine.evaluate import Evaluation, coco_metrics, detections_to_coco, format_metric
 from centernet.engine.logger import RunLogger
@@ -77,7 +77,7 @@ from run_metrics import read_records, training_seconds  # noqa: E402
 TORCHVISION_ANCHORS = (32, 64, 128, 256, 512)  # base anchor sizes of P3-P7 for torchvision's 800 px inputs
 TORCHVISION_MIN_SIZE = 800
 # options of `centernet train` whose machinery this script does not have
-UNSUPPORTED = {"gpu_decode": False, "amp": False, "channels_last": False, "compile": False, "resume": False,
+UNSUPPORTED = {"gpu_decode": False, "compile": False, "resume": False,
                "init_from": None}
 MAX_BAD_STEPS_IN_A_ROW = 20
 
@@ -128,6 +128,7 @@ class Training:
     ema: ModelEMA | None
     optimizer: torch.optim.Optimizer
     device: torch.device
+    amp_dtype: torch.dtype | None  # the forward pass's autocast dtype (--amp on this device); None: float32
     iters_per_epoch: int
     base_lr: float
     step: int = 0
@@ -139,7 +140,8 @@ def train_step(training: Training, batch: Batch, iteration: int, schedule: Train
     for group in training.optimizer.param_groups:
         group["lr"] = training.base_lr * lr_factor(iteration, schedule, training.iters_per_epoch)
     batch = batch.to(training.device, non_blocking=True)
-    losses = training.model(as_unit_range(network_inputs(batch, training.config)), retinanet_targets(batch))
+    with autocast(training.device, training.amp_dtype):
+        losses = training.model(as_unit_range(network_inputs(batch, training.config)), retinanet_targets(batch))
     loss = sum(losses.values())
     values = {"loss": float(loss.detach()), **{name: float(value.detach()) for name, value in losses.items()}}
     training.optimizer.zero_grad(set_to_none=True)
@@ -185,7 +187,7 @@ def to_detections(output: dict[str, torch.Tensor], inverse_affine: np.ndarray, w
 
 @torch.inference_mode()
 def evaluate_retinanet(model: RetinaNet, dataset: CocoDataset, device: torch.device, batch_size: int,
-                       workers: int) -> Evaluation:
+                       workers: int, amp_dtype: torch.dtype | None = None) -> Evaluation:
     """Detect on every (letterboxed) validation image and score the detections with centernet's COCOeval."""
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
                                          collate_fn=dataset.collate_fn())
@@ -195,7 +197,8 @@ def evaluate_retinanet(model: RetinaNet, dataset: CocoDataset, device: torch.dev
     for batch in loader:
         if len(batch.image_ids) == 0:
             continue
-        outputs = model(as_unit_range(batch.images.to(device)))
+        with autocast(device, amp_dtype):
+            outputs = model(as_unit_range(batch.images.to(device)))
         for image_id, inverse, output in zip(batch.image_ids.tolist(), batch.inverse_affine.numpy(), outputs,
                                              strict=True):
             info = dataset.coco.imgs[image_id]
@@ -229,8 +232,14 @@ def run(config: Config, seconds: float | None) -> dict:
     device = resolve_device(config.train.device)
     seed_everything(config.train.seed)
     model = build_retinanet(train_set.num_classes, config.data, config.inference).to(device)
+    if config.train.channels_last:  # the transform batches the images itself; channels-last weights carry it on
+        model = model.to(memory_format=torch.channels_last)
+    amp_dtype = autocast_dtype(device, config.train.amp)
+    if amp_dtype == torch.float16:
+        raise SystemExit("retinanet_baseline.py has no gradient scaler for fp16; on this GPU use --amp off")
+    print(precision_line(device, config.train.amp, config.train.channels_last), flush=True)
     training = Training(config, model, ModelEMA(model, config.train.ema_decay, config.train.ema_ramp)
-                        if config.train.ema else None, build_optimizer(model, config.train, 1), device,
+                        if config.train.ema else None, build_optimizer(model, config.train, 1), device, amp_dtype,
                         iterations_per_epoch(len(train_set), config.train.batch_size, 1),
                         scaled_lr(config.train, 1))
     logger = RunLogger(config.train.out, config)
@@ -252,7 +261,8 @@ def run(config: Config, seconds: float | None) -> dict:
         result = None
         if val_set is not None and (done % config.train.eval_interval == 0 or done == epochs):
             evaluated = training.ema.module if training.ema is not None else model
-            result = evaluate_retinanet(evaluated, val_set, device, config.train.batch_size, config.data.workers)
+            result = evaluate_retinanet(evaluated, val_set, device, config.train.batch_size, config.data.workers,
+                                        amp_dtype)
             logger.evaluation(result, val_set.class_names, done, training.step)
             metrics = result.metrics
             print(f"epoch {done}/{epochs}: AP {format_metric(metrics['AP'])}  AP50 {format_metric(metrics['AP50'])}",

@@ -117,10 +117,13 @@ def test_a_release_0_1_checkpoint_loads_and_predicts_the_same(tmp_path):
     checkpoint = tmp_path / "last.pt"
     checkpoint.write_bytes(gzip.decompress((FIXTURE / "last.pt.gz").read_bytes()))
     expected = json.loads((FIXTURE / "predictions.json").read_text())
-    predictor = Predictor.from_file(checkpoint, device="cpu")
+    predictor = Predictor.from_file(checkpoint, device="cpu", amp="off", channels_last=False)  # as recorded
     assert predictor.class_names == ["block", "other"] and predictor.category_ids == [3, 8]
     detections = predictor([read_image_rgb(FIXTURE / "image.png")])[0]
-    np.testing.assert_allclose(detections.scores, expected["scores"], atol=1e-5)
+    # this briefly trained model's activations reach 1e3 and cancel in BatchNorm, so the order of float32 sums (the
+    # convolution kernels of the torch / oneDNN release) moves its scores by up to 3e-4 (torch 2.14.1 against the
+    # release that recorded them)
+    np.testing.assert_allclose(detections.scores, expected["scores"], atol=5e-4)
     np.testing.assert_allclose(detections.boxes_xyxy, expected["boxes_xyxy"], atol=1e-3)
     np.testing.assert_array_equal(detections.classes, expected["classes"])
 

@@ -424,7 +424,7 @@ def test_an_exdet_checkpoint_exports_its_network_and_refuses_in_graph_decoding(t
         export_checkpoint(checkpoint, tmp_path / "decoded.onnx", with_decode=True)
     exported = export_checkpoint(checkpoint, tmp_path / "net.onnx")  # verified against PyTorch on export
     image = np.random.default_rng(0).integers(0, 255, (48, 80, 3), dtype=np.uint8)
-    pytorch = Predictor.from_file(checkpoint, device="cpu", score_threshold=0.0)
+    pytorch = Predictor.from_file(checkpoint, device="cpu", amp="off", score_threshold=0.0)
     onnx = load_predictor(exported, "onnxruntime", device="cpu", score_threshold=0.0)
     for found in (pytorch([image])[0], onnx([image])[0]):
         assert len(found) and found.extreme_points.shape == (len(found), 4, 2)

@@ -143,7 +143,7 @@ def test_onnxruntime_predictor_gives_the_pytorch_detections(resnet, tmp_path, ca
     rng = np.random.default_rng(0)
     pictures = [rng.integers(0, 256, (50, 90, 3), dtype=np.uint8), rng.integers(0, 256, (70, 40, 3), dtype=np.uint8)]
     ours = load_predictor(path, "onnxruntime", device="cpu", flip_test=flip_test)
-    theirs = Predictor.from_file(checkpoint, device="cpu", flip_test=flip_test)
+    theirs = Predictor.from_file(checkpoint, device="cpu", amp="off", flip_test=flip_test)
     assert isinstance(ours, OnnxPredictor) and ours.class_names == CLASS_NAMES and ours.category_ids == CATEGORY_IDS
     for got, expected in zip(ours(pictures), theirs(pictures), strict=True):
         assert len(got) == len(expected) > 0
@@ -167,7 +167,7 @@ def test_a_rectangular_export_runs_in_onnxruntime_like_pytorch(resnet, tmp_path,
         np.testing.assert_allclose(outputs[name], expected.numpy(), atol=1e-4, rtol=1e-4, err_msg=name)
     assert json.loads(session.get_modelmeta().custom_metadata_map[METADATA_KEY])["input_size"] == [96, 64]
     ours = load_predictor(path, "onnxruntime", device="cpu")
-    theirs = Predictor.from_file(checkpoint, device="cpu")
+    theirs = Predictor.from_file(checkpoint, device="cpu", amp="off")
     theirs.set_input_size((96, 64))
     assert ours.input_size == (96, 64) and ours.fixed_input_size
     pictures = [np.random.default_rng(0).integers(0, 256, (54, 96, 3), dtype=np.uint8)]  # 16:9
@@ -295,6 +295,6 @@ def test_the_ltrb_head_exports_with_decoding_and_runs_in_the_onnx_predictor(dfl_
     pictures = [np.random.default_rng(1).integers(0, 256, (40, 90, 3), dtype=np.uint8)]
     for flip_test in (False, True):
         ours = load_predictor(tmp_path / "net.onnx", "onnxruntime", device="cpu", flip_test=flip_test)(pictures)[0]
-        theirs = Predictor.from_file(tmp_path / "ltrb.pt", device="cpu", flip_test=flip_test)(pictures)[0]
+        theirs = Predictor.from_file(tmp_path / "ltrb.pt", device="cpu", amp="off", flip_test=flip_test)(pictures)[0]
         assert len(ours) == len(theirs) > 0
         np.testing.assert_allclose(ours.boxes_xyxy, theirs.boxes_xyxy, atol=1e-3, rtol=1e-4)

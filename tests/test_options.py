@@ -59,7 +59,7 @@ def test_options_are_typed_from_the_annotations():
     args = get_parser().parse_args([*REQUIRED, "--lr-steps", "3", "5", "--mean", "0.1", "0.2", "0.3", "--amp",
                                     "--grad-clip", "2.5", "--head-conv", "32", "--class-balance", "0.99"])
     config = config_from_options(args)
-    assert config.train.lr_steps == (3, 5) and config.data.mean == (0.1, 0.2, 0.3) and config.train.amp is True
+    assert config.train.lr_steps == (3, 5) and config.data.mean == (0.1, 0.2, 0.3) and config.train.amp == "on"
     assert config.train.grad_clip == 2.5 and config.model.head_conv == 32 and config.loss.class_balance == 0.99
 
 

@@ -146,8 +146,7 @@ def run_loop(source: VideoSource | ImageSource, predictor: Predictor, outputs: F
             raise
     finally:
         progress.close()
-        amp = ", amp" if predictor.amp else ""
-        setting = f"batch {args.batch_size}, {predictor_setting(predictor)}, {predictor.device}{amp}"
+        setting = f"batch {args.batch_size}, {predictor_setting(predictor)}, {predictor.device}"
         print(format_report(progress.n, time.perf_counter() - start, times, setting))
 
 
@@ -180,7 +179,7 @@ def run_demo(args: argparse.Namespace) -> int:
         if display is not None:
             stack.callback(display.close)
         predictor = load_predictor(args.checkpoint, args.backend, device=args.device, amp=args.amp,
-                                   **overrides_from_options(args, InferenceConfig))
+                                   channels_last=args.channels_last, **overrides_from_options(args, InferenceConfig))
         choose_input_size(predictor, args.input_size, source.frame_size)
         wants_strip = bool(args.strip or args.tensorboard)
         outputs = video.FrameOutputs(predictor.class_names, video.open_sink(args.output, source), args.json,

@@ -32,7 +32,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from centernet.predictor import load_predictor
 
     predictor = load_predictor(args.checkpoint, args.backend, device=args.device, amp=args.amp,
-                               **overrides_from_options(args, InferenceConfig))
+                               channels_last=args.channels_last, **overrides_from_options(args, InferenceConfig))
     if args.input_size:
         predictor.set_input_size(args.input_size)
     check_coco(args.ann, args.images)

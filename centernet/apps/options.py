@@ -16,7 +16,7 @@ import typing
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from centernet.catalog import BACKENDS
+from centernet.catalog import AMP_MODES, BACKENDS
 from centernet.config import Config, InferenceConfig, option_name
 
 if TYPE_CHECKING:
@@ -64,6 +64,8 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type = Config, *, o
             continue
         if item.metadata.get("nargs"):
             extra["nargs"] = item.metadata["nargs"]
+        if item.metadata.get("const") is not None:
+            extra["const"] = item.metadata["const"]
         if item.metadata["choices"]:
             extra["choices"] = item.metadata["choices"]
         else:
@@ -135,22 +137,31 @@ def add_predictor_options(parser: argparse.ArgumentParser, *, batch_size: int,
                         help="a centernet checkpoint (best.pt / last.pt), or an ONNX export with --backend onnxruntime")
     parser.add_argument("--backend", choices=tuple(BACKENDS), default="pytorch", help="what runs the network")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
-                        help="mixed precision on CUDA (PyTorch backend)")
+    parser.add_argument("--amp", choices=tuple(AMP_MODES), nargs="?", const="on", default="auto",
+                        help="mixed precision of the network (PyTorch backend; --amp alone: on): "
+                             + "; ".join(f"{name}: {text}" for name, text in AMP_MODES.items()) + " (default: auto)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                        help="channels-last memory format (PyTorch backend; default: on)")
     parser.add_argument("--batch-size", type=int, default=batch_size, help=f"images per network call "
                         f"(default: {batch_size})")
     add_config_options(parser, InferenceConfig, overrides=True)
     if score_threshold is not None:
         parser.set_defaults(**{"score_threshold": score_threshold})
     add_deprecated(parser, "--flip", {"flip_test": True}, "--flip-test")
+    add_deprecated(parser, "--no-amp", {"amp": "off"}, "--amp off")
 
 
 def predictor_setting(predictor: Predictor) -> str:
-    """The input size, test scales (with their input sizes) and flip test a predictor runs with, for reports."""
+    """The input size, test scales (with their input sizes), flip test and precision a predictor runs with, for
+    reports."""
     width, height = predictor.input_size
     text = f"input {width}x{height}"
     if len(predictor.inference.scales) > 1 or predictor.inference.scales[0] != 1.0:
         sizes = " ".join(f"{w}x{h}" for w, h in predictor.input_sizes())
         text += (f", scales {' '.join(f'{scale:g}' for scale in predictor.inference.scales)} ({sizes}), "
                  f"NMS IoU {predictor.inference.nms_iou:g}")
-    return text + (", flip test" if predictor.inference.flip_test else "")
+    text += ", flip test" if predictor.inference.flip_test else ""
+    dtype = predictor.amp_dtype
+    name = str(dtype).removeprefix("torch.").replace("bfloat16", "bf16")
+    text += ", float32" if dtype is None else f", {name} autocast"
+    return text + (", channels_last" if predictor.channels_last else "")

@@ -21,6 +21,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add_deprecated(old, "--hm-loss", {"loss.heatmap_loss": None}, "--heatmap-loss", metavar="NAME")
     add_deprecated(old, "--hm-weight", {"loss.heatmap_weight": None}, "--heatmap-weight", type=float,
                    metavar="WEIGHT")
+    add_deprecated(old, "--no-amp", {"train.amp": "off"}, "--amp off")
     add_deprecated(old, "--no-scale", {"data.augment.scale": 0.0}, "--scale 0")
     add_deprecated(old, "--no-shift", {"data.augment.shift": 0.0}, "--shift 0")
     add_deprecated(old, "--no-flip", {"data.augment.flip_probability": 0.0}, "--flip-probability 0")

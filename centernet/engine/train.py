@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
@@ -26,7 +25,7 @@ from centernet.data.coco import CocoDataset
 from centernet.data.colour import augment_colour
 from centernet.data.gpu_decode import decode_and_warp_jpegs
 from centernet.data.validate import check_coco
-from centernet.device import autocast_dtype, resolve_device
+from centernet.device import autocast, autocast_dtype, precision_line, resolve_device
 from centernet.engine import distributed
 from centernet.engine.ema import ModelEMA
 from centernet.engine.evaluate import Evaluation, evaluate, format_metric
@@ -56,6 +55,7 @@ class TrainState:
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     device: torch.device
+    amp_dtype: torch.dtype | None  # the forward pass's autocast dtype (--amp on this device); None: float32
     rank: int
     world_size: int
     iters_per_epoch: int
@@ -176,9 +176,7 @@ def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
     if config.train.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     targets = state.encoder(batch.boxes_xyxy, batch.classes, batch.valid, batch.crowd, batch.extreme_points)
-    use_amp = config.train.amp and state.device.type == "cuda"
-    autocast = torch.autocast("cuda", dtype=autocast_dtype(state.device)) if use_amp else contextlib.nullcontext()
-    with autocast:
+    with autocast(state.device, state.amp_dtype):  # the heads' outputs are float32 (`model.heads`)
         outputs = state.model(images)
     loss, stats = state.criterion(outputs, targets)
     values = {name: float(value) for name, value in stats.items()}
@@ -320,16 +318,17 @@ def build_state(config: Config, train_set: CocoDataset, rank: int, local_rank: i
                                 dfl_bins=config.model.dfl_bins, task=config.model.task)
     optimizer = build_optimizer(model, config.train, world_size)
     iters_per_epoch = iterations_per_epoch(len(train_set), config.train.batch_size, world_size)
-    use_scaler = config.train.amp and device.type == "cuda" and autocast_dtype(device) == torch.float16
-    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
+    amp_dtype = autocast_dtype(device, config.train.amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)  # bf16 needs none
     encoder = TargetEncoder(config.model.num_classes, config.data.output_size, box_head=config.model.box_head,
                             gaussian=config.loss.gaussian, task=config.model.task)
-    return TrainState(config, model, criterion, encoder, ema, optimizer, scaler, device, rank, world_size,
+    return TrainState(config, model, criterion, encoder, ema, optimizer, scaler, device, amp_dtype, rank, world_size,
                       iters_per_epoch, scaled_lr(config.train, world_size))
 
 
 def run_evaluation(state: TrainState, val_set: CocoDataset, logger: RunLogger) -> Evaluation:
     predictor = Predictor(state.inference_model, state.config, val_set.class_names, state.device,
+                          amp=state.config.train.amp, channels_last=state.config.train.channels_last,
                           category_ids=val_set.category_ids)
     result = evaluate(predictor, val_set, batch_size=state.config.train.batch_size,
                       workers=state.config.data.workers, criterion=state.criterion, num_examples=4)
@@ -357,6 +356,8 @@ def _train(config: Config, rank: int, local_rank: int, world_size: int) -> dict[
     if saved is not None:
         restore(state, saved)
     logger = RunLogger(out, config, config.train.log_interval) if rank == 0 else None
+    if rank == 0:
+        tqdm.write(precision_line(state.device, config.train.amp, config.train.channels_last))
     metrics: dict[str, Any] = {}
     while state.epoch < config.train.epochs:
         report = train_one_epoch(state, make_loader(train_set, config, state.epoch, world_size, rank), train_set,
