@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# CPU precision (README, Performance): the default recipe of `centernet train` (--amp auto: bf16 autocast on a CPU
+# with native bf16, channels_last) against the same recipe in float32 with the contiguous layout (--amp off
+# --no-channels-last, the default before 0.2), on the harder shapes set (scripts/make_hard_shapes.py --train 600
+# --val 150 --seed 0): ResNet-18 from random init, 256 px, 15 epochs, batch 16, 2 workers, CPU, the same seeds.
+# Each timed run needs the cores to itself.
+#
+#   bash experiments/cpu_precision.sh                     # both rows, seeds 0 and 1 (about 40 minutes on 2 cores)
+#   ROWS=bf16 SEEDS=0 bash experiments/cpu_precision.sh
+#
+# Each run's metrics.jsonl is copied to docs/cpu_speed/ROW_seedS.jsonl. A row whose copy there has all its epochs
+# is skipped; a run interrupted with a last.pt resumes. The table is printed at the end
+# (scripts/cpu_precision_table.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DATA=${DATA:-data/hard}
+OUT=${OUT:-runs/cpu_precision}
+DOCS=${DOCS:-docs/cpu_speed}
+ROWS=${ROWS:-fp32 bf16}
+SEEDS=${SEEDS:-0 1}
+EPOCHS=${EPOCHS:-15}
+
+row_flags() {  # the flags of a row
+  case "$1" in
+    fp32) echo "--amp off --no-channels-last" ;;
+    bf16) echo "" ;;  # the defaults
+    *) echo "unknown row $1" >&2; exit 2 ;;
+  esac
+}
+
+complete() {  # whether a metrics.jsonl has its last epoch
+  [ -f "$1" ] && python -c "import json,sys; sys.exit(0 if any(json.loads(l)['epoch'] == $EPOCHS for l in open('$1')) else 1)"
+}
+
+[ -f "$DATA/annotations/train.json" ] || python scripts/make_hard_shapes.py --out "$DATA" --train 600 --val 150 --seed 0
+mkdir -p "$DOCS"
+for seed in $SEEDS; do
+  for row in $ROWS; do
+    copy="$DOCS/${row}_seed$seed.jsonl"
+    if complete "$copy"; then echo "$copy: complete, skipped"; continue; fi
+    run="$OUT/${row}_seed$seed"
+    resume=()
+    if [ -f "$run/last.pt" ]; then resume=(--resume); else rm -rf "$run"; fi
+    # shellcheck disable=SC2046  # the row's flags are words
+    centernet train $(row_flags "$row") --seed "$seed" "${resume[@]}" \
+      --train-ann "$DATA/annotations/train.json" --train-images "$DATA/train" \
+      --val-ann "$DATA/annotations/val.json" --val-images "$DATA/val" --out "$run" \
+      --input-size 256 --epochs "$EPOCHS" --batch-size 16 --workers 2 --device cpu --eval-interval 5
+    git rev-parse --short HEAD > "$run/commit"
+    cp "$run/metrics.jsonl" "$copy"
+  done
+done
+python scripts/cpu_precision_table.py "$DOCS"
