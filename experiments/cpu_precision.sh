@@ -8,7 +8,7 @@
 #   bash experiments/cpu_precision.sh                     # both rows, seeds 0 and 1 (about 40 minutes on 2 cores)
 #   ROWS=bf16 SEEDS=0 bash experiments/cpu_precision.sh
 #
-# Each run's metrics.jsonl is copied to docs/cpu_speed/ROW_seedS.jsonl. A row whose copy there has all its epochs
+# Each run's metrics.jsonl is copied to docs/cpu_speed/ROW_seedS.jsonl, and the commit it ran at to ROW_seedS.commit. A row whose copy there has all its epochs
 # is skipped; a run interrupted with a last.pt resumes. The table is printed at the end
 # (scripts/cpu_precision_table.py).
 set -euo pipefail
@@ -47,8 +47,8 @@ for seed in $SEEDS; do
       --train-ann "$DATA/annotations/train.json" --train-images "$DATA/train" \
       --val-ann "$DATA/annotations/val.json" --val-images "$DATA/val" --out "$run" \
       --input-size 256 --epochs "$EPOCHS" --batch-size 16 --workers 2 --device cpu --eval-interval 5
-    git rev-parse --short HEAD > "$run/commit"
     cp "$run/metrics.jsonl" "$copy"
+    git rev-parse --short HEAD > "$DOCS/${row}_seed$seed.commit"
   done
 done
 python scripts/cpu_precision_table.py "$DOCS"
