@@ -233,7 +233,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
         raise CenterNetError("--top-k sets the detections of --with-decode; add --with-decode")
     if top_k is not None and top_k < 1:
         raise CenterNetError(f"--top-k must be at least 1, got {top_k}")
-    predictor = Predictor.from_file(checkpoint, device="cpu")
+    predictor = Predictor.from_file(checkpoint, device="cpu", amp="off", channels_last=False)  # traced as stored
     config = predictor.config
     if with_decode and config.model.task != "detect":
         raise CenterNetError(f"--with-decode puts detect's decoding in the graph; a {config.model.task} checkpoint "

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import functools
+import importlib.util
 import json
 import os
 import platform
@@ -26,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Callable, Sequence
 
 import cv2
@@ -40,13 +42,14 @@ from centernet.data.coco import CocoDataset, collate
 from centernet.data.colour import augment_colour
 from centernet.data.transforms import random_affine, transform_boxes
 from centernet.decode import decode_extremes
-from centernet.device import resolve_device
+from centernet.device import autocast_dtype, resolve_device
 from centernet.engine.train import build_state, train_step
-from centernet.losses.aggregate import DetectionLoss, HeatmapTerm, offset_term, size_term
+from centernet.export import DEFAULT_OPSET, ExportedNetwork, export_metadata, write_onnx
 from centernet.losses.penalty_reduced import DenseKernels, penalty_reduced_focal_loss
-from centernet.model import build_model
+from centernet.model import build_model_from_config
+from centernet.onnx_backend import OnnxPredictor
 from centernet.predictor import Predictor
-from centernet.structures import Batch
+from centernet.structures import Batch, head_names
 from centernet.targets import TargetEncoder, encode_targets_batched
 from tests.reference import (
     color_jitter,
@@ -326,70 +329,116 @@ def benchmark_data(args: argparse.Namespace, image_sets: dict[str, tuple[str, st
               f"2 workers supply {supply / images_per_second:.1f}x that")
 
 
-def train_config(args: argparse.Namespace, arch: str, device: torch.device, **switches: bool) -> Config:
+def train_config(args: argparse.Namespace, arch: str, device: torch.device, **switches) -> Config:
+    """The default recipe's config (its layout and loss) at the benchmark's batch and input, with `switches`."""
     train = TrainConfig(batch_size=args.batch_size, device=str(device), **switches)
     return Config(model=ModelConfig(arch=arch, num_classes=NUM_CLASSES),
                   data=DataConfig(input_size=args.input_size), train=train)
 
 
-def benchmark_train(args: argparse.Namespace, device: torch.device, arch: str, dataset: CocoDataset) -> float:
-    """Prints baseline vs our variants; returns our best images/s (the loader's demand)."""
-    batch = collate([dataset[index] for index in range(args.batch_size)], max_objects=128)
-    cuda = device.type == "cuda"
-    variants = {"fp32 NCHW, fused loss": {}, "channels_last, fused loss": {"channels_last": True}}
-    if cuda:
-        variants["channels_last + AMP"] = {"channels_last": True, "amp": True}
-    if not args.no_compile:
-        variants["compile (model and loss)"] = {"compile": True}
-        variants["channels_last + AMP + compile" if cuda else "channels_last + compile"] = {
-            "channels_last": True, "amp": cuda, "compile": True}
-    print(f"training step {arch}, batch {args.batch_size}, input {args.input_size}, targets encoded on {device}; "
-          "baseline = fp32 NCHW with the reference heatmap loss")
+def half_name(device: torch.device) -> str:
+    """The autocast dtype of --amp on, as the reports name it."""
+    return "fp16" if autocast_dtype(device, "on") == torch.float16 else "bf16"
 
-    states = {"baseline": build_state(train_config(args, arch, device), dataset, rank=0, local_rank=0, world_size=1)}
-    states["baseline"].criterion = DetectionLoss({
-        "heatmap": (HeatmapTerm(lambda logits, target, **_: reference_focal_loss(logits, target)), 1.0),
-        "size": (size_term, 0.1), "offset": (offset_term, 1.0)})
-    for name, switches in variants.items():
-        states[name] = build_state(train_config(args, arch, device, **switches), dataset, rank=0, local_rank=0,
-                                   world_size=1)
+
+def precision_variants(device: torch.device) -> dict[str, dict]:
+    """{name: TrainConfig switches} of the four paths: float32 or --amp on, contiguous or channels_last; the first
+    is the baseline."""
+    half = half_name(device)
+    return {"fp32, NCHW": {"amp": "off", "channels_last": False},
+            "fp32, channels_last": {"amp": "off", "channels_last": True},
+            f"{half}, NCHW": {"amp": "on", "channels_last": False},
+            f"{half}, channels_last": {"amp": "on", "channels_last": True}}
+
+
+def default_variant(device: torch.device) -> str:
+    """The name in `precision_variants` of what `centernet train` runs by default on this device."""
+    defaults = TrainConfig()
+    dtype = autocast_dtype(device, defaults.amp)
+    precision = "fp32" if dtype is None else half_name(device)
+    return f"{precision}, {'channels_last' if defaults.channels_last else 'NCHW'}"
+
+
+def all_heads_in_half(state) -> None:
+    """Run the heads' last layers under autocast too (the model keeps them in float32): what that saves."""
+    heads = state.bare_model.heads
+    heads.forward = types.MethodType(lambda self, features: {name: head(features) for name, head in self.items()},
+                                     heads)
+
+
+def benchmark_train(args: argparse.Namespace, device: torch.device, arch: str, dataset: CocoDataset) -> float:
+    """Prints each path's throughput against float32 NCHW; returns the best images/s (the loader's demand)."""
+    batch = collate([dataset[index] for index in range(args.batch_size)], max_objects=128)
+    variants = precision_variants(device)
+    half = half_name(device)
+    variants[f"{half}, channels_last, heads' last layers in {half} too"] = {"amp": "on", "channels_last": True}
+    if not args.no_compile:
+        variants[f"{half}, channels_last, compile (model and loss)"] = {"amp": "on", "channels_last": True,
+                                                                      "compile": True}
+    baseline, default = next(iter(variants)), default_variant(device)
+    print(f"training step {arch} (the default layout and loss), batch {args.batch_size}, input {args.input_size}, "
+          f"targets encoded on {device}; baseline = {baseline}; the default here: {default}")
+    states = {name: build_state(train_config(args, arch, device, **switches), dataset, rank=0, local_rank=0,
+                                world_size=1) for name, switches in variants.items()}
+    all_heads_in_half(states[f"{half}, channels_last, heads' last layers in {half} too"])
     steps = {name: functools.partial(train_step, state, batch) for name, state in states.items()}
     seconds = median_seconds(steps, device, args.repeats, args.warmup)
     memory = {name: peak_extra_bytes(step, device) / 2**20 for name, step in steps.items()}
-    for name in variants:
-        report(f"{name}: throughput", args.batch_size / seconds["baseline"], args.batch_size / seconds[name],
+    for name in list(variants)[1:]:
+        marker = " (default)" if name == default else ""
+        report(f"{name}{marker}: throughput", args.batch_size / seconds[baseline], args.batch_size / seconds[name],
                "img/s", True)
-        report(f"{name}: peak extra memory", memory["baseline"], memory[name], "MiB", False)
+        report(f"{name}{marker}: peak extra memory", memory[baseline], memory[name], "MiB", False)
+    print("  seconds per step: " + ", ".join(f"{name} {value:.3f}" for name, value in seconds.items()))
     return args.batch_size / min(seconds.values())
 
 
+def inference_predictors(arch: str, input_size: int, device: torch.device,
+                         folder: str) -> dict[str, Predictor]:
+    """One Predictor per path on the same random weights (the default layout): the four of
+    `precision_variants`, and on the CPU onnxruntime on the float32 ONNX export when it is installed."""
+    config = Config(model=ModelConfig(arch=arch, num_classes=NUM_CLASSES), data=DataConfig(input_size=input_size))
+    model = build_model_from_config(config.model, config.data).eval()
+    names = [str(index) for index in range(NUM_CLASSES)]
+    predictors = {name: Predictor(copy.deepcopy(model), config, names, device, amp=switches["amp"],
+                                  channels_last=switches["channels_last"])
+                  for name, switches in precision_variants(device).items()}
+    if device.type == "cpu" and importlib.util.find_spec("onnxruntime") is not None:
+        path = os.path.join(folder, f"{arch}.onnx")
+        network = ExportedNetwork(model, head_names(config.model.box_head, config.model.task))
+        metadata = export_metadata(config, names, list(range(1, NUM_CLASSES + 1)), top_k=None)
+        write_onnx(network, path, input_size, metadata, dynamic_batch=True, opset=DEFAULT_OPSET)
+        predictors["onnxruntime (fp32 export)"] = OnnxPredictor.from_file(path, device="cpu")
+    return predictors
+
+
 def benchmark_inference(args: argparse.Namespace, device: torch.device, arch: str) -> None:
-    cuda = device.type == "cuda"
-    throughput_batch = args.inference_batch or (32 if cuda else 8)
-    print(f"inference {arch}, input {args.input_size}; baseline = fp32 NCHW network; ours = channels_last"
-          f"{' + AMP' if cuda else ''}; end to end = Predictor on 640x480 RGB images (letterbox, decode)")
+    throughput_batch = args.inference_batch or (32 if device.type == "cuda" else 8)
     rng = np.random.default_rng(3)
-    baseline_model = build_model(arch, NUM_CLASSES).to(device).eval()
-    model = copy.deepcopy(baseline_model).to(memory_format=torch.channels_last)
-    config = Config(model=ModelConfig(arch=arch, num_classes=NUM_CLASSES), data=DataConfig(input_size=args.input_size))
-    predictor = Predictor(model, config, [str(index) for index in range(NUM_CLASSES)], device, amp=cuda)
-    for batch in (1, throughput_batch):
-        images = torch.randn(batch, 3, args.input_size, args.input_size, device=device)
-        rgb = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(batch)]
-
-        def network(network_model: torch.nn.Module, amp: bool, images: torch.Tensor = images) -> None:
-            with torch.inference_mode(), torch.autocast(device.type, enabled=amp):
-                network_model(images)
-
-        runs = {"baseline": functools.partial(network, baseline_model, False),
-                "ours": functools.partial(network, model, cuda), "end to end": functools.partial(predictor, rgb)}
-        milliseconds = {name: value * 1e3 for name, value in
-                        median_seconds(runs, device, args.repeats, args.warmup).items()}
-        baseline, ours, end_to_end = milliseconds["baseline"], milliseconds["ours"], milliseconds["end to end"]
-        report(f"batch {batch}: network latency", baseline, ours, "ms", False)
-        report(f"batch {batch}: network throughput", batch / baseline * 1e3, batch / ours * 1e3, "img/s", True)
-        print(f"  batch {batch}: end to end (ours) {end_to_end:10.3f} ms = {end_to_end / ours:.2f}x the network "
-              f"alone, {batch / end_to_end * 1e3:.2f} img/s")
+    with tempfile.TemporaryDirectory() as folder:
+        predictors = inference_predictors(arch, args.input_size, device, folder)
+        baseline, default = next(iter(predictors)), default_variant(device)
+        print(f"inference {arch} (the default layout), input {args.input_size}; baseline = {baseline}; the default "
+              f"here: {default}; network = the heads of uint8 images; end to end = Predictor on 640x480 RGB images "
+              "(letterbox, network, decode)")
+        for batch in sorted({1, throughput_batch}):
+            images = torch.from_numpy(rng.integers(0, 256, (batch, 3, args.input_size, args.input_size),
+                                                   dtype=np.uint8))
+            rgb = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(batch)]
+            runs = {name: functools.partial(predictor.forward, images) for name, predictor in predictors.items()}
+            network = median_seconds(runs, device, args.repeats, args.warmup)
+            runs = {name: functools.partial(predictor, rgb) for name, predictor in predictors.items()}
+            end_to_end = median_seconds(runs, device, args.repeats, args.warmup)
+            for name in list(predictors)[1:]:
+                marker = " (default)" if name == default else ""
+                report(f"batch {batch}, {name}{marker}: network latency", network[baseline] * 1e3,
+                       network[name] * 1e3, "ms", False)
+            for name in predictors:
+                print(f"  batch {batch}, {name}: end to end {end_to_end[name] * 1e3:10.3f} ms, "
+                      f"{batch / end_to_end[name]:.2f} img/s")
+            fastest = min(end_to_end, key=end_to_end.get)
+            print(f"  batch {batch}: fastest end to end: {fastest} ({end_to_end[baseline] / end_to_end[fastest]:.2f}x "
+                  f"{baseline})")
 
 
 def extreme_maps_case(rng: np.random.Generator, batch: int, output_size: int, crowded: bool,
