@@ -127,9 +127,13 @@ def test_a_cpu_train_step_runs_the_network_in_bf16_and_the_heads_last_layers_and
     state, batch = _state(shapes, "on")
     assert state.amp_dtype == torch.bfloat16 and not state.scaler.is_enabled()  # no GradScaler for bf16
     seen: dict[str, torch.dtype] = {}
-    body = state.model.body.register_forward_hook(lambda module, args, output: seen.setdefault("body", output.dtype))
-    heads = state.model.heads.register_forward_hook(lambda module, args, output: seen.update(
-        {name: value.dtype for name, value in output.items()}))
+
+    def record(module, args, output) -> None:  # a forward hook: returns nothing, so the output stays as it is
+        seen.update({"body": output.dtype} if isinstance(output, torch.Tensor) else
+                    {name: value.dtype for name, value in output.items()})
+
+    body = state.model.body.register_forward_hook(record)
+    heads = state.model.heads.register_forward_hook(record)
     before = {name: value.detach().clone() for name, value in state.model.state_dict().items()}
     values = train_step(state, batch)
     body.remove(), heads.remove()
@@ -147,7 +151,7 @@ def test_without_native_bf16_auto_trains_in_float32_as_before(shapes, native):
     state, batch = _state(shapes, "auto", channels_last=False)
     assert state.amp_dtype is None
     seen = []
-    hook = state.model.body.register_forward_hook(lambda module, args, output: seen.append(output.dtype))
+    hook = state.model.body.register_forward_hook(lambda module, args, output: seen.append(output.dtype) and None)
     assert train_step(state, batch) is not None
     hook.remove()
     assert seen == [torch.float32]
@@ -173,8 +177,10 @@ def test_evaluate_in_bf16_finds_what_float32_finds_on_a_trained_model(trained_sh
         predictor = Predictor.from_file(trained_shapes / "best.pt", device="cpu", amp=amp)
         assert predictor.amp_dtype == (None if amp == "off" else torch.bfloat16)
         found[amp] = evaluate(predictor, dataset, batch_size=8, workers=0, progress=False)
-        assert found[amp].metrics["AP"] > 0.3  # a model that finds the shapes
+        assert found[amp].metrics["AP"] > 0.15  # a model that finds the shapes
     assert abs(found["on"].metrics["AP"] - found["off"].metrics["AP"]) <= 0.01
+    scores = {amp: [r["score"] for r in found[amp].results] for amp in found}
+    assert scores["on"] != scores["off"]  # the network did run in bf16
     confident = {amp: [r for r in found[amp].results if r["score"] >= 0.3] for amp in found}
     assert len(confident["off"]) >= 8
     for detection in confident["off"]:
