@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -24,7 +26,7 @@ def test_the_benchmark_sections_run_and_print_a_ratio_per_figure():
 
 def test_the_train_and_inference_sections_compare_each_precision_path_and_the_latency_table_reads_them(tmp_path):
     """fp32 / bf16 x NCHW / channels_last in one run, the default marked; inference adds onnxruntime, names the
-    fastest path, and scripts/latency_table.py turns the log into the README's table."""
+    fastest path, and scripts/cpu_speed_tables.py turns the logs into the README's tables."""
     result = subprocess.run(
         [sys.executable, "scripts/benchmark.py", "--device", "cpu", "--sections", "train,inference", "--no-compile",
          "--arch", "resnet18", "--input-size", "64", "--batch-size", "2", "--inference-batch", "1", "--data-images",
@@ -35,12 +37,13 @@ def test_the_train_and_inference_sections_compare_each_precision_path_and_the_la
         assert f"{path}" in out and re.search(rf"{re.escape(path)}.*: throughput .* ratio\s+[0-9.]+x", out), path
     assert out.count("(default): throughput") == 1 and out.count("(default): network latency") == 1
     assert "onnxruntime (fp32 export)" in out and "batch 1: fastest end to end: " in out
-    log = tmp_path / "inference.log"
-    log.write_text(out)
-    table = subprocess.run([sys.executable, "scripts/latency_table.py", str(log)], capture_output=True, text=True,
-                           cwd=ROOT, timeout=60)
-    assert table.returncode == 0, table.stderr
-    rows = table.stdout.splitlines()
-    assert rows[0].startswith("| `--arch` | fp32, NCHW (ms) | fp32, channels_last (ms) | bf16, NCHW (ms)")
-    assert "onnxruntime (fp32 export) (ms)" in rows[0] and rows[2].startswith("| `resnet18` | ")
-    assert re.search(r"\| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9]+ \| .+, [0-9.]+x fp32, NCHW \|$", rows[2])
+    (tmp_path / "inference.log").write_text(out)
+    (tmp_path / "benchmark_train.log").write_text(out)
+    tables = load_script("cpu_speed_tables")
+    rows = tables.latency_table(tmp_path).splitlines()
+    assert rows[0] == ("| `--arch` | fp32, NCHW | fp32, channels_last | bf16, NCHW | bf16, channels_last (default) | "
+                       "onnxruntime (fp32 export) | fastest (x fp32, NCHW) |")
+    assert re.fullmatch(r"\| `resnet18` \| (\d+ \| ){5}.+ \([0-9.]+x\) \|", rows[2]), rows[2]
+    rows = tables.train_table(tmp_path).splitlines()
+    assert rows[2].startswith("| fp32, NCHW (baseline) | ") and "| bf16, channels_last **(default)** | " in rows[5]
+    assert len(rows) == 2 + 5

@@ -1,0 +1,147 @@
+"""The README's CPU-speed tables, made from the files in docs/cpu_speed/, and the README blocks they fill.
+
+Each table stands in the README between `<!-- table: NAME -->` and `<!-- /table -->`:
+- benchmark_train: each training-step path of `docs/cpu_speed/benchmark_train.log` (scripts/benchmark.py
+  --sections train): images/s, ratio to float32 NCHW, peak extra memory.
+- cpu_precision: experiments/cpu_precision.sh's runs (`docs/cpu_speed/ROW_seedS.jsonl`): per seed, the float32
+  row and the bf16 default's final AP and median seconds of epochs 3-15, each as a ratio of the float32 row's,
+  with the highest 1-minute load average over those epochs and the commit the run ran at.
+- cpu_latency: `docs/cpu_speed/inference.log` (experiments/cpu_latency.sh): per architecture, the end-to-end
+  milliseconds at batch 1 of each inference path and the fastest.
+
+Usage:
+    python scripts/cpu_speed_tables.py                          # print every table
+    python scripts/cpu_speed_tables.py --table cpu_precision    # one of them
+    python scripts/cpu_speed_tables.py --update README.md       # rewrite the blocks between the markers
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/ is no package; also when loaded from elsewhere
+from run_metrics import last_evaluation, read_records, row_and_seed  # noqa: E402
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "cpu_speed"
+ROWS = ("fp32", "bf16")  # experiments/cpu_precision.sh's rows, the baseline first
+FIRST_TIMED_EPOCH = 3
+FIGURE = r"baseline\s+(?P<baseline>[0-9.]+) \S+\s+ours\s+(?P<ours>[0-9.]+) \S+\s+ratio"
+THROUGHPUT = re.compile(rf"^\s+(?P<path>.+?)(?P<default> \(default\))?: throughput\s+{FIGURE}")
+MEMORY = re.compile(rf"^\s+(?P<path>.+?)(?: \(default\))?: peak extra memory\s+{FIGURE}")
+ARCH_LINE = re.compile(r"^inference (?P<arch>\S+) .*; baseline = (?P<baseline>[^;]+); the default here: "
+                       r"(?P<default>[^;]+);")
+END_TO_END = re.compile(r"^\s+batch 1, (?P<path>.+?): end to end\s+(?P<ms>[0-9.]+) ms")
+
+
+def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def precision_summary(path: Path) -> dict:
+    """{"AP", "AP50", "epoch", "seconds", "load", "commit"} of one ROW_seedS.jsonl file."""
+    records = read_records(path)
+    last = last_evaluation(records, path)
+    timed = [record for record in records if record["epoch"] >= FIRST_TIMED_EPOCH]
+    commit = path.with_suffix(".commit")
+    return {"AP": last["AP"], "AP50": last["AP50"], "epoch": last["epoch"],
+            "seconds": statistics.median(record["epoch_seconds"] for record in timed) if timed else None,
+            "load": max(record["load_average"][0] for record in timed) if timed else None,
+            "commit": commit.read_text().strip() if commit.exists() else "-"}
+
+
+def precision_table(folder: Path = DOCS) -> str:
+    runs: dict[tuple[int, str], dict] = {}
+    for path in sorted(folder.glob("*_seed*.jsonl")):
+        row, seed = row_and_seed(path)
+        if row in ROWS and seed is not None:
+            runs[seed, row] = precision_summary(path)
+    rows = []
+    for (seed, row), run in sorted(runs.items(), key=lambda item: (item[0][0], ROWS.index(item[0][1]))):
+        base = runs.get((seed, ROWS[0]))
+        ap_ratio = f"{run['AP'] / base['AP']:.2f}" if base and base["AP"] else "-"
+        time_ratio = f"{run['seconds'] / base['seconds']:.2f}" if base and base["seconds"] and run["seconds"] else "-"
+        rows.append([str(seed), row, str(run["epoch"]), f"{run['AP']:.4f}", f"{run['AP50']:.4f}", ap_ratio,
+                     "-" if run["seconds"] is None else f"{run['seconds']:.1f}", time_ratio,
+                     "-" if run["load"] is None else f"{run['load']:.2f}", run["commit"]])
+    return markdown(["seed", "row", "epochs", "AP", "AP50", "AP x fp32", "s / epoch (3-15)", "time x fp32",
+                     "max load", "commit"], rows)
+
+
+def train_table(folder: Path = DOCS) -> str:
+    log = folder / "benchmark_train.log"
+    throughput: dict[str, tuple[float, float, bool]] = {}
+    memory: dict[str, tuple[float, float]] = {}
+    for line in log.read_text().splitlines():
+        if match := THROUGHPUT.match(line):
+            throughput[match["path"]] = (float(match["baseline"]), float(match["ours"]), bool(match["default"]))
+        elif match := MEMORY.match(line):
+            memory[match["path"]] = (float(match["baseline"]), float(match["ours"]))
+    if not throughput:
+        raise SystemExit(f"{log}: no training-step figures in it")
+    baseline_rate, baseline_memory = next(iter(throughput.values()))[0], next(iter(memory.values()))[0]
+    rows = [["fp32, NCHW (baseline)", f"{baseline_rate:.1f}", "1.00x", f"{baseline_memory:.0f}"]]
+    for path, (_, rate, default) in throughput.items():
+        rows.append([path + (" **(default)**" if default else ""), f"{rate:.1f}", f"{rate / baseline_rate:.2f}x",
+                     f"{memory[path][1]:.0f}"])
+    return markdown(["path", "images / s", "x fp32 NCHW", "peak extra MiB"], rows)
+
+
+def latency_table(folder: Path = DOCS) -> str:
+    """Per architecture, the end-to-end ms at batch 1 of each path (the log's order) and the fastest."""
+    log = folder / "inference.log"
+    table: dict[str, dict[str, float]] = {}
+    arch, baseline, default = None, "", ""
+    for line in log.read_text().splitlines():
+        if match := ARCH_LINE.match(line):
+            arch, baseline, default = match["arch"], match["baseline"], match["default"]
+            table[arch] = {}
+        elif (match := END_TO_END.match(line)) and arch is not None:
+            table[arch][match["path"]] = float(match["ms"])
+    if not table:
+        raise SystemExit(f"{log}: no inference section in it")
+    paths = list(next(iter(table.values())))
+    rows = []
+    for arch, milliseconds in table.items():
+        fastest = min(milliseconds, key=milliseconds.get)
+        rows.append([f"`{arch}`", *(f"{milliseconds[path]:.0f}" if path in milliseconds else "-" for path in paths),
+                     f"{fastest} ({milliseconds[baseline] / milliseconds[fastest]:.2f}x)"])
+    header = [f"{path}{' (default)' if path == default else ''}" for path in paths]
+    return markdown(["`--arch`", *header, f"fastest (x {baseline})"], rows)
+
+
+TABLES: dict[str, Callable[[Path], str]] = {"benchmark_train": train_table, "cpu_precision": precision_table,
+                                        "cpu_latency": latency_table}
+
+
+def update(text: str, tables: dict[str, str]) -> str:
+    """`text` with each `<!-- table: NAME -->` ... `<!-- /table -->` block holding tables[NAME]."""
+    def fill(match: re.Match) -> str:
+        name = match["name"]
+        return f"<!-- table: {name} -->\n{tables[name]}\n<!-- /table -->" if name in tables else match[0]
+
+    # the lazy body ends at the nearest closing marker: an empty block never reaches into the next one
+    return re.sub(r"<!-- table: (?P<name>\w+) -->\n(?P<body>.*?)<!-- /table -->", fill, text, flags=re.S)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--update", type=Path, metavar="MARKDOWN", help="rewrite the table blocks of this file")
+    parser.add_argument("--table", choices=tuple(TABLES), action="append", help="only these tables (default: all)")
+    parser.add_argument("--docs", type=Path, default=DOCS, help=f"the folder of the runs and logs (default: {DOCS})")
+    args = parser.parse_args(argv)
+    tables = {name: make(args.docs) for name, make in TABLES.items() if not args.table or name in args.table}
+    if args.update:
+        args.update.write_text(update(args.update.read_text(), tables))
+        return
+    for name, table in tables.items():
+        print(f"{name}:\n{table}\n")
+
+
+if __name__ == "__main__":
+    main()
