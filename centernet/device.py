@@ -75,11 +75,16 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
+def precision_name(dtype: torch.dtype | None) -> str:
+    """"float32" for None (no autocast), else "bf16" or "fp16": how logs and reports name an autocast dtype."""
+    return {None: "float32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
+
+
 def precision_line(device: torch.device, amp: str, channels_last: bool) -> str:
     """One line on how the network runs, e.g. "precision: bf16 autocast (--amp auto; this CPU computes bf16
     natively: amx_bf16 avx512_bf16), channels_last"."""
     dtype = autocast_dtype(device, amp)
-    name = "float32" if dtype is None else f"{str(dtype).removeprefix('torch.').replace('bfloat16', 'bf16')} autocast"
+    name = precision_name(dtype) + ("" if dtype is None else " autocast")
     if device.type == "cpu":
         features = " ".join(cpu_bf16_features())
         forced = os.environ.get(NATIVE_BF16_VARIABLE, "").strip() in ("0", "1")

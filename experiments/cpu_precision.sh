@@ -13,6 +13,7 @@
 # (scripts/cpu_speed_tables.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source experiments/runs.sh
 
 DATA=${DATA:-data/hard}
 OUT=${OUT:-runs/cpu_precision}
@@ -29,21 +30,15 @@ row_flags() {  # the flags of a row
   esac
 }
 
-complete() {  # whether a metrics.jsonl has its last epoch
-  [ -f "$1" ] && python -c "import json,sys; sys.exit(0 if any(json.loads(l)['epoch'] == $EPOCHS for l in open('$1')) else 1)"
-}
-
 [ -f "$DATA/annotations/train.json" ] || python scripts/make_hard_shapes.py --out "$DATA" --train 600 --val 150 --seed 0
 mkdir -p "$DOCS"
 for seed in $SEEDS; do
   for row in $ROWS; do
     copy="$DOCS/${row}_seed$seed.jsonl"
-    if complete "$copy"; then echo "$copy: complete, skipped"; continue; fi
+    if finished "$copy" "$EPOCHS"; then echo "$copy: finished, skipped"; continue; fi
     run="$OUT/${row}_seed$seed"
-    resume=()
-    if [ -f "$run/last.pt" ]; then resume=(--resume); else rm -rf "$run"; fi
     # shellcheck disable=SC2046  # the row's flags are words
-    centernet train $(row_flags "$row") --seed "$seed" "${resume[@]}" \
+    centernet train $(row_flags "$row") --seed "$seed" $(resume_or_clear "$run") \
       --train-ann "$DATA/annotations/train.json" --train-images "$DATA/train" \
       --val-ann "$DATA/annotations/val.json" --val-images "$DATA/val" --out "$run" \
       --input-size 256 --epochs "$EPOCHS" --batch-size 16 --workers 2 --device cpu --eval-interval 5

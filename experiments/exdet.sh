@@ -7,9 +7,11 @@
 #   bash experiments/exdet.sh                 # both rows, seed 0 (about 25 minutes a row on 2 cores)
 #   ROWS=exdet SEEDS="0 1" bash experiments/exdet.sh
 #
-# Each run's metrics.jsonl is copied to docs/exdet/ROW_seedS.jsonl; the last evaluation of each is printed.
+# Each run's metrics.jsonl is copied to docs/exdet/ROW_seedS.jsonl; the last evaluation of each is printed. A row
+# whose copy there is finished is skipped; a run interrupted with a last.pt resumes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source experiments/runs.sh
 
 DATA=${DATA:-data/hard}
 OUT=${OUT:-runs/exdet}
@@ -22,13 +24,15 @@ SEEDS=${SEEDS:-0}
 mkdir -p docs/exdet
 for seed in $SEEDS; do
   for row in $ROWS; do
+    copy="docs/exdet/${row}_seed$seed.jsonl"
+    if finished "$copy" 15; then echo "$copy: finished, skipped"; continue; fi
     run="$OUT/${row}_seed$seed"
-    rm -rf "$run"
-    centernet train --task "$row" --seed "$seed" \
+    # shellcheck disable=SC2046  # --resume or nothing
+    centernet train --task "$row" --seed "$seed" $(resume_or_clear "$run") \
       --train-ann "$DATA/annotations/train.json" --train-images "$DATA/train" \
       --val-ann "$DATA/annotations/val.json" --val-images "$DATA/val" --out "$run" \
       --input-size 256 --epochs 15 --batch-size 16 --workers "$WORKERS" --device "$DEVICE" --eval-interval 5
-    cp "$run/metrics.jsonl" "docs/exdet/${row}_seed$seed.jsonl"
+    cp "$run/metrics.jsonl" "$copy"
   done
 done
 for seed in $SEEDS; do

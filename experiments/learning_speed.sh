@@ -7,11 +7,13 @@
 #   bash experiments/learning_speed.sh                      # every row, seed 0 (about 25 minutes a row on 2 cores)
 #   ROWS="reference default" SEEDS="0 1" bash experiments/learning_speed.sh
 #
-# Each run's metrics.jsonl is copied to docs/ablation/ROW_seedS.jsonl; the table is printed at the end
+# Each run's metrics.jsonl is copied to docs/ablation/ROW_seedS.jsonl (a row whose copy there is finished is
+# skipped; a run interrupted with a last.pt resumes); the table is printed at the end
 # (scripts/ablation_table.py, AP ratios against the reference row of the same seed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source experiments/recipes.sh
+source experiments/runs.sh
 
 DATA=${DATA:-data/hard}
 OUT=${OUT:-runs/learning_speed}
@@ -38,14 +40,15 @@ row_flags() {  # the flags of a row
 mkdir -p docs/ablation
 for seed in $SEEDS; do
   for row in $ROWS; do
+    copy="docs/ablation/${row}_seed$seed.jsonl"
+    if finished "$copy" 15; then echo "$copy: finished, skipped"; continue; fi
     run="$OUT/${row}_seed$seed"
-    rm -rf "$run"
     # shellcheck disable=SC2046  # the row's flags are words
-    centernet train $(row_flags "$row") --seed "$seed" \
+    centernet train $(row_flags "$row") --seed "$seed" $(resume_or_clear "$run") \
       --train-ann "$DATA/annotations/train.json" --train-images "$DATA/train" \
       --val-ann "$DATA/annotations/val.json" --val-images "$DATA/val" --out "$run" \
       --input-size 256 --epochs 15 --batch-size 16 --workers "$WORKERS" --device "$DEVICE" --eval-interval 5
-    cp "$run/metrics.jsonl" "docs/ablation/${row}_seed$seed.jsonl"
+    cp "$run/metrics.jsonl" "$copy"
   done
 done
 for seed in $SEEDS; do

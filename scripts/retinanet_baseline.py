@@ -55,10 +55,10 @@ from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 from centernet.apps.options import add_config_options, config_from_options
 from centernet.config import Config, DataConfig, InferenceConfig, TrainConfig, check_input_size, config_to_dict
 from centernet.data.coco import CocoDataset
-from centernet.device import autocast, autocast_dtype, precision_line, resolve_device
+from centernet.device import autocast, autocast_dtype, precision_line, precision_name, resolve_device
 from centernet.engine.ema import ModelEMA
 from centernet.engine.evaluate import Evaluation, coco_metrics, detections_to_coco, format_metric
-from centernet.engine.logger import RunLogger
+from centernet.engine.logger import RunLogger, source_commit
 from centernet.engine.train import (
     build_optimizer,
     iterations_per_epoch,
@@ -242,7 +242,8 @@ def run(config: Config, seconds: float | None) -> dict:
                         if config.train.ema else None, build_optimizer(model, config.train, 1), device, amp_dtype,
                         iterations_per_epoch(len(train_set), config.train.batch_size, 1),
                         scaled_lr(config.train, 1))
-    logger = RunLogger(config.train.out, config)
+    logger = RunLogger(config.train.out, config, provenance={
+        "commit": source_commit(), "precision": precision_name(amp_dtype), "channels_last": config.train.channels_last})
     description = {"model": {"name": "retinanet", "body": "resnet18", "fpn": "P3-P7, P6/P7 from C5",
                              "anchor_sizes": anchor_sizes_for(config.data.input_size), "seconds_budget": seconds},
                    "data": config_to_dict(config.data), "train": config_to_dict(config.train)}

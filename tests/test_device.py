@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -31,6 +32,7 @@ from centernet.losses import build_criterion
 from centernet.model import build_model
 from centernet.predictor import Predictor
 from centernet.targets import TargetEncoder
+from tests.conftest import ROOT
 
 CPU = torch.device("cpu")
 REQUIRED = ["train", "--train-ann", "a.json", "--train-images", "images", "--out", "runs/x"]
@@ -158,13 +160,18 @@ def test_without_native_bf16_auto_trains_in_float32_as_before(shapes, native):
     assert state.model.body.trunk[0].weight.is_contiguous()
 
 
-def test_training_says_its_precision_in_one_line(shapes, tmp_path, capsys, native):
+def test_training_says_its_precision_in_one_line_and_in_every_metrics_record(shapes, tmp_path, capsys, native):
     native(True)
     assert main(["train", "--train-ann", str(shapes / "annotations/train.json"), "--train-images",
-                 str(shapes / "train"), "--out", str(tmp_path / "run"), "--input-size", "64", "--epochs", "1",
+                 str(shapes / "train"), "--out", str(tmp_path / "run"), "--input-size", "64", "--epochs", "2",
                  "--batch-size", "8", "--workers", "0", "--device", "cpu"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("precision:")]
     assert len(lines) == 1 and lines[0].startswith("precision: bf16 autocast (--amp auto;"), lines
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 2 and all(r["precision"] == "bf16" and r["channels_last"] is True for r in records)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    expected = head.stdout.strip() if head.returncode == 0 else None  # None outside a git checkout
+    assert all(r["commit"] == expected or r["commit"].startswith(f"{expected}+") for r in records), records[0]
 
 
 # --- evaluation in bf16 against float32 --------------------------------------------------------------------------

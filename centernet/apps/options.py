@@ -161,7 +161,7 @@ def predictor_setting(predictor: Predictor) -> str:
         text += (f", scales {' '.join(f'{scale:g}' for scale in predictor.inference.scales)} ({sizes}), "
                  f"NMS IoU {predictor.inference.nms_iou:g}")
     text += ", flip test" if predictor.inference.flip_test else ""
-    dtype = predictor.amp_dtype
-    name = str(dtype).removeprefix("torch.").replace("bfloat16", "bf16")
-    text += ", float32" if dtype is None else f", {name} autocast"
+    from centernet.device import precision_name  # here: this module is imported by `--help`, without torch
+
+    text += f", {precision_name(predictor.amp_dtype)}" + ("" if predictor.amp_dtype is None else " autocast")
     return text + (", channels_last" if predictor.channels_last else "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,31 @@ from centernet.engine.evaluate import Evaluation
 from centernet.viz import draw_detections, overlay_heatmap
 
 
-class RunLogger:
-    """Writes what a run produces into `out`: scalars and images for TensorBoard, one JSON line per evaluation."""
+def source_commit() -> str | None:
+    """The git commit of the centernet source that runs (short hash, "+changes" when tracked files differ from
+    it), or None where the package is not a git checkout (an installed wheel)."""
+    folder = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=folder, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        changes = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
+                                 capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+changes" if changes else "")
 
-    def __init__(self, out: str | Path, config: Config, interval: int = 10) -> None:
+
+class RunLogger:
+    """Writes what a run produces into `out`: scalars and images for TensorBoard, one JSON line per epoch.
+
+    `provenance` (e.g. {"commit": ..., "precision": "bf16", "channels_last": True}) is written into every line, so
+    that a table made of several runs can show which commit and precision each ran at.
+    """
+
+    def __init__(self, out: str | Path, config: Config, interval: int = 10,
+                 provenance: dict[str, Any] | None = None) -> None:
         self.out = Path(out)
+        self.provenance = dict(provenance or {})
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.json").write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
         self.writer = SummaryWriter(str(self.out))
@@ -43,7 +64,7 @@ class RunLogger:
 
     def log_json(self, record: dict[str, Any]) -> None:
         with open(self.out / "metrics.jsonl", "a") as file:
-            file.write(json.dumps(record) + "\n")
+            file.write(json.dumps({**record, **self.provenance}) + "\n")
 
     def close(self) -> None:
         self.writer.close()

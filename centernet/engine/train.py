@@ -25,12 +25,12 @@ from centernet.data.coco import CocoDataset
 from centernet.data.colour import augment_colour
 from centernet.data.gpu_decode import decode_and_warp_jpegs
 from centernet.data.validate import check_coco
-from centernet.device import autocast, autocast_dtype, precision_line, resolve_device
+from centernet.device import autocast, autocast_dtype, precision_line, precision_name, resolve_device
 from centernet.engine import distributed
 from centernet.engine.ema import ModelEMA
 from centernet.engine.evaluate import Evaluation, evaluate, format_metric
 from centernet.engine.init_from import initialise_from
-from centernet.engine.logger import RunLogger
+from centernet.engine.logger import RunLogger, source_commit
 from centernet.engine.resume import inference_checkpoint, restore, resume_checkpoint, resume_config
 from centernet.errors import CenterNetError, DataError
 from centernet.losses import DetectionLoss, build_criterion
@@ -355,7 +355,9 @@ def _train(config: Config, rank: int, local_rank: int, world_size: int) -> dict[
     state = build_state(config, train_set, rank, local_rank, world_size, resuming=saved is not None)
     if saved is not None:
         restore(state, saved)
-    logger = RunLogger(out, config, config.train.log_interval) if rank == 0 else None
+    provenance = {"commit": source_commit(), "precision": precision_name(state.amp_dtype),
+                  "channels_last": config.train.channels_last}
+    logger = RunLogger(out, config, config.train.log_interval, provenance) if rank == 0 else None
     if rank == 0:
         tqdm.write(precision_line(state.device, config.train.amp, config.train.channels_last))
     metrics: dict[str, Any] = {}
