@@ -10,7 +10,7 @@
 #
 # Each run's metrics.jsonl is copied to docs/cpu_speed/ROW_seedS.jsonl, and the commit it ran at to ROW_seedS.commit. A row whose copy there has all its epochs
 # is skipped; a run interrupted with a last.pt resumes. The table is printed at the end
-# (scripts/cpu_speed_tables.py).
+# (scripts/readme_tables.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source experiments/runs.sh
@@ -46,4 +46,4 @@ for seed in $SEEDS; do
     git rev-parse --short HEAD > "$DOCS/${row}_seed$seed.commit"
   done
 done
-python scripts/cpu_speed_tables.py --docs "$DOCS" --table cpu_precision
+python scripts/readme_tables.py --docs "$DOCS" --table cpu_precision

@@ -9,12 +9,16 @@
 # epochs: from scratch, and from the old task's best.pt with --init-from (triangle carried over, star and cross
 # new). Objects of the other task's classes are unannotated in each task's files, i.e. background.
 #
-#   bash experiments/finetune.sh                       # ResNet-18, 256 px, 15 epochs each, CPU
+#   bash experiments/finetune.sh                       # ResNet-18, 256 px, 15 epochs each, CPU, seeds 0 and 1
 #   DEVICE=cuda EPOCHS=30 bash experiments/finetune.sh
 #   TRAIN=40 VAL=10 OLD_IMAGES=30 INPUT=64 OLD_EPOCHS=1 EPOCHS=1 DATA=/tmp/hard_tiny OUT=/tmp/finetune_tiny \
 #       bash experiments/finetune.sh                   # a smoke run of the script
+#
+# Each run's metrics.jsonl is copied to DOCS/RUN_seedS.jsonl (old_scratch, new_scratch, new_finetuned); a run whose
+# copy there is finished is skipped, and a stopped run resumes from its last.pt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source experiments/runs.sh
 
 DATA=${DATA:-data/hard}
 OUT=${OUT:-runs/finetune}
@@ -27,6 +31,8 @@ INPUT=${INPUT:-256}
 OLD_EPOCHS=${OLD_EPOCHS:-15}
 EPOCHS=${EPOCHS:-15}
 BATCH=${BATCH:-16}
+SEEDS=${SEEDS:-0 1}
+DOCS=${DOCS:-docs/finetune}
 OLD_CLASSES=(ellipse rectangle triangle)
 NEW_CLASSES=(triangle star cross)
 
@@ -40,30 +46,37 @@ python scripts/subset_coco.py "$DATA/annotations/train.json" "$tasks/new_train.j
   --images "$OLD_IMAGES:"
 python scripts/subset_coco.py "$DATA/annotations/val.json" "$tasks/new_val.json" --classes "${NEW_CLASSES[@]}"
 
-train() {  # train TASK RUN EPOCHS [options...]
-  local task=$1 run=$2 epochs=$3
-  shift 3
-  rm -rf "$OUT/$run"
+train() {  # train TASK RUN SEED EPOCHS [options...]
+  local task=$1 run=$2 seed=$3 epochs=$4
+  shift 4
+  local copy="$DOCS/${run}_seed$seed.jsonl" out="$OUT/${run}_seed$seed"
+  if finished "$copy" "$epochs"; then echo "$copy: finished, skipped"; return; fi
+  # shellcheck disable=SC2046  # --resume or nothing
   centernet train --train-ann "$tasks/${task}_train.json" --train-images "$DATA/train" \
-    --val-ann "$tasks/${task}_val.json" --val-images "$DATA/val" --out "$OUT/$run" \
+    --val-ann "$tasks/${task}_val.json" --val-images "$DATA/val" --out "$out" --seed "$seed" \
     --input-size "$INPUT" --epochs "$epochs" --batch-size "$BATCH" --workers "$WORKERS" --device "$DEVICE" \
-    --eval-interval 5 "$@"
+    --eval-interval 5 "$@" $(resume_or_clear "$out")
+  cp "$out/metrics.jsonl" "$copy"
 }
 
-last_ap() {  # the COCO mAP@[.5:.95] of a run's last evaluation
-  python - "$OUT/$1/metrics.jsonl" <<'PY'
+last_ap() {  # the COCO mAP@[.5:.95] of a run's last evaluation (its copy in DOCS)
+  python - "$DOCS/$1.jsonl" <<'PY'
 import json, sys
 records = [json.loads(line) for line in open(sys.argv[1])]
 print(f"{[record for record in records if 'AP' in record][-1]['AP']:.4f}")
 PY
 }
 
-train old old_scratch "$OLD_EPOCHS"
-train new new_scratch "$EPOCHS"
-train new new_finetuned "$EPOCHS" --init-from "$OUT/old_scratch/best.pt"
-
+mkdir -p "$DOCS"
 new_images=$((TRAIN - OLD_IMAGES))
-echo "old task (${OLD_CLASSES[*]}), $OLD_IMAGES images, $OLD_EPOCHS epochs from scratch: mAP $(last_ap old_scratch)"
-echo "new task (${NEW_CLASSES[*]}), $new_images images, $EPOCHS epochs from scratch: mAP $(last_ap new_scratch)"
-echo "new task (${NEW_CLASSES[*]}), $new_images images, $EPOCHS epochs fine-tuned from the old task:" \
-     "mAP $(last_ap new_finetuned)"
+for seed in $SEEDS; do
+  train old old_scratch "$seed" "$OLD_EPOCHS"
+  train new new_scratch "$seed" "$EPOCHS"
+  train new new_finetuned "$seed" "$EPOCHS" --init-from "$OUT/old_scratch_seed$seed/best.pt"
+  echo "seed $seed: old task (${OLD_CLASSES[*]}), $OLD_IMAGES images, $OLD_EPOCHS epochs from scratch:" \
+       "mAP $(last_ap "old_scratch_seed$seed")"
+  echo "seed $seed: new task (${NEW_CLASSES[*]}), $new_images images, $EPOCHS epochs from scratch:" \
+       "mAP $(last_ap "new_scratch_seed$seed")"
+  echo "seed $seed: new task (${NEW_CLASSES[*]}), $new_images images, $EPOCHS epochs fine-tuned from the old task:" \
+       "mAP $(last_ap "new_finetuned_seed$seed")"
+done

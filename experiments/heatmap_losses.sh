@@ -14,13 +14,15 @@
 #   ROWS="quality_focal" SEEDS=1 bash experiments/heatmap_losses.sh   # one run; the table and plot include every run done
 #   ROWS= bash experiments/heatmap_losses.sh                # no training: the table and plot from docs/heatmap_losses
 #
-# Each run's metrics.jsonl is copied to docs/heatmap_losses/ROW_seedS.jsonl. From those (every row and seed of SEEDS
+# Each run's metrics.jsonl is copied to docs/heatmap_losses/ROW_seedS.jsonl; a row whose copy there is finished is
+# skipped, and a stopped centernet run resumes from its last.pt (the RetinaNet baseline starts over). From those (every row and seed of SEEDS
 # found there), the table (scripts/loss_study_table.py, mean ± half-range over the seeds) is printed and written to
 # docs/heatmap_losses/table.md, and the plots (scripts/plot_metrics.py) of validation mAP against epoch and against
 # training seconds to docs/heatmap_losses/map_vs_epoch.png and map_vs_seconds.png.
 # TensorBoard shows the same runs: tensorboard --logdir runs/heatmap_losses
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source experiments/runs.sh
 
 DATA=${DATA:-data/hard}
 DATA_LONGTAIL=${DATA_LONGTAIL:-data/hard_longtail}
@@ -71,8 +73,8 @@ train_row() {  # row seed run-directory: train one run
       python scripts/retinanet_baseline.py "${common[@]}" --epochs "$EPOCHS"
     fi
   else
-    # shellcheck disable=SC2046  # the row's flags are words
-    centernet train $(row_flags "$row") "${common[@]}" --epochs "$EPOCHS"
+    # shellcheck disable=SC2046  # the row's flags and --resume or nothing are words
+    centernet train $(row_flags "$row") "${common[@]}" --epochs "$EPOCHS" $(resume_or_clear "$run")
   fi
 }
 
@@ -83,10 +85,17 @@ mkdir -p "$DOCS"
 for seed in $SEEDS; do
   for row in $ROWS; do
     row_flags "$row" > /dev/null  # an unknown row fails before any training
+    copy="$DOCS/${row}_seed$seed.jsonl"
     run="$OUT/${row}_seed$seed"
-    rm -rf "$run"
+    if [ "$row" = retinanet ]; then
+      # its epochs follow the seconds budget, and it cannot resume: a copy in docs/ is a finished run
+      if [ -f "$copy" ]; then echo "$copy: finished, skipped"; continue; fi
+      rm -rf "$run"
+    elif finished "$copy" "$EPOCHS"; then
+      echo "$copy: finished, skipped"; continue
+    fi
     train_row "$row" "$seed" "$run"
-    cp "$run/metrics.jsonl" "$DOCS/${row}_seed$seed.jsonl"
+    cp "$run/metrics.jsonl" "$copy"
   done
 done
 

@@ -53,12 +53,22 @@ from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
 from centernet.apps.options import add_config_options, config_from_options
-from centernet.config import Config, DataConfig, InferenceConfig, TrainConfig, check_input_size, config_to_dict
+from centernet.checkpoint import load_checkpoint, save_checkpoint
+from centernet.config import (
+    Config,
+    DataConfig,
+    InferenceConfig,
+    TrainConfig,
+    check_input_size,
+    config_from_dict,
+    config_to_dict,
+)
 from centernet.data.coco import CocoDataset
 from centernet.device import autocast, autocast_dtype, precision_line, precision_name, resolve_device
 from centernet.engine.ema import ModelEMA
 from centernet.engine.evaluate import Evaluation, coco_metrics, detections_to_coco, format_metric
 from centernet.engine.logger import RunLogger, source_commit
+from centernet.engine.resume import changed_options
 from centernet.engine.train import (
     build_optimizer,
     iterations_per_epoch,
@@ -77,7 +87,7 @@ from run_metrics import read_records, training_seconds  # noqa: E402
 TORCHVISION_ANCHORS = (32, 64, 128, 256, 512)  # base anchor sizes of P3-P7 for torchvision's 800 px inputs
 TORCHVISION_MIN_SIZE = 800
 # options of `centernet train` whose machinery this script does not have
-UNSUPPORTED = {"gpu_decode": False, "compile": False, "resume": False,
+UNSUPPORTED = {"gpu_decode": False, "compile": False,
                "init_from": None}
 MAX_BAD_STEPS_IN_A_ROW = 20
 
@@ -98,13 +108,26 @@ def build_retinanet(num_classes: int, data: DataConfig, inference: InferenceConf
     sizes = anchor_sizes_for(data.input_size)
     anchors = AnchorGenerator(tuple((size, size * 2 ** (1 / 3), size * 2 ** (2 / 3)) for size in sizes),
                               ((0.5, 1.0, 2.0),) * len(sizes))
-    head = RetinaNetHead(backbone.out_channels, anchors.num_anchors_per_location()[0], num_classes,
+    head = Float32Head(backbone.out_channels, anchors.num_anchors_per_location()[0], num_classes,
                          norm_layer=functools.partial(nn.GroupNorm, 32))
     head.regression_head._loss_type = "giou"  # as torchvision's retinanet_resnet50_fpn_v2 sets it
     width, height = data.input_size
     return RetinaNet(backbone, num_classes, min_size=min(width, height), max_size=max(width, height),
                      image_mean=list(data.mean), image_std=list(data.std), anchor_generator=anchors, head=head,
                      score_thresh=inference.score_threshold, detections_per_img=inference.top_k)
+
+
+class Float32Head(RetinaNetHead):
+    """RetinaNet's head (classification and box branches) in float32 under autocast, so that its logits, box deltas
+    and the losses torchvision computes from them keep float32's precision, as centernet keeps its heads' last
+    layers; the backbone and FPN run in the autocast dtype."""
+
+    def forward(self, x: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        device_type = x[0].device.type
+        if not (torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type)):
+            return super().forward(x)
+        with torch.autocast(device_type, enabled=False):
+            return super().forward([feature.float() for feature in x])
 
 
 def retinanet_targets(batch: Batch) -> list[dict[str, torch.Tensor]]:
@@ -226,6 +249,32 @@ def _record(epoch: int, step: int, seconds: float, result: Evaluation | None) ->
     return record
 
 
+def save_progress(training: Training, epoch_seconds: list[float], dataset: CocoDataset, path: Path) -> None:
+    """last.pt after an epoch: what `restore_progress` needs to continue the run exactly (atomic write)."""
+    state = {"model": training.model.state_dict(), "optimizer": training.optimizer.state_dict(),
+             "step": training.step, "epoch_seconds": list(epoch_seconds), "config": config_to_dict(training.config),
+             "class_names": list(dataset.class_names), "category_ids": list(dataset.category_ids)}
+    if training.ema is not None:
+        state.update(ema_model=training.ema.module.state_dict(), ema_updates=training.ema.updates)
+    save_checkpoint(path, state)
+
+
+def restore_progress(training: Training, path: Path) -> list[float]:
+    """The state `save_progress` wrote, put back into `training`; returns the epochs' seconds so far. Options other
+    than those a resumed run may change (epochs, device, workers, intervals) must be the saved run's."""
+    saved = load_checkpoint(path)
+    changes = changed_options(training.config, config_from_dict(saved["config"]))
+    if changes:
+        raise SystemExit(f"--resume: these options differ from the run saved in {path}: {'; '.join(changes)}")
+    training.model.load_state_dict(saved["model"])
+    training.optimizer.load_state_dict(saved["optimizer"])
+    if training.ema is not None:
+        training.ema.module.load_state_dict(saved["ema_model"])
+        training.ema.updates = saved["ema_updates"]
+    training.step = saved["step"]
+    return list(saved["epoch_seconds"])
+
+
 def run(config: Config, seconds: float | None) -> dict:
     """Train and evaluate as configured (see the module); returns the last evaluation's metrics."""
     train_set, val_set = load_datasets(config)
@@ -248,7 +297,10 @@ def run(config: Config, seconds: float | None) -> dict:
                              "anchor_sizes": anchor_sizes_for(config.data.input_size), "seconds_budget": seconds},
                    "data": config_to_dict(config.data), "train": config_to_dict(config.train)}
     (logger.out / "config.json").write_text(json.dumps(description, indent=2) + "\n")  # not a centernet config
-    epoch_seconds: list[float] = []
+    last = logger.out / "last.pt"
+    epoch_seconds = restore_progress(training, last) if config.train.resume and last.is_file() else []
+    if epoch_seconds:
+        print(f"resumed from {last} after epoch {len(epoch_seconds)}", flush=True)
     metrics: dict = {}
     epochs = planned_epochs(epoch_seconds, seconds, config.train.epochs)
     while len(epoch_seconds) < epochs:
@@ -269,6 +321,7 @@ def run(config: Config, seconds: float | None) -> dict:
             print(f"epoch {done}/{epochs}: AP {format_metric(metrics['AP'])}  AP50 {format_metric(metrics['AP50'])}",
                   flush=True)
         logger.log_json(_record(done, training.step, epoch_seconds[-1], result))
+        save_progress(training, epoch_seconds, train_set, last)
     logger.close()
     return metrics
 

@@ -26,7 +26,7 @@ def test_the_benchmark_sections_run_and_print_a_ratio_per_figure():
 
 def test_the_train_and_inference_sections_compare_each_precision_path_and_the_latency_table_reads_them(tmp_path):
     """fp32 / bf16 x NCHW / channels_last in one run, the default marked; inference adds onnxruntime, names the
-    fastest path, and scripts/cpu_speed_tables.py turns the logs into the README's tables."""
+    fastest path, and scripts/readme_tables.py turns the logs into the README's tables."""
     result = subprocess.run(
         [sys.executable, "scripts/benchmark.py", "--device", "cpu", "--sections", "train,inference", "--no-compile",
          "--arch", "resnet18", "--input-size", "64", "--batch-size", "2", "--inference-batch", "1", "--data-images",
@@ -39,7 +39,7 @@ def test_the_train_and_inference_sections_compare_each_precision_path_and_the_la
     assert "onnxruntime (fp32 export)" in out and "batch 1: fastest end to end: " in out
     (tmp_path / "inference.log").write_text(out)
     (tmp_path / "benchmark_train.log").write_text(out)
-    tables = load_script("cpu_speed_tables")
+    tables = load_script("readme_tables")
     rows = tables.latency_table(tmp_path).splitlines()
     assert rows[0] == ("| `--arch` | fp32, NCHW | fp32, channels_last | bf16, NCHW | bf16, channels_last (default) | "
                        "onnxruntime (fp32 export) | fastest (x fp32, NCHW) |")

@@ -72,7 +72,7 @@ def test_the_seconds_budget_sets_the_number_of_epochs(baseline, done, seconds, e
 
 
 def test_options_it_cannot_honour_are_refused(baseline, tmp_path):
-    for flag in ("--resume", "--gpu-decode", "--compile"):
+    for flag in ("--gpu-decode", "--compile"):
         with pytest.raises(SystemExit, match="does not support"):
             baseline.config_from_arguments(baseline.get_parser().parse_args(["--out", str(tmp_path), flag]))
     with pytest.raises(SystemExit, match="multiple of 32"):
@@ -96,3 +96,46 @@ def test_a_short_run_writes_metrics_the_study_scripts_read(baseline, shapes, tmp
     printed = capsys.readouterr().out
     assert json.loads(printed.splitlines()[-1]).keys() >= {"AP", "AP50"}
     assert "precision: " in printed.splitlines()[0]  # --amp and --channels-last apply to RetinaNet as to centernet
+
+
+def test_a_stopped_run_resumes_from_last_pt_to_the_weights_of_an_uninterrupted_one(baseline, shapes, tmp_path,
+                                                                                   monkeypatch):
+    """Two epochs in one go, and two epochs stopped after the first (last.pt written) then resumed with --resume:
+    the same weights, EMA and step, and one metrics.jsonl line per epoch."""
+    def arguments(out):
+        return ["--train-ann", str(shapes / "annotations/train.json"), "--train-images", str(shapes / "train"),
+                "--out", str(out), "--input-size", "64", "--epochs", "2", "--batch-size", "8", "--workers", "0",
+                "--device", "cpu", "--amp", "off"]  # in bf16 at 64 px, P7's weight gradient can come out non-finite
+
+    assert baseline.main(arguments(tmp_path / "whole")) == 0
+    save = baseline.save_progress
+
+    def stop_after_saving(*args):
+        save(*args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(baseline, "save_progress", stop_after_saving)
+    with pytest.raises(KeyboardInterrupt):
+        baseline.main(arguments(tmp_path / "stopped"))
+    monkeypatch.setattr(baseline, "save_progress", save)
+    assert baseline.main([*arguments(tmp_path / "stopped"), "--resume"]) == 0
+    whole, resumed = (torch.load(tmp_path / name / "last.pt", weights_only=True) for name in ("whole", "stopped"))
+    assert resumed["step"] == whole["step"] > 0 and len(resumed["epoch_seconds"]) == 2
+    for weights in ("model", "ema_model"):
+        for name, value in whole[weights].items():
+            torch.testing.assert_close(resumed[weights][name], value, rtol=0, atol=0, msg=f"{weights}.{name}")
+    records = [json.loads(line) for line in (tmp_path / "stopped" / "metrics.jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in records] == [1, 2]
+    with pytest.raises(SystemExit, match="--lr"):
+        baseline.main([*arguments(tmp_path / "stopped"), "--resume", "--lr", "0.1"])
+
+
+def test_the_head_runs_in_float32_under_autocast_and_the_backbone_in_bf16(baseline):
+    model = baseline.build_retinanet(3, DataConfig(input_size=64), InferenceConfig()).eval()
+    seen = {}
+    model.backbone.register_forward_hook(lambda module, args, output: seen.update(fpn=output["0"].dtype) and None)
+    model.head.register_forward_hook(lambda module, args, output: seen.update(
+        logits=output["cls_logits"].dtype, deltas=output["bbox_regression"].dtype) and None)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        model([torch.rand(3, 64, 64)])
+    assert seen == {"fpn": torch.bfloat16, "logits": torch.float32, "deltas": torch.float32}

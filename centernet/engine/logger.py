@@ -16,13 +16,13 @@ from centernet.viz import draw_detections, overlay_heatmap
 
 
 def source_commit() -> str | None:
-    """The git commit of the centernet source that runs (short hash, "+changes" when tracked files differ from
-    it), or None where the package is not a git checkout (an installed wheel)."""
+    """The git commit of the centernet source that runs (short hash, "+changes" when tracked files of the package
+    differ from it), or None where the package is not a git checkout (an installed wheel)."""
     folder = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=folder, capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()
-        changes = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
+        changes = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=folder,
                                  capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

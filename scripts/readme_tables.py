@@ -1,4 +1,4 @@
-"""The README's CPU-speed tables, made from the files in docs/cpu_speed/, and the README blocks they fill.
+"""The README's tables, made from the run logs and metrics in docs/, and the README blocks they fill.
 
 Each table stands in the README between `<!-- table: NAME -->` and `<!-- /table -->`:
 - benchmark_train: each training-step path of `docs/cpu_speed/benchmark_train.log` (scripts/benchmark.py
@@ -8,11 +8,13 @@ Each table stands in the README between `<!-- table: NAME -->` and `<!-- /table 
   with the highest 1-minute load average over those epochs and the commit the run ran at.
 - cpu_latency: `docs/cpu_speed/inference.log` (experiments/cpu_latency.sh): per architecture, the end-to-end
   milliseconds at batch 1 of each inference path and the fastest.
+- exdet: experiments/exdet.sh's runs (`docs/exdet/ROW_seedS.jsonl`): per seed, box AP of --task detect and
+  --task exdet at the last epoch, the octagons' segm AP, epoch seconds, load, precision and commit.
 
 Usage:
-    python scripts/cpu_speed_tables.py                          # print every table
-    python scripts/cpu_speed_tables.py --table cpu_precision    # one of them
-    python scripts/cpu_speed_tables.py --update README.md       # rewrite the blocks between the markers
+    python scripts/readme_tables.py                          # print every table
+    python scripts/readme_tables.py --table cpu_precision    # one of them
+    python scripts/readme_tables.py --update README.md       # rewrite the blocks between the markers
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/ is no package; also when loaded from elsewhere
 from run_metrics import last_evaluation, read_records, row_and_seed  # noqa: E402
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "cpu_speed"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 ROWS = ("fp32", "bf16")  # experiments/cpu_precision.sh's rows, the baseline first
 FIRST_TIMED_EPOCH = 3
 FIGURE = r"baseline\s+(?P<baseline>[0-9.]+) \S+\s+ours\s+(?P<ours>[0-9.]+) \S+\s+ratio"
@@ -55,7 +57,7 @@ def precision_summary(path: Path) -> dict:
             "commit": commit.read_text().strip() if commit.exists() else "-"}
 
 
-def precision_table(folder: Path = DOCS) -> str:
+def precision_table(folder: Path = DOCS / "cpu_speed") -> str:
     runs: dict[tuple[int, str], dict] = {}
     for path in sorted(folder.glob("*_seed*.jsonl")):
         row, seed = row_and_seed(path)
@@ -73,7 +75,7 @@ def precision_table(folder: Path = DOCS) -> str:
                      "max load", "commit"], rows)
 
 
-def train_table(folder: Path = DOCS) -> str:
+def train_table(folder: Path = DOCS / "cpu_speed") -> str:
     log = folder / "benchmark_train.log"
     throughput: dict[str, tuple[float, float, bool]] = {}
     memory: dict[str, tuple[float, float]] = {}
@@ -92,7 +94,7 @@ def train_table(folder: Path = DOCS) -> str:
     return markdown(["path", "images / s", "x fp32 NCHW", "peak extra MiB"], rows)
 
 
-def latency_table(folder: Path = DOCS) -> str:
+def latency_table(folder: Path = DOCS / "cpu_speed") -> str:
     """Per architecture, the end-to-end ms at batch 1 of each path (the log's order) and the fastest."""
     log = folder / "inference.log"
     table: dict[str, dict[str, float]] = {}
@@ -115,8 +117,29 @@ def latency_table(folder: Path = DOCS) -> str:
     return markdown(["`--arch`", *header, f"fastest (x {baseline})"], rows)
 
 
+def exdet_table(folder: Path = DOCS / "exdet") -> str:
+    """Per seed and task, the last evaluation's box AP (and the octagons' segm AP for exdet) and epoch seconds."""
+    rows = []
+    paths = sorted(folder.glob("*_seed*.jsonl"), key=lambda path: (row_and_seed(path)[1], path.name))
+    for path in paths:
+        task, seed = row_and_seed(path)
+        records = read_records(path)
+        last = last_evaluation(records, path)
+        timed = [record for record in records if record["epoch"] >= FIRST_TIMED_EPOCH]
+        segm = [last.get(name) for name in ("segm_AP", "segm_AP50")]
+        rows.append([str(seed), f"`--task {task}`", str(last["epoch"]), f"{last['AP']:.4f}", f"{last['AP50']:.4f}",
+                     f"{last['AP75']:.4f}", *("-" if value is None else f"{value:.4f}" for value in segm),
+                     f"{statistics.median(record['epoch_seconds'] for record in timed):.1f}",
+                     f"{max(record['load_average'][0] for record in timed):.2f}",
+                     str(last.get("precision", "-")), str(last.get("commit", "-"))])
+    return markdown(["seed", "task", "epochs", "box AP", "AP50", "AP75", "octagon segm AP", "segm AP50",
+                     "s / epoch (3-15)", "max load", "precision", "commit"], rows)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {"benchmark_train": train_table, "cpu_precision": precision_table,
-                                        "cpu_latency": latency_table}
+                                        "cpu_latency": latency_table, "exdet": exdet_table}
+TABLE_FOLDERS = {"benchmark_train": "cpu_speed", "cpu_precision": "cpu_speed", "cpu_latency": "cpu_speed",
+                 "exdet": "exdet"}  # the folder of docs/ each table reads
 
 
 def update(text: str, tables: dict[str, str]) -> str:
@@ -133,9 +156,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--update", type=Path, metavar="MARKDOWN", help="rewrite the table blocks of this file")
     parser.add_argument("--table", choices=tuple(TABLES), action="append", help="only these tables (default: all)")
-    parser.add_argument("--docs", type=Path, default=DOCS, help=f"the folder of the runs and logs (default: {DOCS})")
+    parser.add_argument("--docs", type=Path, help="the folder of the runs and logs of the --table given (default: "
+                                                  "its folder of docs/)")
     args = parser.parse_args(argv)
-    tables = {name: make(args.docs) for name, make in TABLES.items() if not args.table or name in args.table}
+    tables = {name: make(args.docs or DOCS / TABLE_FOLDERS[name]) for name, make in TABLES.items()
+              if not args.table or name in args.table}
     if args.update:
         args.update.write_text(update(args.update.read_text(), tables))
         return

@@ -1,4 +1,4 @@
-"""scripts/cpu_speed_tables.py: the CPU-speed tables from docs/cpu_speed, ratios against the float32 row of the same
+"""scripts/readme_tables.py: the CPU-speed tables from docs/cpu_speed, ratios against the float32 row of the same
 seed, and the README blocks that hold them."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 from tests.conftest import ROOT, load_script
 
-tables = load_script("cpu_speed_tables")
+tables = load_script("readme_tables")
 
 
 def write_run(path, seconds: list[float], ap: float, loads: list[float]) -> None:
@@ -45,7 +45,7 @@ def test_update_fills_each_marked_block_and_leaves_the_rest():
 
 def test_the_readme_holds_the_tables_the_docs_make():
     readme = (ROOT / "README.md").read_text()
-    made = {name: make(tables.DOCS) for name, make in tables.TABLES.items()}
-    assert tables.update(readme, made) == readme, "run: python scripts/cpu_speed_tables.py --update README.md"
+    made = {name: make(tables.DOCS / tables.TABLE_FOLDERS[name]) for name, make in tables.TABLES.items()}
+    assert tables.update(readme, made) == readme, "run: python scripts/readme_tables.py --update README.md"
     for name, table in made.items():
         assert f"<!-- table: {name} -->\n{table}\n<!-- /table -->" in readme, name
