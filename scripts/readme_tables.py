@@ -8,6 +8,8 @@ Each table stands in the README between `<!-- table: NAME -->` and `<!-- /table 
   with the highest 1-minute load average over those epochs and the commit the run ran at.
 - cpu_latency: `docs/cpu_speed/inference.log` (experiments/cpu_latency.sh): per architecture, the end-to-end
   milliseconds at batch 1 of each inference path and the fastest.
+- finetune: experiments/finetune.sh's runs (`docs/finetune/RUN_seedS.jsonl`): per seed, the old task from
+  scratch, the new task from scratch and fine-tuned from the old task's best.pt, their last AP and AP50.
 - exdet: experiments/exdet.sh's runs (`docs/exdet/ROW_seedS.jsonl`): per seed, box AP of --task detect and
   --task exdet at the last epoch, the octagons' segm AP, epoch seconds, load, precision and commit.
 
@@ -136,10 +138,30 @@ def exdet_table(folder: Path = DOCS / "exdet") -> str:
                      "s / epoch (3-15)", "max load", "precision", "commit"], rows)
 
 
+FINETUNE_RUNS = ("old_scratch", "new_scratch", "new_finetuned")  # experiments/finetune.sh's runs, in its order
+
+
+def finetune_table(folder: Path = DOCS / "finetune") -> str:
+    """Per seed, each run's last AP and AP50, and the fine-tuned run's AP as a ratio of the new task's scratch run."""
+    found = {row_and_seed(path): last_evaluation(read_records(path), path) for path in folder.glob("*_seed*.jsonl")}
+    rows = []
+    for seed in sorted({seed for _, seed in found}):
+        scratch = found.get(("new_scratch", seed))
+        for run in FINETUNE_RUNS:
+            last = found.get((run, seed))
+            if last is None:
+                continue
+            ratio = f"{last['AP'] / scratch['AP']:.2f}" if run != "old_scratch" and scratch and scratch["AP"] else "-"
+            rows.append([str(seed), run, str(last["epoch"]), f"{last['AP']:.4f}", f"{last['AP50']:.4f}", ratio,
+                         str(last.get("precision", "-")), str(last.get("commit", "-"))])
+    return markdown(["seed", "run", "epochs", "AP", "AP50", "AP x new_scratch", "precision", "commit"], rows)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {"benchmark_train": train_table, "cpu_precision": precision_table,
-                                        "cpu_latency": latency_table, "exdet": exdet_table}
+                                        "cpu_latency": latency_table, "exdet": exdet_table,
+                                        "finetune": finetune_table}
 TABLE_FOLDERS = {"benchmark_train": "cpu_speed", "cpu_precision": "cpu_speed", "cpu_latency": "cpu_speed",
-                 "exdet": "exdet"}  # the folder of docs/ each table reads
+                 "exdet": "exdet", "finetune": "finetune"}  # the folder of docs/ each table reads
 
 
 def update(text: str, tables: dict[str, str]) -> str:
