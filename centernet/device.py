@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 
@@ -13,6 +15,7 @@ from centernet.catalog import AMP_MODES
 # "1" / "0" overrides the CPU's own answer to "does it compute bf16 natively?" (for tests, and for a user whose
 # processor the detection misjudges)
 NATIVE_BF16_VARIABLE = "CENTERNET_NATIVE_BF16"
+Result = TypeVar("Result")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -45,12 +48,16 @@ def cpu_bf16_features() -> tuple[str, ...]:
     return tuple(sorted(features))
 
 
+def _forced_native_bf16() -> bool | None:
+    """What CENTERNET_NATIVE_BF16 says (1: native, 0: not), or None where it is unset."""
+    forced = os.environ.get(NATIVE_BF16_VARIABLE, "").strip()
+    return forced == "1" if forced in ("0", "1") else None
+
+
 def native_bf16() -> bool:
     """Whether this CPU computes bf16 natively; CENTERNET_NATIVE_BF16=1 or 0 overrides the detection."""
-    forced = os.environ.get(NATIVE_BF16_VARIABLE, "").strip()
-    if forced in ("0", "1"):
-        return forced == "1"
-    return bool(cpu_bf16_features())
+    forced = _forced_native_bf16()
+    return bool(cpu_bf16_features()) if forced is None else forced
 
 
 def autocast_dtype(device: torch.device, amp: str = "on") -> torch.dtype | None:
@@ -75,22 +82,35 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
+def in_float32(function: Callable[..., Result], *tensors: torch.Tensor) -> Result:
+    """`function(*tensors)`; where autocast is on for the tensors' device, outside it with the tensors cast to
+    float32, so that the function computes in float32 (the layers autocast must not lower)."""
+    device_type = tensors[0].device.type
+    if not (torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type)):
+        return function(*tensors)
+    with torch.autocast(device_type, enabled=False):
+        return function(*(tensor.float() for tensor in tensors))
+
+
 def precision_name(dtype: torch.dtype | None) -> str:
     """"float32" for None (no autocast), else "bf16" or "fp16": how logs and reports name an autocast dtype."""
     return {None: "float32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
 
 
+def precision_label(dtype: torch.dtype | None) -> str:
+    """"float32", or e.g. "bf16 autocast": how the one-line reports name the precision of the network."""
+    return precision_name(dtype) + ("" if dtype is None else " autocast")
+
+
 def precision_line(device: torch.device, amp: str, channels_last: bool) -> str:
     """One line on how the network runs, e.g. "precision: bf16 autocast (--amp auto; this CPU computes bf16
     natively: amx_bf16 avx512_bf16), channels_last"."""
-    dtype = autocast_dtype(device, amp)
-    name = precision_name(dtype) + ("" if dtype is None else " autocast")
+    name = precision_label(autocast_dtype(device, amp))
     if device.type == "cpu":
         features = " ".join(cpu_bf16_features())
-        forced = os.environ.get(NATIVE_BF16_VARIABLE, "").strip() in ("0", "1")
         why = (f"this CPU computes bf16 natively{f': {features}' if features else ''}" if native_bf16()
                else "this CPU has no native bf16 (it would be emulated, slower than float32)")
-        why += f", as {NATIVE_BF16_VARIABLE} says" if forced else ""
+        why += f", as {NATIVE_BF16_VARIABLE} says" if _forced_native_bf16() is not None else ""
     else:
         why = device.type
     layout = "channels_last" if channels_last else "contiguous (NCHW)"

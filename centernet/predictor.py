@@ -104,7 +104,6 @@ class Predictor:
         self.category_ids = list(category_ids) if category_ids is not None else list(range(1, len(class_names) + 1))
         self.device = device
         self.inference = inference or config.inference
-        self.amp = amp
         self.amp_dtype = autocast_dtype(device, amp)  # None: float32
         self.channels_last = channels_last
 

@@ -42,7 +42,7 @@ from centernet.data.coco import CocoDataset, collate
 from centernet.data.colour import augment_colour
 from centernet.data.transforms import random_affine, transform_boxes
 from centernet.decode import decode_extremes
-from centernet.device import autocast_dtype, resolve_device
+from centernet.device import autocast_dtype, precision_name, resolve_device
 from centernet.engine.train import build_state, train_step
 from centernet.export import DEFAULT_OPSET, ExportedNetwork, export_metadata, write_onnx
 from centernet.losses.penalty_reduced import DenseKernels, penalty_reduced_focal_loss
@@ -338,7 +338,7 @@ def train_config(args: argparse.Namespace, arch: str, device: torch.device, **sw
 
 def half_name(device: torch.device) -> str:
     """The autocast dtype of --amp on, as the reports name it."""
-    return "fp16" if autocast_dtype(device, "on") == torch.float16 else "bf16"
+    return precision_name(autocast_dtype(device, "on"))
 
 
 def precision_variants(device: torch.device) -> dict[str, dict]:

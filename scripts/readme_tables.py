@@ -47,15 +47,23 @@ def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
+def epoch_timing(records: list[dict]) -> tuple[float | None, float | None]:
+    """(median training seconds, highest 1-minute load average) over the epochs from FIRST_TIMED_EPOCH on (the
+    first ones also warm caches and workers); (None, None) for a run without them."""
+    timed = [record for record in records if record["epoch"] >= FIRST_TIMED_EPOCH]
+    if not timed:
+        return None, None
+    return (statistics.median(record["epoch_seconds"] for record in timed),
+            max(record["load_average"][0] for record in timed))
+
+
 def precision_summary(path: Path) -> dict:
     """{"AP", "AP50", "epoch", "seconds", "load", "commit"} of one ROW_seedS.jsonl file."""
     records = read_records(path)
     last = last_evaluation(records, path)
-    timed = [record for record in records if record["epoch"] >= FIRST_TIMED_EPOCH]
+    seconds, load = epoch_timing(records)
     commit = path.with_suffix(".commit")
-    return {"AP": last["AP"], "AP50": last["AP50"], "epoch": last["epoch"],
-            "seconds": statistics.median(record["epoch_seconds"] for record in timed) if timed else None,
-            "load": max(record["load_average"][0] for record in timed) if timed else None,
+    return {"AP": last["AP"], "AP50": last["AP50"], "epoch": last["epoch"], "seconds": seconds, "load": load,
             "commit": commit.read_text().strip() if commit.exists() else "-"}
 
 
@@ -127,12 +135,11 @@ def exdet_table(folder: Path = DOCS / "exdet") -> str:
         task, seed = row_and_seed(path)
         records = read_records(path)
         last = last_evaluation(records, path)
-        timed = [record for record in records if record["epoch"] >= FIRST_TIMED_EPOCH]
+        seconds, load = epoch_timing(records)
         segm = [last.get(name) for name in ("segm_AP", "segm_AP50")]
         rows.append([str(seed), f"`--task {task}`", str(last["epoch"]), f"{last['AP']:.4f}", f"{last['AP50']:.4f}",
                      f"{last['AP75']:.4f}", *("-" if value is None else f"{value:.4f}" for value in segm),
-                     f"{statistics.median(record['epoch_seconds'] for record in timed):.1f}",
-                     f"{max(record['load_average'][0] for record in timed):.2f}",
+                     "-" if seconds is None else f"{seconds:.1f}", "-" if load is None else f"{load:.2f}",
                      str(last.get("precision", "-")), str(last.get("commit", "-"))])
     return markdown(["seed", "task", "epochs", "box AP", "AP50", "AP75", "octagon segm AP", "segm AP50",
                      "s / epoch (3-15)", "max load", "precision", "commit"], rows)

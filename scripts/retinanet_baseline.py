@@ -64,7 +64,7 @@ from centernet.config import (
     config_to_dict,
 )
 from centernet.data.coco import CocoDataset
-from centernet.device import autocast, autocast_dtype, precision_line, precision_name, resolve_device
+from centernet.device import autocast, autocast_dtype, in_float32, precision_line, precision_name, resolve_device
 from centernet.engine.ema import ModelEMA
 from centernet.engine.evaluate import Evaluation, coco_metrics, detections_to_coco, format_metric
 from centernet.engine.logger import RunLogger, source_commit
@@ -123,11 +123,7 @@ class Float32Head(RetinaNetHead):
     layers; the backbone and FPN run in the autocast dtype."""
 
     def forward(self, x: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        device_type = x[0].device.type
-        if not (torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type)):
-            return super().forward(x)
-        with torch.autocast(device_type, enabled=False):
-            return super().forward([feature.float() for feature in x])
+        return in_float32(lambda *features: super(Float32Head, self).forward(list(features)), *x)
 
 
 def retinanet_targets(batch: Batch) -> list[dict[str, torch.Tensor]]:

@@ -161,7 +161,7 @@ def predictor_setting(predictor: Predictor) -> str:
         text += (f", scales {' '.join(f'{scale:g}' for scale in predictor.inference.scales)} ({sizes}), "
                  f"NMS IoU {predictor.inference.nms_iou:g}")
     text += ", flip test" if predictor.inference.flip_test else ""
-    from centernet.device import precision_name  # here: this module is imported by `--help`, without torch
+    from centernet.device import precision_label  # here: this module is imported by `--help`, without torch
 
-    text += f", {precision_name(predictor.amp_dtype)}" + ("" if predictor.amp_dtype is None else " autocast")
+    text += f", {precision_label(predictor.amp_dtype)}"
     return text + (", channels_last" if predictor.channels_last else "")

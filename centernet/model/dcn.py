@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torchvision.ops import deform_conv2d
 
+from centernet.device import in_float32
+
 
 class ModulatedDeformConv2d(nn.Module):
     """DCNv2: a convolution sampling at learned offsets, each sample scaled by a learned mask in (0, 1).
@@ -48,13 +50,9 @@ class ModulatedDeformConv2d(nn.Module):
         nn.init.zeros_(self.offset_and_mask.bias)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        device_type = features.device.type
-        if torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type):
-            # torchvision has no half or bfloat16 deform_conv2d kernel on every device, and sampling
-            # positions lose precision in half; so the whole layer runs in float32 outside autocast.
-            with torch.autocast(device_type=device_type, enabled=False):
-                return self._modulated_deform(features.float())
-        return self._modulated_deform(features)
+        # torchvision has no half or bfloat16 deform_conv2d kernel on every device, and sampling positions lose
+        # precision in half; so under autocast the whole layer runs in float32 outside it.
+        return in_float32(self._modulated_deform, features)
 
     def _modulated_deform(self, features: torch.Tensor) -> torch.Tensor:
         offsets, mask_logits = self.offset_and_mask(features).split(
