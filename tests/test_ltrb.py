@@ -166,3 +166,17 @@ def test_the_batched_encoder_equals_ttfnets_per_object_loop():
         target = np.zeros((32 * 32, 4), np.float32)
         target[ours.box_index.numpy()] = ours.box_target.numpy()
         np.testing.assert_array_equal(target.T.reshape(4, 32, 32), reference["box_target"])
+
+
+def test_a_fresh_ltrb_head_predicts_32_pixel_boxes_whose_giou_loss_has_a_gradient():
+    # Distances of 0 (TTFNet's zero bias) are a saddle of the GIoU loss: the head would start with no gradient.
+    from centernet.model.heads import CenterNetHeads
+
+    torch.manual_seed(0)
+    head = CenterNetHeads(in_channels=8, num_classes=2, head_conv=8, box_head="ltrb")
+    raw = head(torch.rand(1, 8, 8, 8))["ltrb"]
+    assert torch.allclose(ltrb_distances(raw), torch.full_like(raw, LTRB_SCALE), atol=0.1)
+    targets = encode([A_BOX])
+    raw = raw.detach().requires_grad_()
+    ltrb_giou_loss(raw, targets.box_index, targets.box_target, targets.box_weight, stride=4).backward()
+    assert raw.grad.abs().sum() > 0.01

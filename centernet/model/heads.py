@@ -16,6 +16,11 @@ from centernet.device import in_float32
 from centernet.structures import EXDET_HEAD_NAMES
 
 HEATMAP_PRIOR = 0.1  # initial foreground probability: bias -log((1 - 0.1) / 0.1) = -2.19
+# The ltrb head's initial output: distances of 1 * LTRB_SCALE = 16 input pixels, a 32 x 32 box around each pixel.
+# With the bias at 0 (TTFNet's init) every predicted box starts with size 0, a saddle of the GIoU loss (a distance's
+# gradient is proportional to the box's other side): the default run's GIoU loss stayed at 1.00 for its first 100
+# steps (3 epochs) and the quality focal loss's for 15 epochs (README, "Which heatmap loss").
+LTRB_INITIAL_BIAS = 1.0
 
 
 def _head(in_channels: int, head_conv: int, out_channels: int) -> nn.Sequential:
@@ -52,7 +57,7 @@ class CenterNetHeads(nn.ModuleDict):
                 nn.init.constant_(self[name][-1].bias, -math.log((1 - HEATMAP_PRIOR) / HEATMAP_PRIOR))
                 continue
             nn.init.normal_(self[name][-1].weight, std=0.001)
-            nn.init.zeros_(self[name][-1].bias)
+            nn.init.constant_(self[name][-1].bias, LTRB_INITIAL_BIAS if name == "ltrb" and dfl_bins == 0 else 0.0)
 
     def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, in_channels, H, W) features -> {name: (B, channels, H, W) float32 under autocast too}."""
