@@ -4,7 +4,7 @@
 # `centernet train` (ResNet-18 from random init, 256 px, 15 epochs, batch 16, Adam, cosine, EMA) for both rows,
 # the same seed; exdet's evaluation adds the segm AP of its octagons.
 #
-#   bash experiments/exdet.sh                 # both rows, seed 0 (about 25 minutes a row on 2 cores)
+#   bash experiments/exdet.sh                 # both rows, seed 0 (about 5 minutes a row on 2 bf16 cores)
 #   ROWS=exdet SEEDS="0 1" bash experiments/exdet.sh
 #
 # Each run's metrics.jsonl is copied to docs/exdet/ROW_seedS.jsonl; the last evaluation of each is printed. A row

@@ -10,7 +10,7 @@
 #   retinanet                                     scripts/retinanet_baseline.py on the harder set, for as many
 #                                                 training seconds as penalty_reduced of the same seed took
 #
-#   bash experiments/heatmap_losses.sh                      # every row, seeds 0 and 1 (about 25 minutes a run on 2 cores)
+#   bash experiments/heatmap_losses.sh                      # every row, seeds 0 and 1 (about 5 minutes a run on 2 bf16 cores)
 #   ROWS="quality_focal" SEEDS=1 bash experiments/heatmap_losses.sh   # one run; the table and plot include every run done
 #   ROWS= bash experiments/heatmap_losses.sh                # no training: the table and plot from docs/heatmap_losses
 #
