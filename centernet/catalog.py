@@ -36,12 +36,14 @@ ARCHITECTURES: dict[str, Architecture] = {
     "hourglass104": Architecture("hourglass", "large", 256),
 }
 
-# --task name -> what the network predicts
+# --task name -> what the network predicts (`centernet.tasks` implements each)
 TASKS: dict[str, str] = {
     "detect": "CenterNet: a centre heatmap per class and the box head (--box-head)",
     "exdet": "ExtremeNet: heatmaps of the top, left, bottom and right extreme points and of the centre per class, and "
              "the extreme points' sub-pixel offsets; grouped into boxes and octagons by the centre check",
 }
+
+DEFAULT_TASK = "detect"
 
 # --heatmap-loss name -> "module.function" of the dense criterion in the package `centernet.losses`
 HEATMAP_LOSSES: dict[str, str] = {
@@ -56,6 +58,7 @@ BOX_HEADS: dict[str, str] = {
     "center": "CenterNet: box (w, h) and sub-pixel centre offset at the peak, L1 losses",
     "ltrb": "TTFNet: distances to the four box edges at every pixel of the object's Gaussian area, GIoU loss",
 }
+DEFAULT_BOX_HEAD = "ltrb"
 
 # --gaussian name -> the shape of the heatmap's Gaussian peaks
 GAUSSIANS: dict[str, str] = {

@@ -75,16 +75,16 @@ def scaled_input_size(size: int | Sequence[int], scale: float) -> tuple[int, int
 class ModelConfig:
     """The network. `num_classes` counts object classes only: there is no background class."""
 
-    task: str = option("detect", "what the network finds: boxes (detect), or the four extreme points and the centre "
-                                 "of each object, grouped into boxes and octagons (exdet, ExtremeNet)",
-                       choices=catalog.TASKS)
+    task: str = option(catalog.DEFAULT_TASK, "what the network finds: boxes (detect), or the four extreme points "
+                                             "and the centre of each object, grouped into boxes and octagons (exdet, "
+                                             "ExtremeNet)", choices=catalog.TASKS)
     arch: str = option("resnet18", "backbone and neck", choices=catalog.ARCHITECTURES)
     num_classes: int = option(80, "object classes (from the training set)", cli=False)
     head_conv: int | None = option(None, "hidden channels of each head (default: 64 for ResNet, 256 for DLA)")
     backbone_weights: str | None = option(None, 'ImageNet weights: a local state-dict file, or "imagenet" for '
                                                 "torchvision's (cached or online)")
-    box_head: str = option("ltrb", "what the box head predicts (--task detect; exdet has its own heads)",
-                           choices=catalog.BOX_HEADS)
+    box_head: str = option(catalog.DEFAULT_BOX_HEAD, "what the box head predicts (--task detect; exdet has its own "
+                                                     "heads)", choices=catalog.BOX_HEADS)
     dfl_bins: int = option(0, "ltrb head: each distance as a distribution over this many bins, decoded by its "
                               "integral, with Distribution Focal Loss (GFL); 0: one value per distance")
     neck_shortcuts: bool = option(True, "ResNet bodies: 3x3 conv shortcuts from the stages at strides 16, 8, 4 "

@@ -1,6 +1,7 @@
-"""Head outputs -> detections: 3x3 max-pool peaks, top-K over classes and pixels, boxes from the box head (detect)
-or ExtremeNet's centre grouping of extreme points (exdet); the detections of several test scales merged by
-class-wise NMS."""
+"""Decoding primitives, head outputs -> `DecodedBatch`: 3x3 max-pool peaks, top-K over classes and pixels, boxes
+from a box head, ExtremeNet's centre grouping of extreme points, flip-test merges; the frame change to original
+image pixels, and the detections of several test scales merged by class-wise NMS. Which of them a model's heads
+need is its task's business (`centernet.tasks`)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import torch.nn.functional as F
 from torchvision.ops import batched_nms
 
 from centernet.config import STRIDE
-from centernet.structures import EXTREME_SIDES, Detections, apply_affine, extreme_octagons
-from centernet.tensors import gather_pixels, ltrb_distances, pixel_centres
+from centernet.structures import DecodedBatch, Detections, apply_affine
+from centernet.tensors import gather_pixels, pixel_centres
 
 
 def peak_mask(heatmap: torch.Tensor, kernel: int = 3) -> torch.Tensor:
@@ -34,17 +35,12 @@ def top_peaks(heatmap: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor
     return scores, classes, flat - classes * (height * width)
 
 
-def _rows(x1, y1, x2, y2, scores, classes) -> torch.Tensor:
-    return torch.stack([x1, y1, x2, y2, scores.float(), classes.float()], dim=-1)
-
-
-def decode(heatmap: torch.Tensor, size: torch.Tensor, offset: torch.Tensor | None, k: int = 100) -> torch.Tensor:
+def decode(heatmap: torch.Tensor, size: torch.Tensor, offset: torch.Tensor | None, k: int) -> DecodedBatch:
     """The center head's top-k boxes per image.
 
     heatmap: (B, C, H, W) probabilities (after sigmoid); size: (B, 2, H, W) as (w, h) in output pixels;
     offset: (B, 2, H, W) as (dx, dy), or None to place centres at pixel centres (+0.5).
-    Returns (B, k', 6) float rows (x1, y1, x2, y2, score, class) in output-map pixels, sorted by score,
-    with k' = min(k, C * H * W).
+    Returns the k' = min(k, C * H * W) best per image in output-map pixels, sorted by score.
     """
     width = heatmap.shape[-1]
     scores, classes, pixel = top_peaks(heatmap, k)
@@ -57,46 +53,22 @@ def decode(heatmap: torch.Tensor, size: torch.Tensor, offset: torch.Tensor | Non
         shift = gather_pixels(offset, pixel).float()
         center_x, center_y = x.float() + shift[..., 0], y.float() + shift[..., 1]
     half_w, half_h = box_size[..., 0] / 2, box_size[..., 1] / 2
-    return _rows(center_x - half_w, center_y - half_h, center_x + half_w, center_y + half_h, scores, classes)
+    boxes = torch.stack([center_x - half_w, center_y - half_h, center_x + half_w, center_y + half_h], dim=-1)
+    return DecodedBatch(boxes, scores.float(), classes)
 
 
-def decode_ltrb(heatmap: torch.Tensor, distances: torch.Tensor, k: int = 100, stride: int = STRIDE) -> torch.Tensor:
+def decode_ltrb(heatmap: torch.Tensor, distances: torch.Tensor, k: int, stride: int = STRIDE) -> DecodedBatch:
     """The ltrb head's top-k boxes per image: each peak's pixel centre minus (left, top), plus (right, bottom).
 
     heatmap: (B, C, H, W) probabilities; distances: (B, 4, H, W) left, top, right, bottom in input pixels
-    (`ltrb_distances`). Returns (B, k', 6) rows as `decode`, in output-map pixels.
+    (`ltrb_distances`). Returns the k' best per image as `decode`, in output-map pixels.
     """
     width = heatmap.shape[-1]
     scores, classes, pixel = top_peaks(heatmap, k)
     centres = pixel_centres(pixel, width, stride)  # (B, k', 2) input pixels
     edges = gather_pixels(distances, pixel).float()  # (B, k', 4)
     boxes = torch.cat([centres - edges[..., :2], centres + edges[..., 2:]], dim=-1) / stride
-    return _rows(*boxes.unbind(-1), scores, classes)
-
-
-def decode_outputs(maps: dict[str, torch.Tensor], k: int, dfl_bins: int = 0, flip_test: bool = False,
-                   extreme_peaks: int = 40) -> torch.Tensor:
-    """Raw head outputs (logits; the box head, or the exdet task, told by their names) -> (B, k', 6) rows as
-    `decode`, or for exdet (B, k, 14) rows as `decode_extremes` of the `extreme_peaks` best peaks of each map.
-
-    With `flip_test` the maps are (2B, ...), the images then their mirror images, merged by `merge_flip`,
-    `merge_flip_ltrb` or `merge_flip_extremes` first.
-    """
-    if "heatmap_top" in maps:
-        centre, extremes, offsets = extreme_maps(maps)
-        if flip_test:
-            centre, extremes, offsets = merge_flip_extremes(centre, extremes, offsets)
-        return decode_extremes(centre, extremes, offsets, extreme_peaks, k)
-    heatmap = maps["heatmap"].float().sigmoid()
-    if "ltrb" in maps:
-        distances = ltrb_distances(maps["ltrb"], dfl_bins)
-        if flip_test:
-            heatmap, distances = merge_flip_ltrb(heatmap, distances)
-        return decode_ltrb(heatmap, distances, k)
-    size, offset = maps["size"], maps["offset"]
-    if flip_test:
-        heatmap, size, offset = merge_flip(heatmap, size, offset)
-    return decode(heatmap, size, offset, k)
+    return DecodedBatch(boxes, scores.float(), classes)
 
 
 def merge_flip(heatmap: torch.Tensor, size: torch.Tensor, offset: torch.Tensor | None):
@@ -124,28 +96,25 @@ def merge_flip_ltrb(heatmap: torch.Tensor, distances: torch.Tensor) -> tuple[tor
 
 def _to_image(points: torch.Tensor, inverse_affine: torch.Tensor, stride: int,
               image_sizes: torch.Tensor | None) -> torch.Tensor:
-    """(B, K, 2P) x, y pairs in output-map pixels -> original pixels, clipped to the image when its size is given."""
-    mapped = apply_affine(points.reshape(points.shape[0], -1, 2) * stride, inverse_affine.to(points))
-    mapped = mapped.reshape(points.shape)
+    """(B, K, ..., 2) x, y in output-map pixels -> original pixels, clipped to the image when its size is given."""
+    flat = points.reshape(points.shape[0], -1, 2)
+    mapped = apply_affine(flat * stride, inverse_affine.to(points))
     if image_sizes is not None:
-        limits = image_sizes.to(mapped).repeat(1, points.shape[-1] // 2)[:, None, :]
-        mapped = torch.minimum(mapped.clamp(min=0), limits)
-    return mapped
+        mapped = torch.minimum(mapped.clamp(min=0), image_sizes.to(mapped)[:, None, :])
+    return mapped.reshape(points.shape)
 
 
-def to_image_coordinates(detections: torch.Tensor, inverse_affine: torch.Tensor, stride: int = STRIDE,
-                         image_sizes: torch.Tensor | None = None) -> torch.Tensor:
-    """Map (B, K, 6) detections (or exdet's (B, K, 14), whose extreme points are mapped too) from output-map
-    pixels to original image pixels.
+def to_image_frame(decoded: DecodedBatch, inverse_affine: torch.Tensor, image_sizes: torch.Tensor | None = None,
+                   stride: int = STRIDE) -> DecodedBatch:
+    """A batch's detections from output-map pixels to original image pixels: the boxes' corners and every point
+    of the task.
 
     inverse_affine: (B, 2, 3) maps input pixels to original pixels (no rotation, so corners map to corners).
-    image_sizes: optional (B, 2) original (width, height) to clip the boxes (and points) to.
+    image_sizes: optional (B, 2) original (width, height) to clip the boxes and points to.
     """
-    boxes = _to_image(detections[..., :4], inverse_affine, stride, image_sizes)
-    if detections.shape[-1] == 6:
-        return torch.cat([boxes, detections[..., 4:]], dim=-1)
-    points = _to_image(detections[..., 6:], inverse_affine, stride, image_sizes)
-    return torch.cat([boxes, detections[..., 4:6], points], dim=-1)
+    boxes = _to_image(decoded.boxes.unflatten(-1, (2, 2)), inverse_affine, stride, image_sizes).flatten(-2)
+    points = {name: _to_image(value, inverse_affine, stride, image_sizes) for name, value in decoded.points.items()}
+    return DecodedBatch(boxes, decoded.scores, decoded.classes, points)
 
 
 def merge_detections(found: Sequence[Detections], iou_threshold: float, top_k: int) -> Detections:
@@ -154,30 +123,19 @@ def merge_detections(found: Sequence[Detections], iou_threshold: float, top_k: i
     All boxes (x1, y1, x2, y2, in one frame, e.g. original pixels) go through class-wise NMS
     (`torchvision.ops.batched_nms`): of two boxes of the same class overlapping with IoU above `iou_threshold`
     only the higher-scoring one stays, boxes of different classes never suppress each other. The `top_k` best
-    are kept, sorted by score. (The reference merges its scales with Soft-NMS, which decays scores one
-    selected box after another; that sequential loop has no batched torchvision operator, so hard NMS it is.)
+    are kept, sorted by score, with every field of theirs. (The reference merges its scales with Soft-NMS, which
+    decays scores one selected box after another; that sequential loop has no batched torchvision operator, so
+    hard NMS it is.)
     """
-    boxes = torch.from_numpy(np.concatenate([item.boxes_xyxy for item in found]).astype(np.float32))
-    scores = torch.from_numpy(np.concatenate([item.scores for item in found]).astype(np.float32))
-    classes = torch.from_numpy(np.concatenate([item.classes for item in found]).astype(np.int64))
-    keep = batched_nms(boxes, scores, classes, iou_threshold)[:top_k].numpy()  # sorted by decreasing score
-    points = None
-    if all(item.extreme_points is not None for item in found):
-        points = np.concatenate([item.extreme_points for item in found]).reshape(-1, 4, 2)[keep]
-    return Detections(boxes.numpy()[keep].reshape(-1, 4), scores.numpy()[keep], classes.numpy()[keep], points,
-                      None if points is None else extreme_octagons(points))
+    merged = Detections.concatenate(found)
+    keep = batched_nms(torch.from_numpy(merged.boxes.astype(np.float32)).reshape(-1, 4),
+                       torch.from_numpy(merged.scores.astype(np.float32)),
+                       torch.from_numpy(merged.classes.astype(np.int64)), iou_threshold)[:top_k]
+    return merged.select(keep.numpy())  # sorted by decreasing score
 
 
 EXTREME_SCORE_THRESHOLD = 0.1  # ExtremeNet: every extreme point of a group scores at least this
 CENTRE_SCORE_THRESHOLD = 0.1  # and the centre heatmap at the group's centre
-
-
-def extreme_maps(maps: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """exdet head outputs (logits) -> (centre (B, C, H, W), extremes (B, 4, C, H, W) probabilities, offsets
-    (B, 4, 2, H, W)), the extremes and offsets in the order top, left, bottom, right."""
-    extremes = torch.stack([maps[f"heatmap_{side}"].float() for side in EXTREME_SIDES], 1).sigmoid()
-    offsets = torch.stack([maps[f"offset_{side}"].float() for side in EXTREME_SIDES], 1)
-    return maps["heatmap"].float().sigmoid(), extremes, offsets
 
 
 def merge_flip_extremes(centre: torch.Tensor, extremes: torch.Tensor, offsets: torch.Tensor):
@@ -319,28 +277,30 @@ def group_extremes(centre: torch.Tensor, extremes: torch.Tensor, k: int = 40,
             "points": point[members]}
 
 
-def decode_extremes(centre: torch.Tensor, extremes: torch.Tensor, offsets: torch.Tensor | None, k: int = 40,
-                    num_detections: int = 100) -> torch.Tensor:
+def decode_extremes(centre: torch.Tensor, extremes: torch.Tensor, offsets: torch.Tensor | None, k: int,
+                    num_detections: int) -> DecodedBatch:
     """exdet detections: `group_extremes` of the k best peaks of each extreme map (with the offsets, when given, for
     the points and the centre lookup), the best `num_detections` groups per image.
 
     centre: (B, C, H, W), extremes: (B, 4, C, H, W) probabilities, offsets: (B, 4, 2, H, W) (dx, dy) of each
-    extreme point (top, left, bottom, right), or None for pixel centres (+0.5). Returns (B, num_detections, 14)
-    float rows (x1, y1, x2, y2, score, class, top x, top y, left x, left y, bottom x, bottom y, right x, right y)
-    in output-map pixels, sorted by score; the box is (left x, top y, right x, bottom y); rows without a group
-    have score -1 (and zeros).
+    extreme point (top, left, bottom, right), or None for pixel centres (+0.5). Returns `num_detections` slots per
+    image in output-map pixels, sorted by score, with the points as "extreme_points" (B, num_detections, 4, 2) top,
+    left, bottom, right; the box is (left x, top y, right x, bottom y); slots without a group have score -1 (and
+    zeros).
     """
     batch = centre.shape[0]
     groups = group_extremes(centre, extremes, k, offsets)
-    points = groups["points"]  # (G, 4, 2)
     order, rank = _rank_within(groups["image"], groups["score"])
     image = groups["image"][order]
     kept = rank < num_detections
     order, image, rank = order[kept], image[kept], rank[kept]
-    found = points[order]  # (D, 4, 2)
-    box = torch.stack([found[:, 1, 0], found[:, 0, 1], found[:, 3, 0], found[:, 2, 1]], -1)
-    rows = centre.new_zeros(batch, num_detections, 14)
-    rows[..., 4] = -1
-    rows[image, rank] = torch.cat([box, groups["score"][order, None].float(), groups["class"][order, None].float(),
-                                   found.reshape(-1, 8)], -1)
-    return rows
+    found = groups["points"][order].float()  # (D, 4, 2)
+    boxes = centre.new_zeros(batch, num_detections, 4)
+    boxes[image, rank] = torch.stack([found[:, 1, 0], found[:, 0, 1], found[:, 3, 0], found[:, 2, 1]], -1)
+    scores = centre.new_full((batch, num_detections), -1.0)
+    scores[image, rank] = groups["score"][order].float()
+    classes = torch.zeros(batch, num_detections, dtype=torch.int64, device=centre.device)
+    classes[image, rank] = groups["class"][order]
+    points = centre.new_zeros(batch, num_detections, 4, 2)
+    points[image, rank] = found
+    return DecodedBatch(boxes.float(), scores.float(), classes, {"extreme_points": points.float()})

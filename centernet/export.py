@@ -10,11 +10,11 @@ a quarter of the bytes of a float one. Outputs:
 - network only (default): heatmap (B, C, H/4, W/4) logits (no sigmoid), size (B, 2, H/4, W/4) box (w, h)
   and offset (B, 2, H/4, W/4) centre (dx, dy), both in output-map pixels: exactly `CenterNet.forward` (in
   eval mode: a stacked network's last stack); the ltrb head's and the exdet task's heads by their names
-  (`structures.head_names`).
-- `with_decode` (--task detect only): boxes_xyxy (B, K, 4) float32 in input pixels (the W x H letterboxed image;
-  not clipped), scores (B, K) float32 descending, classes (B, K) int64 in [0, C); `decode` after a sigmoid,
-  K = min(top_k, C * H/4 * W/4). No score threshold: callers drop low scores and map boxes back through the
-  inverse letterbox.
+  (the task's `HeadLayout`).
+- `with_decode` (tasks whose decoding traces: boxes): boxes_xyxy (B, K, 4) float32 in input pixels (the W x H
+  letterboxed image; not clipped), scores (B, K) float32 descending, classes (B, K) int64 in [0, C); the task's
+  decoding after a sigmoid, K = min(top_k, C * H/4 * W/4). No score threshold: callers drop low scores and map
+  boxes back through the inverse letterbox.
 
 `num_classes` (C) excludes background. The file carries what the Predictor needs (class names, category ids,
 input size [W, H], mean/std, the whole config) as JSON: in the ONNX model's metadata_props under "centernet", in a
@@ -47,13 +47,12 @@ from torch import nn
 from torch.onnx import symbolic_helper
 
 from centernet.catalog import EXPORT_FORMATS
-from centernet.config import STRIDE, Config, check_input_size, config_to_dict, input_size_pair
-from centernet.decode import decode_outputs
+from centernet.config import STRIDE, Config, InferenceConfig, check_input_size, config_to_dict, input_size_pair
 from centernet.errors import CenterNetError
 from centernet.model.dcn import ModulatedDeformConv2d
 from centernet.onnx_backend import INPUT_NAME, METADATA_KEY, import_optional
 from centernet.predictor import Predictor
-from centernet.structures import head_names
+from centernet.tasks import Task
 
 DEFAULT_OPSET = 19  # the first opset with DeformConv, which the deformable architectures need
 MIN_OPSET = 11  # TopK with a `largest` attribute, which decoding needs
@@ -62,19 +61,24 @@ DECODED_NAMES = ("boxes_xyxy", "scores", "classes")
 
 
 class ExportedNetwork(nn.Module):
-    """uint8 images -> CenterNet heads (the model normalises them), and with `top_k` set, decoded detections.
+    """uint8 images -> CenterNet heads (the model normalises them), and with `inference` set, decoded detections
+    (the task's decoding, `inference.top_k` of them).
 
     images_uint8: (B, 3, H, W) uint8 RGB. Returns a tuple in the order of `output_names` (formats: module
     docstring).
     """
 
-    def __init__(self, model: nn.Module, head_names: tuple[str, ...], top_k: int | None = None,
-                 dfl_bins: int = 0) -> None:
+    def __init__(self, model: nn.Module, head_names: tuple[str, ...], task: Task,
+                 inference: InferenceConfig | None = None) -> None:
         super().__init__()
         self.model = model
         self.head_names = head_names
-        self.top_k = top_k
-        self.dfl_bins = dfl_bins
+        self.task = task
+        self.inference = inference
+
+    @property
+    def top_k(self) -> int | None:
+        return None if self.inference is None else self.inference.top_k
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -84,8 +88,8 @@ class ExportedNetwork(nn.Module):
         outputs = self.model(images_uint8)
         if self.top_k is None:
             return tuple(outputs[name] for name in self.head_names)
-        detections = decode_outputs(outputs, self.top_k, self.dfl_bins)
-        return detections[..., :4] * STRIDE, detections[..., 4], detections[..., 5].long()
+        decoded = self.task.decode(outputs, self.inference, flip_test=False)
+        return decoded.boxes * STRIDE, decoded.scores, decoded.classes
 
 
 @symbolic_helper.parse_args("v", "v", "v", "v", "v", "i", "i", "i", "i", "i", "i", "i", "i", "b")
@@ -103,7 +107,8 @@ def is_deformable(model: nn.Module) -> bool:
     return any(isinstance(module, ModulatedDeformConv2d) for module in model.modules())
 
 
-def export_metadata(config: Config, class_names: list[str], category_ids: list[int], top_k: int | None) -> dict:
+def export_metadata(config: Config, class_names: list[str], category_ids: list[int], head_names: tuple[str, ...],
+                    top_k: int | None) -> dict:
     """What a consumer of the file needs, as JSON-able builtins; `config.data.input_size` is the export's,
     [width, height] (format 2; format 1 wrote one side, always a square)."""
     return {
@@ -119,7 +124,7 @@ def export_metadata(config: Config, class_names: list[str], category_ids: list[i
         "stride": STRIDE,
         "with_decode": top_k is not None,
         "top_k": top_k,
-        "outputs": list(head_names(config.model.box_head, config.model.task) if top_k is None else DECODED_NAMES),
+        "outputs": list(head_names if top_k is None else DECODED_NAMES),
         "config": config_to_dict(config),
     }
 
@@ -235,9 +240,9 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
         raise CenterNetError(f"--top-k must be at least 1, got {top_k}")
     predictor = Predictor.from_file(checkpoint, device="cpu", amp="off", channels_last=False)  # traced as stored
     config = predictor.config
-    if with_decode and config.model.task != "detect":
-        raise CenterNetError(f"--with-decode puts detect's decoding in the graph; a {config.model.task} checkpoint "
-                             "exports its network only (leave out --with-decode)")
+    if with_decode and not predictor.task.decodes_in_graph:
+        raise CenterNetError(f"--with-decode puts the decoding in the graph, which the {config.model.task} task's "
+                             "cannot be; its checkpoints export the network only (leave out --with-decode)")
     try:
         input_size = config.data.input_size if input_size is None else check_input_size(input_size)
     except ValueError as error:
@@ -250,9 +255,10 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
                              f"{DEFAULT_OPSET}; use --opset {DEFAULT_OPSET} or higher")
     top_k = (top_k or config.inference.top_k) if with_decode else None
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, input_size=input_size))
-    metadata = export_metadata(config, predictor.class_names, predictor.category_ids, top_k)
-    network = ExportedNetwork(predictor.model, head_names(config.model.box_head, config.model.task), top_k,
-                              config.model.dfl_bins).eval()
+    head_names = tuple(predictor.task.head_layout(config.model.num_classes).channels)
+    metadata = export_metadata(config, predictor.class_names, predictor.category_ids, head_names, top_k)
+    inference = None if top_k is None else dataclasses.replace(config.inference, top_k=top_k)
+    network = ExportedNetwork(predictor.model, head_names, predictor.task, inference).eval()
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     writer = globals()[EXPORT_FORMATS[export_format]]  # the catalog names this module's write_* function

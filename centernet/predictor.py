@@ -24,11 +24,11 @@ from centernet.catalog import BACKENDS
 from centernet.checkpoint import checkpoint_config, load_checkpoint
 from centernet.config import STRIDE, Config, InferenceConfig, check_input_size, input_size_pair, scaled_input_size
 from centernet.data.transforms import letterbox_affine, warp_image
-from centernet.decode import decode_outputs, merge_detections, to_image_coordinates
+from centernet.decode import merge_detections, to_image_frame
 from centernet.device import autocast, autocast_dtype, resolve_device
 from centernet.errors import CenterNetError, CheckpointError
-from centernet.model import build_model_from_config
-from centernet.structures import Detections, extreme_octagons
+from centernet.structures import Detections
+from centernet.tasks import build_model, task_for
 
 
 @dataclass
@@ -106,6 +106,7 @@ class Predictor:
         self.inference = inference or config.inference
         self.amp_dtype = autocast_dtype(device, amp)  # None: float32
         self.channels_last = channels_last
+        self.task = task_for(config.model)  # decodes the heads, and says what the detections carry
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str = "auto", amp: str = "auto", channels_last: bool = True,
@@ -113,7 +114,7 @@ class Predictor:
         """Rebuild the model from a checkpoint alone; `inference_overrides` replace InferenceConfig fields."""
         state = load_checkpoint(path)
         config = checkpoint_config(state, path)
-        model = build_model_from_config(dataclasses.replace(config.model, backbone_weights=None), config.data)
+        model = build_model(dataclasses.replace(config.model, backbone_weights=None), config.data)
         try:
             model.load_state_dict(state.get("ema_model", state["model"]))  # the averaged weights, where trained so
         except RuntimeError as error:
@@ -167,18 +168,19 @@ class Predictor:
     @torch.inference_mode()
     def postprocess(self, outputs: NetworkOutputs, inverse_affine: torch.Tensor,
                     image_sizes: torch.Tensor) -> list[Detections]:
-        """Decode outputs, map boxes to original pixels ((B, 2, 3) affines, (B, 2) width, height), threshold."""
-        detections = decode_outputs(outputs.maps, self.inference.top_k, self.config.model.dfl_bins, outputs.flip_test,
-                                    self.inference.extreme_peaks)
-        detections = to_image_coordinates(detections, inverse_affine.to(self.device), STRIDE,
-                                          image_sizes.to(self.device)).cpu().numpy()
+        """Decode outputs (the task's decoding), map them to original pixels ((B, 2, 3) affines, (B, 2) width,
+        height, clipped to the image), keep those scoring at least the score threshold."""
+        decoded = self.task.decode(outputs.maps, self.inference, outputs.flip_test)
+        decoded = to_image_frame(decoded, inverse_affine.to(self.device), image_sizes.to(self.device), STRIDE)
+        boxes, scores, classes = (value.cpu().numpy() for value in (decoded.boxes, decoded.scores, decoded.classes))
+        points = {name: value.cpu().numpy() for name, value in decoded.points.items()}
         results = []
-        for rows in detections:
-            rows = rows[rows[:, 4] >= self.inference.score_threshold]
-            points = rows[:, 6:14].reshape(-1, 4, 2).astype(np.float32) if rows.shape[1] == 14 else None
-            results.append(Detections(rows[:, :4].astype(np.float32), rows[:, 4].astype(np.float32),
-                                      rows[:, 5].astype(np.int64), points,
-                                      None if points is None else extreme_octagons(points)))
+        for row in range(len(scores)):
+            keep = scores[row] >= self.inference.score_threshold
+            labels = classes[row][keep].astype(np.int64)
+            fields = self.task.result_fields({name: value[row][keep] for name, value in points.items()})
+            results.append(Detections(boxes[row][keep].astype(np.float32), scores[row][keep].astype(np.float32),
+                                      labels, [self.class_names[label] for label in labels], **fields))
         return results
 
     def merge_scales(self, per_scale: Sequence[Sequence[Detections]]) -> list[Detections]:

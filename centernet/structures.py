@@ -8,6 +8,7 @@ the boxes are documented.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -15,22 +16,6 @@ import numpy as np
 import torch
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
-
-HEAD_NAMES = ("heatmap", "size", "offset")  # the model's outputs with the center box head
-LTRB_HEAD_NAMES = ("heatmap", "ltrb")  # with the ltrb box head
-EXTREME_SIDES = ("top", "left", "bottom", "right")  # the exdet task's extreme points, in this order everywhere
-# the exdet task's outputs: the box-centre heatmap, one heatmap per extreme point, one offset per extreme point
-EXDET_HEAD_NAMES = ("heatmap", *(f"heatmap_{side}" for side in EXTREME_SIDES),
-                    *(f"offset_{side}" for side in EXTREME_SIDES))
-
-
-def head_names(box_head: str, task: str = "detect") -> tuple[str, ...]:
-    """The keys of the dict the model returns, in order, for a task ("detect" or "exdet") and, for detect, a box
-    head ("center" or "ltrb")."""
-    if task == "exdet":
-        return EXDET_HEAD_NAMES
-    return LTRB_HEAD_NAMES if box_head == "ltrb" else HEAD_NAMES
-
 
 @dataclass
 class Targets(Generic[Array]):
@@ -164,19 +149,62 @@ def extreme_octagons(extreme_points: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class Detections:
-    """One image's detections in original image pixels (numpy, on the host).
+class DecodedBatch:
+    """A batch's detections as decoded from the heads, before the score threshold, in one frame (output-map pixels
+    as decoded, original image pixels after `centernet.decode.to_image_frame`).
 
-    boxes_xyxy: (N, 4) float32; scores: (N,) float32 in [0, 1], descending; classes: (N,) int64 contiguous
-    class indices in [0, num_classes). The exdet task's also have extreme_points (N, 4, 2) float32 top, left,
-    bottom, right (x, y) and octagons (N, 8, 2) float32 (`extreme_octagons`); None for detect.
+    boxes: (B, K, 4) float32 x1, y1, x2, y2; scores: (B, K) float32, descending, -1 in a slot without a detection;
+    classes: (B, K) int64 contiguous class indices in [0, C); points: the task's points by the name of their
+    `Detections` field, each (B, K, P, 2) float32 x, y (e.g. "extreme_points", P = 4); empty for boxes.
     """
 
-    boxes_xyxy: np.ndarray
+    boxes: torch.Tensor
+    scores: torch.Tensor
+    classes: torch.Tensor
+    points: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
+
+
+@dataclass
+class Detections:
+    """One image's detections in its own pixels (numpy, on the host), best first.
+
+    boxes: (N, 4) float32 x1, y1, x2, y2; scores: (N,) float32 in [0, 1], descending; classes: (N,) int64
+    contiguous class indices in [0, C); names: the N class names. A task adds its fields (None where it has none):
+    extreme_points (N, 4, 2) float32 top, left, bottom, right (x, y) and octagons (N, 8, 2) float32
+    (`extreme_octagons`), for the exdet task.
+    """
+
+    boxes: np.ndarray
     scores: np.ndarray
     classes: np.ndarray
+    names: list[str]
     extreme_points: np.ndarray | None = None
     octagons: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scores)
+
+    def select(self, index: np.ndarray) -> Detections:
+        """The detections at `index` (an int array or a bool mask over the N), every field alike."""
+        index = np.asarray(index)
+        picked = np.arange(len(self))[index]
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return Detections(**{name: _pick(value, picked) for name, value in fields.items()})
+
+    @staticmethod
+    def concatenate(parts: Sequence[Detections]) -> Detections:
+        """The detections of `parts` one after another (a task field is kept where every part has it)."""
+        def joined(name: str):
+            values = [getattr(part, name) for part in parts]
+            if any(value is None for value in values):
+                return None
+            return [item for value in values for item in value] if name == "names" else np.concatenate(values)
+        return Detections(**{f.name: joined(f.name) for f in dataclasses.fields(Detections)})
+
+
+def _pick(value, picked: np.ndarray):
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [value[i] for i in picked]
+    return value[picked]

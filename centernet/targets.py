@@ -7,11 +7,11 @@ share one peak pixel only the largest keeps its size and offset slot, because th
 class-agnostic and can hold one box per pixel. tests/reference.py holds the reference's per-object loop, which
 the tests compare with every slot and pixel of ours.
 
-For the exdet task (ExtremeNet) it also splats each object's four extreme points, with the reference's round
-radius of the object's box, into four per-class heatmaps, with their sub-pixel offsets (`extreme_targets`).
-
-With the ltrb box head it also makes TTFNet's regression samples (every pixel of an object's Gaussian area,
-weighted), equal to TTFNet's per-object loop (also in tests/reference.py).
+A task adds its own targets through a `TargetStep` (`centernet.tasks`), from primitives of this module: the exdet
+task (ExtremeNet) splats each object's four extreme points, with the reference's round radius of the object's box,
+into four per-class heatmaps, with their sub-pixel offsets (`extreme_targets`); the ltrb box head takes TTFNet's
+regression samples (every pixel of an object's Gaussian area, weighted; `ltrb_samples`), equal to TTFNet's
+per-object loop (also in tests/reference.py).
 
 Speed: no loop over objects or pixels. Objects are grouped by the size of their Gaussian window (exactly, or
 rounded up a ladder when there are many sizes), so each group is one broadcast; a Gaussian is the outer product
@@ -22,7 +22,9 @@ keeps it for the next batch, clearing only the elements it wrote.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -100,6 +102,10 @@ def elliptical_radius(size: torch.Tensor, alpha: float = TTF_ALPHA) -> torch.Ten
     return (size.double() / 2 * alpha).long()
 
 
+# --gaussian name -> the window half-sizes (..., 2) of boxes (..., 2) (w, h) in output pixels
+RADII: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"round": round_radius, "elliptical": elliptical_radius}
+
+
 def _profile(offsets: torch.Tensor, reach: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """1-D Gaussian exp(-d^2 / (2 sigma^2)) at offsets (S,) for objects (N,), computed in float64, 0 beyond
     each reach and below float64 eps (as the reference's kernel); (N, S) float32."""
@@ -172,7 +178,7 @@ def gaussian_windows(peak: torch.Tensor, radius_xy: torch.Tensor, sigma_xy: torc
     return owner, indices, value
 
 
-def _sigma(radius_xy: torch.Tensor) -> torch.Tensor:
+def gaussian_sigma(radius_xy: torch.Tensor) -> torch.Tensor:
     """sigma = (2r + 1) / 6 per axis, float64, as the reference's kernels (diameter / 6)."""
     return (2 * radius_xy + 1).double() / 6
 
@@ -200,27 +206,62 @@ def crowd_ignore_mask(boxes_xyxy: torch.Tensor, classes: torch.Tensor, crowd: to
     return ignore.view(batch, num_classes, height, width)
 
 
-class TargetEncoder:
-    """Padded batches -> `Targets` on the batch's device, for one head layout.
+@dataclass
+class ObjectGeometry:
+    """What the encoder derived of a batch's (B, M) object slots, for a task's `TargetStep`.
 
-    num_classes: object classes C; output_size: (H, W) of the heads; box_head: "center" (size and offset slots at
-    the peaks) or "ltrb" (regression samples: every pixel of each object's beta-Gaussian area, the smallest
-    object winning where areas overlap, weighted by Gaussian value * log(box area) / the object's Gaussian sum,
-    as TTFNet); gaussian: "round" (CenterNet's radius) or "elliptical" (TTFNet's alpha half-axes); task: "detect",
-    or "exdet": the box-centre heatmap as for detect (no box-head samples) plus the extreme points' targets.
+    boxes_xyxy: (B, M, 4) float32 in input pixels, as given; classes: (B, M) int64; valid: (B, M) bool, the objects
+    that are targets (not padding, not crowd, not empty once clipped to the map); size: (B, M, 2) float32 box (w, h)
+    in output pixels, clipped to the map; peak: (B, M, 2) int64 centre pixel (x, y); image, slot: (N,) int64 the
+    positions of the N valid objects; crowd_ignore: (B, C, H, W) bool, the pixels of crowd regions in their class
+    channel, or None; extreme_points: (B, M, 4, 2) float32 in input pixels, or None; heatmap_windows: the heatmap's
+    Gaussian windows (owner (E,) into the N, key (E,) image * H * W + y * W + x, value (E,)) when the step asked to
+    share them (`TargetStep.shares_heatmap_windows`), else None.
+    """
+
+    boxes_xyxy: torch.Tensor
+    classes: torch.Tensor
+    valid: torch.Tensor
+    size: torch.Tensor
+    peak: torch.Tensor
+    image: torch.Tensor
+    slot: torch.Tensor
+    num_classes: int
+    output_size: tuple[int, int]
+    stride: int
+    crowd_ignore: torch.Tensor | None = None
+    extreme_points: torch.Tensor | None = None
+    heatmap_windows: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+
+class TargetStep(Protocol):
+    """A task's part of target encoding: fills its fields of `Targets` from the objects' geometry."""
+
+    def shares_heatmap_windows(self, gaussian: str) -> bool:
+        """Whether the step reads the heatmap's Gaussian windows (`ObjectGeometry.heatmap_windows`)."""
+        ...
+
+    def __call__(self, targets: Targets, geometry: ObjectGeometry) -> None: ...
+
+
+class TargetEncoder:
+    """Padded batches -> `Targets` on the batch's device: the centre heatmap and the centre slots (size, offset,
+    index, mask) of every task, then the task's own fields (`step`, see `centernet.tasks`).
+
+    num_classes: object classes C; output_size: (H, W) of the heads; gaussian: "round" (CenterNet's radius) or
+    "elliptical" (TTFNet's alpha half-axes); step: the task's `TargetStep`, or None.
 
     On the CPU the heatmap buffer is kept between calls and only the elements the previous call wrote are
     cleared, so that no page of a large, mostly-zero heatmap is zeroed twice: the targets a call returns are
     read-only and valid until the next call.
     """
 
-    def __init__(self, num_classes: int, output_size: tuple[int, int], stride: int = STRIDE,
-                 box_head: str = "center", gaussian: str = "round", task: str = "detect") -> None:
-        if box_head not in ("center", "ltrb") or gaussian not in ("round", "elliptical") or task not in ("detect",
-                                                                                                      "exdet"):
-            raise ValueError(f"unknown box head {box_head!r}, Gaussian {gaussian!r} or task {task!r}")
+    def __init__(self, num_classes: int, output_size: tuple[int, int], *, gaussian: str,
+                 step: TargetStep | None, stride: int = STRIDE) -> None:
+        if gaussian not in RADII:
+            raise ValueError(f"unknown Gaussian {gaussian!r}; choose from {', '.join(RADII)}")
         self.num_classes, self.output_size, self.stride = num_classes, tuple(output_size), stride
-        self.box_head, self.gaussian, self.task = ("center" if task == "exdet" else box_head), gaussian, task
+        self.gaussian, self.step = gaussian, step
         self._buffer: torch.Tensor | None = None  # (capacity, C, H, W) float32 heatmap workspace (CPU)
         self._written = torch.zeros(0, dtype=torch.int64)  # its flat elements the last call set
 
@@ -239,50 +280,39 @@ class TargetEncoder:
                  extreme_points: torch.Tensor | None = None) -> Targets[torch.Tensor]:
         """boxes (B, M, 4) x1, y1, x2, y2 in input pixels, classes (B, M) in [0, C), valid (B, M) bool, crowd
         (B, M) bool or None (crowd regions: `Targets.ignore`, the pixels they overlap in their class channel
-        minus real peaks; None without any), extreme_points (B, M, 4, 2) in input pixels (exdet, required).
+        minus real peaks; None without any), extreme_points (B, M, 4, 2) in input pixels where the task needs them.
         Returns `Targets` with a leading batch axis: heatmap (B, C, H, W), (B, M) slots of size, offset, index and
-        mask (padding and shared-peak losers all zero), for "ltrb" the regression samples, for exdet the extreme
-        points' targets."""
-        if self.task == "exdet" and extreme_points is None:
-            raise ValueError("the exdet task's targets need the objects' extreme points (Batch.extreme_points)")
+        mask (padding and shared-peak losers all zero), and the task's fields."""
         height, width = self.output_size
         size, center, peak, valid = _box_geometry(boxes_xyxy.float(), valid.bool(), self.output_size, self.stride)
         index = peak[..., 1] * width + peak[..., 0]
         image, slot = valid.nonzero(as_tuple=True)
         heatmap = self._heatmap(classes.shape[0], boxes_xyxy.device)
-        radius = (round_radius if self.gaussian == "round" else elliptical_radius)(size[image, slot])
-        plane = image * self.num_classes + classes.long()[image, slot]
-        # TTFNet's regression windows are the heatmap's when the heatmap is elliptical (alpha = beta): share them
-        shared = self.box_head == "ltrb" and self.gaussian == "elliptical" and TTF_ALPHA == TTF_BETA
-        plane_base = plane * (height * width)
-        if shared:  # the heatmap's flat index and the samples' key (image * H * W + pixel), from one pass
-            owner, (flat, key), value = gaussian_windows(peak[image, slot], radius, _sigma(radius), self.output_size,
-                                                         (plane_base, image * (height * width)))
+        radius = RADII[self.gaussian](size[image, slot])
+        plane_base = (image * self.num_classes + classes.long()[image, slot]) * (height * width)
+        windows = None
+        if self.step is not None and self.step.shares_heatmap_windows(self.gaussian):
+            # the heatmap's flat index and the step's key (image * H * W + pixel), from one pass
+            owner, (flat, key), value = gaussian_windows(peak[image, slot], radius, gaussian_sigma(radius),
+                                                         self.output_size, (plane_base, image * (height * width)))
+            windows = (owner, key, value)
         else:
-            _, (flat,), value = gaussian_windows(peak[image, slot], radius, _sigma(radius), self.output_size,
-                                                 (plane_base,), owners=False)
+            _, (flat,), value = gaussian_windows(peak[image, slot], radius, gaussian_sigma(radius),
+                                                 self.output_size, (plane_base,), owners=False)
         heatmap.view(-1).scatter_reduce_(0, flat, value, reduce="amax")
         if self._buffer is not None and heatmap.device.type == "cpu":
             self._written = flat
         mask = _keep_largest_per_peak(index, size[..., 0] * size[..., 1], valid).float()
         targets = Targets(heatmap=heatmap, size=size * mask[..., None], offset=(center - peak) * mask[..., None],
                           index=index * mask.long(), mask=mask)
+        crowd_ignore = None
         if crowd is not None and bool(crowd.any()):
-            ignore = crowd_ignore_mask(boxes_xyxy, classes, crowd.bool(), self.num_classes, self.output_size,
-                                       self.stride)
-            targets.ignore = ignore & (heatmap != 1)
-        if self.task == "exdet":
-            extreme_targets(targets, extreme_points, size, classes, valid, self.num_classes, self.stride,
-                            None if targets.ignore is None else ignore)
-        if self.box_head == "ltrb":
-            if not shared:
-                beta_radius = elliptical_radius(size[image, slot], TTF_BETA)
-                owner, (key,), value = gaussian_windows(peak[image, slot], beta_radius, _sigma(beta_radius),
-                                                        self.output_size, (image * (height * width),))
-            limits = boxes_xyxy.new_tensor([width, height, width, height]) * self.stride
-            boxes = torch.minimum(boxes_xyxy.float()[image, slot].clamp(min=0), limits)  # cut by the input frame
-            targets.box_index, targets.box_target, targets.box_weight = ltrb_samples(
-                boxes, owner, key, value, classes.shape[0] * height * width)
+            crowd_ignore = crowd_ignore_mask(boxes_xyxy, classes, crowd.bool(), self.num_classes, self.output_size,
+                                             self.stride)
+            targets.ignore = crowd_ignore & (heatmap != 1)
+        if self.step is not None:
+            self.step(targets, ObjectGeometry(boxes_xyxy, classes, valid, size, peak, image, slot, self.num_classes,
+                                              self.output_size, self.stride, crowd_ignore, extreme_points, windows))
         return targets
 
 
@@ -307,8 +337,8 @@ def extreme_targets(targets: Targets, extreme_points: torch.Tensor, size: torch.
     side = torch.arange(4, device=image.device).repeat(len(image))
     plane = ((image.repeat_interleave(4) * 4 + side) * num_classes
              + classes.long()[image, slot].repeat_interleave(4))  # (4N,) planes of the (B, 4, C) heatmaps
-    _, (flat,), value = gaussian_windows(peak[image, slot].reshape(-1, 2), radius, _sigma(radius), (height, width),
-                                         (plane * (height * width),), owners=False)
+    _, (flat,), value = gaussian_windows(peak[image, slot].reshape(-1, 2), radius, gaussian_sigma(radius),
+                                         (height, width), (plane * (height * width),), owners=False)
     heatmap = zeros((batch, 4, num_classes, height, width), points.device)
     heatmap.view(-1).scatter_reduce_(0, flat, value, reduce="amax")
     area = size[..., 0] * size[..., 1]
@@ -350,9 +380,9 @@ def ltrb_samples(boxes_xyxy: torch.Tensor, owner: torch.Tensor, key: torch.Tenso
 
 
 def encode_targets_batched(boxes_xyxy: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor, num_classes: int,
-                           output_size: tuple[int, int], stride: int = STRIDE, crowd: torch.Tensor | None = None,
-                           box_head: str = "center", gaussian: str = "round", task: str = "detect",
+                           output_size: tuple[int, int], *, gaussian: str, step: TargetStep | None,
+                           stride: int = STRIDE, crowd: torch.Tensor | None = None,
                            extreme_points: torch.Tensor | None = None) -> Targets[torch.Tensor]:
     """One call of a fresh `TargetEncoder` (its targets stay valid): see there for shapes and frames."""
-    return TargetEncoder(num_classes, output_size, stride, box_head, gaussian, task)(boxes_xyxy, classes, valid,
-                                                                                     crowd, extreme_points)
+    return TargetEncoder(num_classes, output_size, gaussian=gaussian, step=step, stride=stride)(
+        boxes_xyxy, classes, valid, crowd, extreme_points)

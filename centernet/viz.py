@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -17,37 +17,32 @@ def class_color(label: int) -> tuple[int, int, int]:
     return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
 
 
-def draw_detections(image_rgb: np.ndarray, detections: Detections, class_names: Sequence[str],
-                    score_threshold: float = 0.0) -> np.ndarray:
-    """A copy of `image_rgb` (H, W, 3) uint8 with boxes (in this image's pixels), class names and scores; exdet
-    detections also with their octagons and their four extreme points (filled dots)."""
+# (canvas, detections, index, colour, thickness) -> None: a task's drawing of one detection's fields (`Task.draw`)
+DrawExtras = Callable[[np.ndarray, Detections, int, tuple[int, int, int], int], None]
+
+
+def draw_detections(image_rgb: np.ndarray, detections: Detections, score_threshold: float = 0.0,
+                    draw_extras: DrawExtras | None = None) -> np.ndarray:
+    """A copy of `image_rgb` (H, W, 3) uint8 with boxes (in this image's pixels), class names and scores, and what
+    `draw_extras` (the task's `draw`: exdet's octagons and extreme points) adds to each detection."""
     canvas = np.ascontiguousarray(image_rgb).copy()
     thickness = max(1, round(min(canvas.shape[:2]) / 300))
     scale = max(0.35, min(canvas.shape[:2]) / 1000)
-    for index, (box, score, label) in enumerate(zip(detections.boxes_xyxy, detections.scores, detections.classes,
-                                                    strict=True)):
+    for index, (box, score, label, name) in enumerate(zip(detections.boxes, detections.scores, detections.classes,
+                                                          detections.names, strict=True)):
         if score < score_threshold:
             continue
         x1, y1, x2, y2 = (int(round(float(v))) for v in box)
         color = class_color(int(label))
         cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
-        if detections.extreme_points is not None:
-            _draw_extremes(canvas, detections.extreme_points[index], detections.octagons[index], color, thickness)
-        text = f"{class_names[int(label)]} {score:.2f}"
+        if draw_extras is not None:
+            draw_extras(canvas, detections, index, color, thickness)
+        text = f"{name} {score:.2f}"
         (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         top = max(y1 - height - baseline, 0)
         cv2.rectangle(canvas, (x1, top), (x1 + width, top + height + baseline), color, -1)
         cv2.putText(canvas, text, (x1, top + height), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
     return canvas
-
-
-def _draw_extremes(canvas: np.ndarray, points: np.ndarray, octagon: np.ndarray, color: tuple[int, int, int],
-                   thickness: int) -> None:
-    """One detection's octagon (8, 2) as a closed outline and its extreme points (4, 2) as dots, in place."""
-    cv2.polylines(canvas, [np.round(octagon).astype(np.int32).reshape(-1, 1, 2)], True, color, thickness,
-                  cv2.LINE_AA)
-    for x, y in np.round(points).astype(np.int32):
-        cv2.circle(canvas, (int(x), int(y)), thickness + 2, color, -1, cv2.LINE_AA)
 
 
 def overlay_heatmap(image_rgb: np.ndarray, heatmap: np.ndarray, strength: float = 0.5) -> np.ndarray:

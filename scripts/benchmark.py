@@ -37,7 +37,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # tests.reference, below
 
 from centernet.catalog import ARCHITECTURES
-from centernet.config import STRIDE, Config, DataConfig, ModelConfig, TrainConfig
+from centernet.config import STRIDE, Config, DataConfig, InferenceConfig, ModelConfig, TrainConfig
 from centernet.data.coco import CocoDataset, collate
 from centernet.data.colour import augment_colour
 from centernet.data.transforms import random_affine, transform_boxes
@@ -46,11 +46,11 @@ from centernet.device import autocast_dtype, precision_name, resolve_device
 from centernet.engine.train import build_state, train_step
 from centernet.export import DEFAULT_OPSET, ExportedNetwork, export_metadata, write_onnx
 from centernet.losses.penalty_reduced import DenseKernels, penalty_reduced_focal_loss
-from centernet.model import build_model_from_config
 from centernet.onnx_backend import OnnxPredictor
 from centernet.predictor import Predictor
-from centernet.structures import Batch, head_names
+from centernet.structures import Batch
 from centernet.targets import TargetEncoder, encode_targets_batched
+from centernet.tasks import build_model, task_for
 from tests.reference import (
     color_jitter,
     log_sigmoid_focal_loss,
@@ -147,7 +147,8 @@ def random_heatmap_case(batch: int, output_size: int, device: torch.device) -> t
     boxes = torch.from_numpy(np.stack([coco_like_boxes(rng, 50, input_size, input_size) for _ in range(batch)]))
     classes = torch.from_numpy(rng.integers(0, NUM_CLASSES, (batch, 50)))
     targets = encode_targets_batched(boxes.to(device), classes.to(device), torch.ones(batch, 50, dtype=torch.bool,
-                                     device=device), NUM_CLASSES, (output_size, output_size))
+                                     device=device), NUM_CLASSES, (output_size, output_size), gaussian="round",
+                                     step=None)  # the centre heatmap (CenterNet's round Gaussians) alone
     logits = torch.randn(batch, NUM_CLASSES, output_size, output_size, device=device) - 2.19
     return logits, targets.heatmap
 
@@ -199,7 +200,8 @@ def benchmark_targets(args: argparse.Namespace, device: torch.device) -> None:
     valid = torch.ones(classes.shape, dtype=torch.bool, device=device)
     heads = {"center": (reference_encode, "round"), "ltrb": (reference_ltrb_encode, "elliptical")}
     for box_head, (reference, gaussian) in heads.items():
-        encoder = TargetEncoder(NUM_CLASSES, output_size, box_head=box_head, gaussian=gaussian)  # as training keeps it
+        step = task_for(ModelConfig(box_head=box_head)).target_step()  # the box head's samples (center: none)
+        encoder = TargetEncoder(NUM_CLASSES, output_size, gaussian=gaussian, step=step)  # as training keeps it
         seconds = median_seconds({"reference": per_image(reference),
                                   "ours": lambda encoder=encoder: encoder(boxes, classes, valid)},
                                  device, args.repeats, args.warmup)
@@ -282,7 +284,8 @@ def data_variants(args: argparse.Namespace, annotations: str, folder: str) -> di
     then colour and the target encoding (TargetEncoder on the CPU)."""
     reference = ReferencePipeline(annotations, folder, args.input_size, train=True)
     ours = CocoDataset(annotations, folder, args.input_size, train=True)
-    encoder = TargetEncoder(NUM_CLASSES, (args.input_size // STRIDE,) * 2)
+    encoder = TargetEncoder(NUM_CLASSES, (args.input_size // STRIDE,) * 2, gaussian="round",
+                            step=None)  # as the reference's: the center head's targets, round Gaussians
 
     def colour_and_targets(batch: Batch) -> None:
         colour_on_cpu(batch)
@@ -398,15 +401,17 @@ def inference_predictors(arch: str, input_size: int, device: torch.device,
     """One Predictor per path on the same random weights (the default layout): the four of
     `precision_variants`, and on the CPU onnxruntime on the float32 ONNX export when it is installed."""
     config = Config(model=ModelConfig(arch=arch, num_classes=NUM_CLASSES), data=DataConfig(input_size=input_size))
-    model = build_model_from_config(config.model, config.data).eval()
+    model = build_model(config.model, config.data).eval()
     names = [str(index) for index in range(NUM_CLASSES)]
     predictors = {name: Predictor(copy.deepcopy(model), config, names, device, amp=switches["amp"],
                                   channels_last=switches["channels_last"])
                   for name, switches in precision_variants(device).items()}
     if device.type == "cpu" and importlib.util.find_spec("onnxruntime") is not None:
         path = os.path.join(folder, f"{arch}.onnx")
-        network = ExportedNetwork(model, head_names(config.model.box_head, config.model.task))
-        metadata = export_metadata(config, names, list(range(1, NUM_CLASSES + 1)), top_k=None)
+        task = task_for(config.model)
+        head_names = tuple(task.head_layout(NUM_CLASSES).channels)
+        network = ExportedNetwork(model, head_names, task)
+        metadata = export_metadata(config, names, list(range(1, NUM_CLASSES + 1)), head_names, top_k=None)
         write_onnx(network, path, input_size, metadata, dynamic_batch=True, opset=DEFAULT_OPSET)
         predictors["onnxruntime (fp32 export)"] = OnnxPredictor.from_file(path, device="cpu")
     return predictors
@@ -465,13 +470,15 @@ def extreme_maps_case(rng: np.random.Generator, batch: int, output_size: int, cr
 def benchmark_grouping(args: argparse.Namespace, device: torch.device) -> None:
     """exdet decoding: the pruned, batched centre grouping against the reference's K^4 expansion, per image."""
     output_size, k, batch = args.input_size // STRIDE, 40, 4
+    detections = InferenceConfig().top_k  # the groups kept per image
     print(f"exdet grouping (decode_extremes), K = {k} peaks a map, {NUM_CLASSES} classes, output {output_size}x"
           f"{output_size}, batch {batch}, per image; baseline = the reference's K^4 expansion (tests/reference.py)")
     rng = np.random.default_rng(2)
     for crowded in (False, True):
         centre, extremes = extreme_maps_case(rng, batch, output_size, crowded, device)
-        seconds = median_seconds({"reference": functools.partial(reference_exct_decode, centre, extremes, k),
-                                  "ours": functools.partial(decode_extremes, centre, extremes, None, k)},
+        seconds = median_seconds({"reference": functools.partial(reference_exct_decode, centre, extremes, k,
+                                                                 detections),
+                                  "ours": functools.partial(decode_extremes, centre, extremes, None, k, detections)},
                                  device, args.repeats, args.warmup)
         case = "50 objects of one class (worst case)" if crowded else "50 objects of random classes"
         report(f"{case}: time", seconds["reference"] * 1e3 / batch, seconds["ours"] * 1e3 / batch, "ms", False)

@@ -6,8 +6,10 @@
 
 The input is a state dict or a dict holding one under "state_dict" (the original checkpoints also hold
 "epoch"); it is read with torch.load(weights_only=True). The output is a plain state dict for
-`build_model(arch, num_classes)`, loadable with `model.load_state_dict(torch.load(OUT, weights_only=True))`;
-num_classes and head_conv are read from the heatmap head.
+`centernet.tasks.build_model(reference_model_config(arch, num_classes, head_conv))` (the reference's layout: center
+box head, no neck shortcuts, the reference's up path), loadable with
+`model.load_state_dict(torch.load(OUT, weights_only=True))`; num_classes and head_conv are read from the heatmap
+head.
 
 With --classes (coco: the 80 COCO classes and their category ids in the reference's order; voc: the 20 Pascal
 VOC classes, ids 1..20 as scripts/voc_to_coco.py writes them; or a COCO annotation file whose categories, sorted
@@ -39,7 +41,7 @@ import torch
 from centernet.catalog import ARCHITECTURES
 from centernet.checkpoint import save_checkpoint
 from centernet.config import Config, DataConfig, ModelConfig, config_to_dict, reference_neck_channels
-from centernet.model import build_model
+from centernet.tasks import build_model
 
 Replacement = str | Callable[[re.Match[str]], str]
 
@@ -87,6 +89,13 @@ def reference_to_ours(name: str) -> str | None:
     return name
 
 
+def reference_model_config(arch: str, num_classes: int, head_conv: int) -> ModelConfig:
+    """The reference's ctdet network as our model config: the center box head, no neck shortcuts and the
+    reference's up path for `arch`."""
+    return ModelConfig(arch=arch, num_classes=int(num_classes), head_conv=int(head_conv), box_head="center",
+                       dfl_bins=0, neck_shortcuts=False, neck_channels=reference_neck_channels(arch))
+
+
 def convert_state_dict(reference: dict[str, torch.Tensor], arch: str) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Rename `reference` for `arch`; returns (our complete state dict, report lines).
 
@@ -104,7 +113,7 @@ def convert_state_dict(reference: dict[str, torch.Tensor], arch: str) -> tuple[d
     if "heads.heatmap.2.weight" not in renamed:
         raise ValueError("no heatmap head (`hm.2.weight`) in the input: not a CenterNet ctdet checkpoint")
     num_classes, head_conv = renamed["heads.heatmap.2.weight"].shape[:2]
-    expected = build_model(arch, num_classes, head_conv=head_conv).state_dict()
+    expected = build_model(reference_model_config(arch, num_classes, head_conv)).state_dict()
     problems = []
     for name in renamed.keys() - expected.keys():
         report.append(f"unmatched (no such parameter in {arch}): {name}")
@@ -172,8 +181,7 @@ def centernet_checkpoint(converted: dict[str, torch.Tensor], arch: str, class_na
         raise ValueError(f"the checkpoint has {num_classes} classes, --classes names {len(class_names)}")
     first_conv = next(name for name, tensor in converted.items() if tensor.ndim == 4 and tensor.shape[1] == 3)
     weights = {**converted, first_conv: converted[first_conv].flip(1)}  # input channels B, G, R -> R, G, B
-    model = ModelConfig(arch=arch, num_classes=int(num_classes), head_conv=int(head_conv), box_head="center",
-                        dfl_bins=0, neck_shortcuts=False, neck_channels=reference_neck_channels(arch))
+    model = reference_model_config(arch, num_classes, head_conv)
     data = DataConfig(input_size=REFERENCE_INPUT_SIZE, mean=tuple(bgr_mean)[::-1], std=tuple(bgr_std)[::-1])
     return {"model": weights, "epoch": epoch, "step": 0, "config": config_to_dict(Config(model=model, data=data)),
             "class_names": list(class_names), "category_ids": list(category_ids)}

@@ -80,12 +80,14 @@ from centernet.engine.train import (
     seed_everything,
 )
 from centernet.structures import Batch, Detections, apply_affine
+from centernet.tasks.boxes import CenterBoxes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/ is no package; also when loaded from elsewhere
 from run_metrics import read_records, training_seconds  # noqa: E402
 
 TORCHVISION_ANCHORS = (32, 64, 128, 256, 512)  # base anchor sizes of P3-P7 for torchvision's 800 px inputs
 TORCHVISION_MIN_SIZE = 800
+BOXES = CenterBoxes()  # a boxes task: COCO result records of boxes alone (no task fields)
 # options of `centernet train` whose machinery this script does not have
 UNSUPPORTED = {"gpu_decode": False, "compile": False,
                "init_from": None}
@@ -193,15 +195,16 @@ def train_one_epoch(training: Training, loader, epoch: int, schedule: TrainConfi
     return time.perf_counter() - start
 
 
-def to_detections(output: dict[str, torch.Tensor], inverse_affine: np.ndarray, width: int,
-                  height: int) -> Detections:
-    """RetinaNet's output for one image (boxes in input pixels, descending scores) in original image pixels,
-    clipped to the image as centernet's decoding clips them."""
+def to_detections(output: dict[str, torch.Tensor], inverse_affine: np.ndarray, width: int, height: int,
+                  class_names: Sequence[str]) -> Detections:
+    """RetinaNet's output for one image (boxes in input pixels, descending scores, contiguous class indices into
+    `class_names`) in original image pixels, clipped to the image as centernet's decoding clips them."""
     boxes = output["boxes"].float().cpu().numpy().reshape(-1, 2)
     boxes = apply_affine(boxes, inverse_affine).reshape(-1, 4)
     boxes = np.minimum(np.clip(boxes, 0, None), [width, height, width, height])
-    return Detections(boxes.astype(np.float32), output["scores"].float().cpu().numpy(),
-                      output["labels"].cpu().numpy().astype(np.int64))
+    labels = output["labels"].cpu().numpy().astype(np.int64)
+    return Detections(boxes.astype(np.float32), output["scores"].float().cpu().numpy(), labels,
+                      [class_names[label] for label in labels])
 
 
 @torch.inference_mode()
@@ -221,8 +224,8 @@ def evaluate_retinanet(model: RetinaNet, dataset: CocoDataset, device: torch.dev
         for image_id, inverse, output in zip(batch.image_ids.tolist(), batch.inverse_affine.numpy(), outputs,
                                              strict=True):
             info = dataset.coco.imgs[image_id]
-            detections = to_detections(output, inverse, info["width"], info["height"])
-            results += detections_to_coco(detections, image_id, dataset.category_ids)
+            detections = to_detections(output, inverse, info["width"], info["height"], dataset.class_names)
+            results += detections_to_coco(detections, image_id, dataset.category_ids, BOXES)
     model.train(was_training)
     metrics, per_class = coco_metrics(dataset.coco, results, dataset.class_names, dataset.category_ids)
     return Evaluation(metrics, per_class, results, per_class_auroc={})

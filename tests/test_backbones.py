@@ -11,8 +11,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from centernet.model.build import CenterNet, build_model
+from centernet.config import ModelConfig
+from centernet.model.build import CenterNet
 from centernet.model.dcn import ModulatedDeformConv2d, bilinear_kernel, init_bilinear_upsample_
+from centernet.tasks import build_model
 
 ARCHS = ["resnet18_dcn", "resnet50_dcn", "resnet101_dcn", "dla34", "dla34_plain"]
 # With 80 classes, whole model. The reference's numbers: ResNet-18-DCN, ResNet-101-DCN, DLA-34 (DCN).
@@ -21,6 +23,11 @@ ARCHS = ["resnet18_dcn", "resnet50_dcn", "resnet101_dcn", "dla34", "dla34_plain"
 PARAMETER_COUNTS = {"resnet18_dcn": 14_437_349, "resnet50_dcn": 30_681_061, "resnet101_dcn": 49_673_189,
                     "dla34": 19_675_892}
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "convert_reference_checkpoint.py"
+
+
+def reference(arch: str, num_classes: int) -> ModelConfig:
+    """The reference's ctdet network: the center box head, no neck shortcuts, the reference's up path."""
+    return ModelConfig(arch=arch, num_classes=num_classes, box_head="center", neck_shortcuts=False, neck_channels=None)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -40,7 +47,7 @@ def one_thread_and_cleanup():
 @functools.cache
 def shared_model(arch: str) -> CenterNet:
     """One model per arch for the read-only tests (building the large ones takes seconds)."""
-    return build_model(arch, 80).eval()
+    return build_model(reference(arch, 80)).eval()
 
 
 def parameter_count(module: torch.nn.Module) -> int:
@@ -59,7 +66,7 @@ def test_heads_at_stride_4(arch: str) -> None:
 def test_full_resolution_shapes_on_meta_device(arch: str) -> None:
     # The meta device tracks shapes without computing, so 512x512 costs nothing.
     with torch.device("meta"):
-        model = build_model(arch, 80)
+        model = build_model(reference(arch, 80))
         outputs = model(torch.empty(1, 3, 512, 512))
     assert outputs["heatmap"].shape == (1, 80, 128, 128)
 
@@ -142,7 +149,7 @@ def test_bilinear_upsampler_init() -> None:
 @pytest.mark.parametrize("arch", ARCHS)
 def test_sgd_steps_stay_finite(arch: str) -> None:
     torch.manual_seed(0)
-    model = build_model(arch, 3)
+    model = build_model(reference(arch, 3))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     images = torch.randn(2, 3, 32, 32)  # the smallest input: stride 32 leaves 1x1, BN sees two values
     heatmap_target = (torch.rand(2, 3, 8, 8) > 0.9).float()
@@ -170,7 +177,7 @@ def test_deformable_layer_runs_in_float32_under_cpu_autocast() -> None:
 @pytest.mark.parametrize("arch", ["resnet18_dcn", "dla34"])
 def test_cuda_autocast_forward_backward(arch: str) -> None:
     device = torch.device("cuda")
-    model = build_model(arch, 80).to(device)
+    model = build_model(reference(arch, 80)).to(device)
     with torch.autocast("cuda", dtype=torch.float16):
         outputs = model(torch.randn(2, 3, 128, 128, device=device))
         loss = sum(output.float().square().mean() for output in outputs.values())
@@ -218,7 +225,7 @@ def test_converter_knows_original_names() -> None:
 @pytest.mark.parametrize("arch", ["resnet18_dcn", "dla34"])
 def test_converter_round_trip(arch: str, tmp_path: Path) -> None:
     torch.manual_seed(0)
-    ours = build_model(arch, 4).state_dict()
+    ours = build_model(reference(arch, 4)).state_dict()
     # Old checkpoints predate BatchNorm's num_batches_tracked; DLA's keep the unused ImageNet classifier.
     original = {reference_name(name, arch): tensor.clone() for name, tensor in ours.items()
                 if not name.endswith("num_batches_tracked")}
@@ -227,7 +234,7 @@ def test_converter_round_trip(arch: str, tmp_path: Path) -> None:
     torch.save({"epoch": 140, "state_dict": original}, tmp_path / "original.pth")
 
     assert load_converter().main([str(tmp_path / "original.pth"), str(tmp_path / "ours.pt"), "--arch", arch]) == 0
-    model = build_model(arch, 4)
+    model = build_model(reference(arch, 4))
     model.load_state_dict(torch.load(tmp_path / "ours.pt", weights_only=True))
     for name, tensor in model.state_dict().items():
         torch.testing.assert_close(tensor, ours[name], rtol=0, atol=0)

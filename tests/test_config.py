@@ -124,7 +124,7 @@ def test_a_release_0_1_checkpoint_loads_and_predicts_the_same(tmp_path):
     # convolution kernels of the torch / oneDNN release) moves its scores by up to 3e-4 (torch 2.14.1 against the
     # release that recorded them)
     np.testing.assert_allclose(detections.scores, expected["scores"], atol=5e-4)
-    np.testing.assert_allclose(detections.boxes_xyxy, expected["boxes_xyxy"], atol=1e-3)
+    np.testing.assert_allclose(detections.boxes, expected["boxes_xyxy"], atol=1e-3)
     np.testing.assert_array_equal(detections.classes, expected["classes"])
 
 

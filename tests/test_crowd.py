@@ -28,7 +28,8 @@ def hand_built_batch():
     classes = torch.tensor([[0, 0, 1]])
     valid = torch.tensor([[False, True, True]])
     crowd = torch.tensor([[True, False, False]])
-    return encode_targets_batched(boxes, classes, valid, num_classes=2, output_size=(8, 8), crowd=crowd)
+    return encode_targets_batched(boxes, classes, valid, num_classes=2, output_size=(8, 8), gaussian="round",
+                                  step=None, crowd=crowd)
 
 
 def test_the_ignore_mask_covers_the_crowd_box_in_its_class_channel_except_real_peaks():
@@ -43,8 +44,8 @@ def test_the_ignore_mask_covers_the_crowd_box_in_its_class_channel_except_real_p
 
 def test_without_crowd_regions_nothing_is_ignored():
     boxes = torch.tensor([[[12.0, 12, 20, 16]]])
-    targets = encode_targets_batched(boxes, torch.tensor([[0]]), torch.tensor([[True]]), 2, (8, 8),
-                                     crowd=torch.tensor([[False]]))
+    targets = encode_targets_batched(boxes, torch.tensor([[0]]), torch.tensor([[True]]), 2, (8, 8), gaussian="round",
+                                     step=None, crowd=torch.tensor([[False]]))
     assert targets.ignore is None
 
 

@@ -17,10 +17,9 @@ from centernet.checkpoint import save_checkpoint
 from centernet.cli import main
 from centernet.config import Config, DataConfig, LossConfig, ModelConfig, config_to_dict, reference_neck_channels
 from centernet.data.transforms import letterbox_affine, transform_boxes, warp_image
-from centernet.losses import build_criterion
-from centernet.model import build_model, build_model_from_config
 from centernet.predictor import Predictor
 from centernet.targets import encode_targets_batched
+from centernet.tasks import build, build_criterion, build_model, task_for
 from centernet.viz import frame_strip
 
 CLASS_NAMES = ["square", "bar"]
@@ -64,9 +63,10 @@ def checkpoint(tmp_path_factory) -> Path:
                                       neck_channels=reference_neck_channels("resnet18")),
                     data=DataConfig(input_size=64))
     images, boxes, classes, valid = training_batch()
-    targets = encode_targets_batched(boxes, classes, valid, 2, (16, 16))
-    model = build_model("resnet18", num_classes=2)
-    return overfit_checkpoint(model, build_criterion(LossConfig()), images, targets, config, 1e-3,
+    task = task_for(config.model)
+    targets = encode_targets_batched(boxes, classes, valid, 2, (16, 16), gaussian="round", step=task.target_step())
+    model = build_model(config.model, config.data)
+    return overfit_checkpoint(model, build_criterion(task, LossConfig()), images, targets, config, 1e-3,
                               tmp_path_factory.mktemp("checkpoint") / "best.pt")
 
 
@@ -121,7 +121,7 @@ def assert_same_detections(record: dict, expected, class_names: list[str]) -> No
         return
     boxes = np.array([found["box"] for found in record["detections"]])
     scores = np.array([found["score"] for found in record["detections"]])
-    np.testing.assert_allclose(boxes, expected.boxes_xyxy, atol=1e-4)
+    np.testing.assert_allclose(boxes, expected.boxes, atol=1e-4)
     np.testing.assert_allclose(scores, expected.scores, atol=1e-4)
     assert [found["class_index"] for found in record["detections"]] == expected.classes.tolist()
     assert [found["class"] for found in record["detections"]] == [class_names[i] for i in expected.classes]
@@ -297,9 +297,8 @@ def square_trained_checkpoint(tmp_path_factory) -> Path:
     images = torch.stack([torch.from_numpy(warp_image(frame, affine, 128)).permute(2, 0, 1) for frame, _ in frames])
     boxes = torch.stack([torch.from_numpy(transform_boxes(boxes, affine, 128)[0]) for _, boxes in frames])
     classes, valid = torch.tensor([[0, 1]] * len(frames)), torch.ones(len(frames), 2, dtype=torch.bool)
-    targets = encode_targets_batched(boxes, classes, valid, 2, (32, 32), box_head="ltrb", gaussian="elliptical")
-    model = build_model_from_config(config.model, config.data)
-    return overfit_checkpoint(model, build_criterion(config.loss, box_head="ltrb"), images, targets, config, 2e-3,
+    parts = build(config)  # the ltrb head's model, criterion and target encoder (elliptical Gaussians), as training's
+    return overfit_checkpoint(parts.model, parts.criterion, images, parts.encoder(boxes, classes, valid), config, 2e-3,
                               tmp_path_factory.mktemp("square_trained") / "best.pt")
 
 

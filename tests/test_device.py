@@ -28,10 +28,9 @@ from centernet.data.coco import CocoDataset
 from centernet.device import NATIVE_BF16_VARIABLE, autocast_dtype, cpu_bf16_features, native_bf16, precision_line
 from centernet.engine.evaluate import evaluate
 from centernet.engine.train import build_state, train_step
-from centernet.losses import build_criterion
-from centernet.model import build_model
 from centernet.predictor import Predictor
 from centernet.targets import TargetEncoder
+from centernet.tasks import Task, build_criterion, build_model, task_for
 from tests.conftest import ROOT
 
 CPU = torch.device("cpu")
@@ -71,7 +70,7 @@ def test_the_detection_reads_the_processor_and_the_variable_overrides_it(monkeyp
 
 # --- losses on bf16 outputs --------------------------------------------------------------------------------------
 
-def _targets(task: str, box_head: str):
+def _targets(task: Task):
     """Targets of two images at 64 px (16x16 heads, 3 classes): three objects, one crowd region, one padding slot."""
     boxes = torch.tensor([[[4.0, 6, 30, 40], [34, 10, 60, 28], [10, 40, 50, 62]],
                           [[20.0, 20, 44, 44], [0, 0, 0, 0], [2, 2, 12, 12]]])
@@ -79,12 +78,12 @@ def _targets(task: str, box_head: str):
     valid = torch.tensor([[True, True, False], [True, False, True]])
     crowd = torch.tensor([[False, False, True], [False, False, False]])
     points = None
-    if task == "exdet":  # top, left, bottom, right: the edges' midpoints
+    if task.uses_extreme_points:  # top, left, bottom, right: the edges' midpoints
         x1, y1, x2, y2 = boxes.unbind(-1)
         points = torch.stack([torch.stack([(x1 + x2) / 2, y1], -1), torch.stack([x1, (y1 + y2) / 2], -1),
                               torch.stack([(x1 + x2) / 2, y2], -1), torch.stack([x2, (y1 + y2) / 2], -1)], 2)
-    return TargetEncoder(3, (16, 16), box_head=box_head, gaussian="elliptical", task=task)(boxes, classes, valid,
-                                                                                           crowd, points)
+    return TargetEncoder(3, (16, 16), gaussian="elliptical", step=task.target_step())(boxes, classes, valid, crowd,
+                                                                                      points)
 
 
 CRITERIA = [(heatmap_loss, "detect", box_head, bins)
@@ -99,13 +98,14 @@ CRITERIA += [(heatmap_loss, "exdet", "center", 0) for heatmap_loss in catalog.HE
 def test_every_loss_is_finite_and_computed_in_float32_on_bf16_outputs(heatmap_loss, task, box_head, bins, scale):
     """Head outputs that arrive in bf16 (a criterion called under autocast, or on bf16 heads) give the float32 loss
     of the same values: finite, with finite gradients, also with logits saturated at +-80."""
-    model = build_model("resnet18", 3, box_head=box_head, dfl_bins=bins, task=task).heads
+    config = ModelConfig(arch="resnet18", num_classes=3, box_head=box_head, dfl_bins=bins, task=task)
+    model = build_model(config).heads
     generator = torch.Generator().manual_seed(0)
     outputs = {name: (torch.randn(2, head[-1].out_channels, 16, 16, generator=generator)
                       * (scale if name.startswith("heatmap") else 1.0)).bfloat16().requires_grad_()
                for name, head in model.items()}
-    criterion = build_criterion(LossConfig(heatmap_loss=heatmap_loss), box_head=box_head, dfl_bins=bins, task=task)
-    targets = _targets(task, box_head)
+    criterion = build_criterion(task_for(config), LossConfig(heatmap_loss=heatmap_loss))
+    targets = _targets(task_for(config))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         loss, stats = criterion(outputs, targets)
     loss.backward()

@@ -120,6 +120,34 @@ def test_evaluate_reports_a_known_detection_in_original_pixels(tmp_path):
     assert result.metrics["AP"] == pytest.approx(1.0)
 
 
+class PeakPastTheRightEdge(torch.nn.Module):
+    """Fixed heads on a 16 x 16 map: one class-1 peak at pixel (x 14, y 8), size (5, 4), offset (0.5, 0): the box
+    (12, 6, 17, 10) in output pixels, one pixel past the map's right edge."""
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        batch = images.shape[0]
+        heatmap = torch.full((batch, 2, 16, 16), -10.0)
+        heatmap[:, 1, 8, 14] = 5.0
+        size = torch.zeros(batch, 2, 16, 16)
+        size[:, :, 8, 14] = torch.tensor([5.0, 4.0])
+        offset = torch.zeros(batch, 2, 16, 16)
+        offset[:, :, 8, 14] = torch.tensor([0.5, 0.0])
+        return {"heatmap": heatmap, "size": size, "offset": offset}
+
+
+def test_evaluate_clips_a_box_past_the_right_edge_of_a_wide_image_at_its_width_not_its_height(tmp_path):
+    """A 120 x 60 image letterboxed into 64 x 64 (scale 8/15, 16 rows of padding on top): an output pixel is 7.5
+    image pixels, so the box (12, 6, 17, 10) in output pixels is (90, 15, 127.5, 45) in the image, clipped at the
+    width, 120, to (90, 15, 120, 45). Clipped at the height, 60, it would be (60, 15, 60, 45): no width, AP 0."""
+    dataset, config = one_object_set(tmp_path, width=120, height=60, bbox=[90.0, 15.0, 30.0, 30.0])
+    predictor = Predictor(PeakPastTheRightEdge(), config, dataset.class_names, torch.device("cpu"),
+                          category_ids=[4, 9])
+    result = evaluate(predictor, dataset, batch_size=1, progress=False)
+    assert len(result.results) == 1, "the one peak above the score threshold must be detected"
+    np.testing.assert_allclose(result.results[0]["bbox"], [90.0, 15.0, 30.0, 30.0], atol=0.01)  # x2 = 120
+    assert result.metrics["AP"] == pytest.approx(1.0)
+
+
 class ScaledOnePeak(torch.nn.Module):
     """Center-head outputs for a 64 x 64 image at any square input side S (the letterbox is a zoom by S / 64): a
     class-1 peak on the box (16, 16, 48, 40) whose logit grows with S (1, 2, 3 at S = 32, 64, 96), and a class-0
@@ -180,4 +208,4 @@ def test_evaluate_with_scales_and_flip_through_the_cli_writes_the_predictors_det
         # the best ten (further down, near-equal scores of a barely trained model may trade places between batches)
         np.testing.assert_allclose([r["score"] for r in ours[:10]], found.scores[:10], atol=1e-4)
         best = box_xywh_to_xyxy(np.array([r["bbox"] for r in ours[:1]]))
-        np.testing.assert_allclose(best, found.boxes_xyxy[:1], atol=0.02)
+        np.testing.assert_allclose(best, found.boxes[:1], atol=0.02)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from centernet.checkpoint import save_checkpoint
-from centernet.config import Config, DataConfig, LossConfig, ModelConfig, config_to_dict
+from centernet.config import Config, DataConfig, InferenceConfig, LossConfig, ModelConfig, config_to_dict
 from centernet.data.coco import CocoDataset, collate
 from centernet.data.extreme import (
     box_edge_midpoints,
@@ -21,22 +21,26 @@ from centernet.data.extreme import (
 from centernet.data.transforms import affine_matrix, compose_affine, horizontal_flip_matrix
 from centernet.decode import (
     decode_extremes,
-    decode_outputs,
     group_extremes,
     merge_flip_extremes,
     thresholded_peaks,
-    to_image_coordinates,
+    to_image_frame,
     top_peaks,
 )
 from centernet.errors import CenterNetError
 from centernet.export import export_checkpoint
-from centernet.losses import build_criterion
 from centernet.losses.penalty_reduced import penalty_reduced_focal_loss
-from centernet.model import build_model, build_model_from_config
 from centernet.predictor import Predictor, load_predictor
-from centernet.structures import EXDET_HEAD_NAMES, extreme_octagons
+from centernet.structures import extreme_octagons
 from centernet.targets import encode_targets_batched
+from centernet.tasks import build_criterion, build_model, task_for
+from centernet.tasks.extremes import EXTREME_SIDES, ExtremePoints, ExtremeTargets
 from tests.reference import reference_extreme_groups
+
+EXDET = task_for(ModelConfig(task="exdet", num_classes=2))
+# the exdet task's outputs: the box-centre heatmap, one heatmap per extreme point, one offset per extreme point
+EXDET_HEAD_NAMES = ("heatmap", *(f"heatmap_{side}" for side in EXTREME_SIDES),
+                    *(f"offset_{side}" for side in EXTREME_SIDES))
 
 # --- extreme points of polygons ---------------------------------------------------------------------------------
 
@@ -142,8 +146,8 @@ def test_the_dataset_carries_extreme_points_and_their_origin_in_the_batch(tmp_pa
 def _one_object_targets(crowd=None):
     boxes = torch.tensor([[[12.0, 8, 52, 60]]])
     points = torch.tensor([[[[30.0, 8], [12, 33], [41, 60], [52, 21]]]])
-    return encode_targets_batched(boxes, torch.tensor([[1]]), torch.tensor([[True]]), 2, (16, 16), task="exdet",
-                                  extreme_points=points), points
+    return encode_targets_batched(boxes, torch.tensor([[1]]), torch.tensor([[True]]), 2, (16, 16), gaussian="round",
+                                  step=ExtremeTargets(), extreme_points=points), points
 
 
 def test_extreme_targets_put_a_peak_per_point_in_its_class_channel_with_sub_pixel_offsets():
@@ -162,13 +166,22 @@ def test_extreme_targets_put_a_peak_per_point_in_its_class_channel_with_sub_pixe
     assert targets.heatmap[0, 1, 8, 8] == 1  # the box centre (32, 34) / 4, floored
 
 
+def test_the_exdet_task_has_five_heatmap_heads_of_a_channel_per_class_and_four_offset_heads():
+    assert isinstance(EXDET, ExtremePoints) and EXDET.uses_extreme_points and not EXDET.decodes_in_graph
+    assert EXTREME_SIDES == ("top", "left", "bottom", "right")
+    layout = EXDET.head_layout(3)
+    assert tuple(layout.channels) == EXDET_HEAD_NAMES  # in output order
+    assert [layout.channels[name] for name in EXDET_HEAD_NAMES] == [3] * 5 + [2] * 4  # C = 3 classes; (dx, dy)
+    assert layout.class_heads == EXDET_HEAD_NAMES[:5]
+
+
 def test_the_nine_term_loss_sums_five_heatmap_terms_and_four_offset_terms():
     targets, _ = _one_object_targets()
     torch.manual_seed(0)
     outputs = {name: torch.randn(1, 2, 16, 16) for name in EXDET_HEAD_NAMES}  # 2 classes, or offset (dx, dy)
     outputs["offset_left"] = torch.zeros(1, 2, 16, 16)
     config = LossConfig(heatmap_weight=1.0, offset_weight=1.0)
-    total, stats = build_criterion(config, task="exdet")(outputs, targets)
+    total, stats = build_criterion(EXDET, config)(outputs, targets)
     assert set(stats) == {"loss", *(f"{name}_loss" for name in EXDET_HEAD_NAMES)}
     expected_top = penalty_reduced_focal_loss(outputs["heatmap_top"], targets.extreme_heatmap[:, 0])
     torch.testing.assert_close(stats["heatmap_top_loss"], expected_top)
@@ -176,7 +189,7 @@ def test_the_nine_term_loss_sums_five_heatmap_terms_and_four_offset_terms():
     # zero predicted offset: the L1 is the mean of the target's two components, (0 + 0.25) / 2
     torch.testing.assert_close(stats["offset_left_loss"], torch.tensor(0.125), atol=1e-4, rtol=0)
     torch.testing.assert_close(total, sum(stats[f"{name}_loss"] for name in EXDET_HEAD_NAMES))
-    weighted, _ = build_criterion(LossConfig(heatmap_weight=2.0, offset_weight=0.5), task="exdet")(outputs, targets)
+    weighted, _ = build_criterion(EXDET, LossConfig(heatmap_weight=2.0, offset_weight=0.5))(outputs, targets)
     heatmaps = sum(stats[f"{name}_loss"] for name in EXDET_HEAD_NAMES if name.startswith("heatmap"))
     offsets = sum(stats[f"{name}_loss"] for name in EXDET_HEAD_NAMES if name.startswith("offset"))
     torch.testing.assert_close(weighted, 2 * heatmaps + 0.5 * offsets)
@@ -186,7 +199,7 @@ def test_the_mse_heatmap_loss_applies_to_all_five_heatmaps():
     targets, _ = _one_object_targets()
     torch.manual_seed(0)
     outputs = {name: torch.randn(1, 2, 16, 16) for name in EXDET_HEAD_NAMES}
-    _, stats = build_criterion(LossConfig(heatmap_loss="mse"), task="exdet")(outputs, targets)
+    _, stats = build_criterion(EXDET, LossConfig(heatmap_loss="mse"))(outputs, targets)
     for side, name in enumerate(("top", "left", "bottom", "right")):
         expected = torch.nn.MSELoss()(outputs[f"heatmap_{name}"].sigmoid(), targets.extreme_heatmap[:, side])
         torch.testing.assert_close(stats[f"heatmap_{name}_loss"], expected)
@@ -198,7 +211,8 @@ def test_crowd_regions_are_ignored_in_every_extreme_heatmap():
     boxes = torch.tensor([[[12.0, 8, 52, 60], [0, 0, 64, 64]]])
     points = torch.tensor([[[[30.0, 8], [12, 33], [41, 60], [52, 21]], [[0.0] * 2] * 4]])
     targets = encode_targets_batched(boxes, torch.tensor([[1, 1]]), torch.tensor([[True, False]]), 2, (16, 16),
-                                     crowd=torch.tensor([[False, True]]), task="exdet", extreme_points=points)
+                                     gaussian="round", step=ExtremeTargets(), crowd=torch.tensor([[False, True]]),
+                                     extreme_points=points)
     assert targets.extreme_ignore.shape == (1, 4, 2, 16, 16)
     assert targets.extreme_ignore[0, :, 1].sum() == 4 * (256 - 1)  # all but each map's own peak
     assert not targets.extreme_ignore[0, :, 0].any()
@@ -207,7 +221,7 @@ def test_crowd_regions_are_ignored_in_every_extreme_heatmap():
 def test_the_exdet_encoder_needs_extreme_points():
     with pytest.raises(ValueError, match="extreme points"):
         encode_targets_batched(torch.zeros(1, 1, 4), torch.zeros(1, 1, dtype=torch.long), torch.ones(1, 1, dtype=bool),
-                               2, (16, 16), task="exdet")
+                               2, (16, 16), gaussian="round", step=ExtremeTargets())
 
 
 # --- grouping, octagons, flip -------------------------------------------------------------------------------
@@ -231,10 +245,14 @@ def test_grouping_finds_a_valid_quadruple_with_the_reference_score():
     assert groups["class"].tolist() == [1] and groups["image"].tolist() == [0]
     assert groups["x"].tolist() == [[10, 4, 12, 18]] and groups["y"].tolist() == [[5, 12, 20, 11]]
     torch.testing.assert_close(groups["score"], torch.tensor([(4 * 0.9 + 2 * 0.8) / 6]))
-    rows = decode_extremes(centre, extremes, None, k=40, num_detections=3)
-    torch.testing.assert_close(rows[0, 0, :6], torch.tensor([4.5, 5.5, 18.5, 20.5, (4 * 0.9 + 1.6) / 6, 1.0]))
-    torch.testing.assert_close(rows[0, 0, 6:], torch.tensor([10.5, 5.5, 4.5, 12.5, 12.5, 20.5, 18.5, 11.5]))
-    assert (rows[0, 1:, 4] == -1).all()
+    found = decode_extremes(centre, extremes, None, k=40, num_detections=3)
+    assert found.boxes.shape == (1, 3, 4) and found.points["extreme_points"].shape == (1, 3, 4, 2)
+    torch.testing.assert_close(found.boxes[0, 0], torch.tensor([4.5, 5.5, 18.5, 20.5]))
+    torch.testing.assert_close(found.scores[0, 0], torch.tensor((4 * 0.9 + 1.6) / 6))
+    assert found.classes[0, 0].item() == 1 and found.classes.dtype == torch.int64
+    torch.testing.assert_close(found.points["extreme_points"][0, 0],
+                               torch.tensor([[10.5, 5.5], [4.5, 12.5], [12.5, 20.5], [18.5, 11.5]]))
+    assert (found.scores[0, 1:] == -1).all()
 
 
 @pytest.mark.parametrize("points", [
@@ -264,9 +282,10 @@ def test_grouping_combines_only_within_an_image_and_keeps_the_best_first():
     second_centre, second_extremes = _maps(((20, 3), (15, 8), (21, 14), (28, 9)), label=0, score=0.5)
     centre = torch.cat([first_centre + second_centre, second_centre])  # image 0 both objects, image 1 the second
     extremes = torch.cat([first_extremes + second_extremes, second_extremes])
-    rows = decode_extremes(centre, extremes, None, num_detections=4)
-    assert rows[0, :2, 5].tolist() == [1.0, 0.0] and rows[0, 0, 4] > rows[0, 1, 4] and rows[0, 2, 4] == -1
-    assert rows[1, 0, 5] == 0 and rows[1, 1, 4] == -1
+    found = decode_extremes(centre, extremes, None, k=40, num_detections=4)
+    scores, classes = found.scores, found.classes
+    assert classes[0, :2].tolist() == [1, 0] and scores[0, 0] > scores[0, 1] and scores[0, 2] == -1
+    assert classes[1, 0] == 0 and scores[1, 1] == -1
 
 
 @pytest.mark.parametrize(("classes", "power"), [(1, 8), (3, 8), (1, 40), (2, 40)])
@@ -303,9 +322,9 @@ def test_offsets_move_the_points_and_the_box_follows_them():
     centre, extremes = _maps()
     offsets = torch.zeros(1, 4, 2, 32, 32)
     offsets[0, 1, :, 12, 4] = torch.tensor([0.25, 0.75])  # the left point's (dx, dy)
-    rows = decode_extremes(centre, extremes, offsets, num_detections=1)
-    torch.testing.assert_close(rows[0, 0, 8:10], torch.tensor([4.25, 12.75]))
-    assert rows[0, 0, 0] == 4.25  # x1 is the left point's x
+    found = decode_extremes(centre, extremes, offsets, k=40, num_detections=1)
+    torch.testing.assert_close(found.points["extreme_points"][0, 0, 1], torch.tensor([4.25, 12.75]))
+    assert found.boxes[0, 0, 0] == 4.25  # x1 is the left point's x
 
 
 def test_with_offsets_the_centre_is_looked_up_where_the_targets_put_it():
@@ -348,12 +367,13 @@ def test_decoding_raw_outputs_and_mapping_back_moves_the_points_with_the_boxes()
     for side, name in enumerate(("top", "left", "bottom", "right")):
         maps[f"heatmap_{name}"] = logits(extremes[:, side])
         maps[f"offset_{name}"] = torch.zeros(1, 2, 32, 32)
-    rows = decode_outputs(maps, k=2, extreme_peaks=40)
-    assert rows.shape == (1, 2, 14) and rows[0, 0, 5] == 1
+    found = EXDET.decode(maps, InferenceConfig(top_k=2, extreme_peaks=40), flip_test=False)
+    points = found.points["extreme_points"]
+    assert found.boxes.shape == (1, 2, 4) and points.shape == (1, 2, 4, 2) and found.classes[0, 0] == 1
     inverse = torch.tensor([[[2.0, 0, 1], [0, 2, 3]]])  # input pixels -> original: x 2x + 1, y 2y + 3
-    mapped = to_image_coordinates(rows, inverse, stride=4)
-    torch.testing.assert_close(mapped[0, 0, 6:8], rows[0, 0, 6:8] * 8 + torch.tensor([1.0, 3.0]))
-    torch.testing.assert_close(mapped[0, 0, :2], rows[0, 0, :2] * 8 + torch.tensor([1.0, 3.0]))
+    mapped = to_image_frame(found, inverse, stride=4)
+    torch.testing.assert_close(mapped.points["extreme_points"][0, 0, 0], points[0, 0, 0] * 8 + torch.tensor([1.0, 3.0]))
+    torch.testing.assert_close(mapped.boxes[0, 0, :2], found.boxes[0, 0, :2] * 8 + torch.tensor([1.0, 3.0]))
 
 
 # --- end to end --------------------------------------------------------------------------------------------
@@ -377,9 +397,11 @@ def test_overfits_one_batch_until_grouping_recovers_the_extreme_points():
             boxes[image, slot] = torch.tensor([polygon[:, 0].min(), polygon[:, 1].min(), polygon[:, 0].max(),
                                                polygon[:, 1].max()], dtype=torch.float32)
     inputs = torch.from_numpy(images).permute(0, 3, 1, 2)
-    targets = encode_targets_batched(boxes, classes, valid, 2, (16, 16), task="exdet", extreme_points=points)
-    model = build_model("resnet18", num_classes=2, task="exdet")
-    criterion = build_criterion(LossConfig(), task="exdet")
+    targets = encode_targets_batched(boxes, classes, valid, 2, (16, 16), gaussian="round", step=ExtremeTargets(),
+                                     extreme_points=points)
+    model = build_model(ModelConfig(arch="resnet18", num_classes=2, task="exdet", box_head="center",
+                                    neck_shortcuts=False, neck_channels=None))
+    criterion = build_criterion(EXDET, LossConfig())
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     for _ in range(150):
         loss, _ = criterion(model(inputs), targets)
@@ -388,13 +410,14 @@ def test_overfits_one_batch_until_grouping_recovers_the_extreme_points():
         optimizer.step()
     model.eval()
     with torch.inference_mode():
-        rows = decode_outputs(model(inputs), k=10, extreme_peaks=40)
+        decoded = EXDET.decode(model(inputs), InferenceConfig(top_k=10, extreme_peaks=40), flip_test=False)
     for image in range(2):
         for slot in valid[image].nonzero().squeeze(1).tolist():
             truth = points[image, slot] / 4  # output pixels
-            found = rows[image][(rows[image, :, 4] > 0.3) & (rows[image, :, 5] == classes[image, slot])]
+            kept = (decoded.scores[image] > 0.3) & (decoded.classes[image] == classes[image, slot])
+            found = decoded.points["extreme_points"][image][kept]  # (N, 4, 2)
             assert len(found), f"image {image} object {slot} not found"
-            distance = (found[:, 6:].view(-1, 4, 2) - truth).norm(dim=-1).amax(-1)  # worst point of each group
+            distance = (found - truth).norm(dim=-1).amax(-1)  # worst point of each group
             assert distance.min() <= 2.0, distance
 
 
@@ -404,7 +427,7 @@ def _exdet_checkpoint(path):
     torch.manual_seed(0)
     config = Config(model=ModelConfig(task="exdet", num_classes=2, box_head="center", neck_shortcuts=False),
                     data=DataConfig(input_size=64))
-    model = build_model_from_config(config.model, config.data)
+    model = build_model(config.model, config.data)
     with torch.no_grad():
         for name in EXDET_HEAD_NAMES:
             torch.nn.init.normal_(model.heads[name][-1].weight, std=0.5)
@@ -430,7 +453,7 @@ def test_an_exdet_checkpoint_exports_its_network_and_refuses_in_graph_decoding(t
         assert len(found) and found.extreme_points.shape == (len(found), 4, 2)
         assert found.octagons.shape == (len(found), 8, 2)
         np.testing.assert_allclose(found.octagons, extreme_octagons(found.extreme_points))
-        boxes = found.boxes_xyxy
+        boxes = found.boxes
         np.testing.assert_allclose(boxes[:, 0], found.extreme_points[:, 1, 0], atol=1e-4)  # x1 is the left point
         np.testing.assert_allclose(boxes[:, 3], found.extreme_points[:, 2, 1], atol=1e-4)  # y2 is the bottom point
     np.testing.assert_allclose(onnx([image])[0].scores[:5], pytorch([image])[0].scores[:5], atol=1e-4)
@@ -458,11 +481,12 @@ def test_demo_draws_the_points_and_octagons_and_its_json_lines_carry_them():
 
     points = np.array([[[30, 10], [10, 30], [34, 50], [50, 26]]], np.float32)
     found = Detections(np.array([[10, 10, 50, 50]], np.float32), np.array([0.9], np.float32),
-                       np.array([0]), points, extreme_octagons(points))
+                       np.array([0]), ["a"], points, extreme_octagons(points))
     image = np.zeros((64, 64, 3), np.uint8)
-    boxes_only = draw_detections(image, Detections(found.boxes_xyxy, found.scores, found.classes), ["a"])
-    drawn = draw_detections(image, found, ["a"])
+    boxes_only = draw_detections(image, Detections(found.boxes, found.scores, found.classes, found.names))
+    drawn = draw_detections(image, found, draw_extras=EXDET.draw)
     assert drawn[10, 30].any() and drawn[26, 50].any()  # the top and right points
     assert (drawn != boxes_only).any(axis=2).sum() > 40  # the octagon and the dots
-    record = detection_record(Frame(0, None, "x.png", image), found, ["a"])["detections"][0]
-    assert record["extreme_points"] == points[0].tolist() and len(record["octagon"]) == 8
+    record = detection_record(Frame(0, None, "x.png", image), found)["detections"][0]
+    assert record["class"] == "a" and record["extreme_points"] == points[0].tolist()
+    assert record["octagons"] == extreme_octagons(points)[0].tolist() and len(record["octagons"]) == 8

@@ -12,19 +12,33 @@ import torch
 from centernet.catalog import ARCHITECTURES
 from centernet.checkpoint import save_checkpoint
 from centernet.cli import main
-from centernet.config import Config, DataConfig, ModelConfig, config_to_dict, reference_neck_channels
-from centernet.decode import decode, decode_outputs
+from centernet.config import (
+    Config,
+    DataConfig,
+    InferenceConfig,
+    ModelConfig,
+    config_to_dict,
+    reference_neck_channels,
+)
+from centernet.decode import decode
 from centernet.errors import CenterNetError
 from centernet.export import METADATA_KEY, export_checkpoint
-from centernet.model import build_model, build_model_from_config
 from centernet.model.dcn import ModulatedDeformConv2d
 from centernet.onnx_backend import OnnxPredictor
 from centernet.predictor import Predictor, load_predictor
-from centernet.structures import HEAD_NAMES
+from centernet.tasks import build_model
+from centernet.tasks.boxes import LtrbBoxes
 
 INPUT_SIZE = 64
 CLASS_NAMES = ["circle", "square", "triangle"]
 CATEGORY_IDS = [1, 3, 7]
+HEAD_NAMES = ("heatmap", "size", "offset")  # the center box head's outputs, in order
+
+
+def model_config(arch: str) -> ModelConfig:
+    """The reference's network: the center box head, the plain up path of the arch (no shortcuts)."""
+    return ModelConfig(arch=arch, num_classes=len(CLASS_NAMES), box_head="center", neck_shortcuts=False,
+                       neck_channels=reference_neck_channels(arch))
 
 
 def random_model(arch: str) -> torch.nn.Module:
@@ -33,7 +47,7 @@ def random_model(arch: str) -> torch.nn.Module:
     (so top-K has no ties), boxes of a few pixels, non-zero deformable offsets (so DeformConv really samples off
     the grid)."""
     torch.manual_seed(0)
-    model = build_model(arch, len(CLASS_NAMES))
+    model = build_model(model_config(arch))
     with torch.no_grad():
         torch.nn.init.normal_(model.heads.heatmap[-1].weight, std=0.5)
         for head, bias in ((model.heads.size, 3.0), (model.heads.offset, 0.5)):
@@ -51,9 +65,7 @@ def random_model(arch: str) -> torch.nn.Module:
 def write_checkpoint(path, arch: str) -> torch.nn.Module:
     """Save a checkpoint as `engine.train.checkpoint_state` lays it out; returns the model."""
     model = random_model(arch)
-    model_config = ModelConfig(arch=arch, num_classes=len(CLASS_NAMES), box_head="center", neck_shortcuts=False,
-                               neck_channels=reference_neck_channels(arch))
-    config = Config(model=model_config, data=DataConfig(input_size=INPUT_SIZE))
+    config = Config(model=model_config(arch), data=DataConfig(input_size=INPUT_SIZE))
     save_checkpoint(path, {"model": model.state_dict(), "optimizer": {}, "scheduler": {}, "scaler": {}, "epoch": 3,
                            "step": 30, "best_ap": 0.0, "config": config_to_dict(config),
                            "class_names": CLASS_NAMES, "category_ids": CATEGORY_IDS})
@@ -93,7 +105,7 @@ def test_onnx_network_matches_the_pytorch_heads(resnet, tmp_path, capsys):
     metadata = json.loads(session.get_modelmeta().custom_metadata_map[METADATA_KEY])
     assert metadata["class_names"] == CLASS_NAMES and metadata["category_ids"] == CATEGORY_IDS
     assert metadata["input_size"] == [INPUT_SIZE, INPUT_SIZE] and metadata["mean"] == list(DataConfig.mean)  # [W, H]
-    assert not metadata["with_decode"]
+    assert not metadata["with_decode"] and metadata["outputs"] == list(HEAD_NAMES)
 
 
 def test_onnx_with_decode_matches_decode(resnet, tmp_path, capsys):
@@ -104,11 +116,11 @@ def test_onnx_with_decode_matches_decode(resnet, tmp_path, capsys):
     batch = images(2)
     boxes, scores, classes = session.run(None, {"images": batch.numpy()})
     heads = expected_heads(model, batch)
-    expected = decode(heads["heatmap"].sigmoid(), heads["size"], heads["offset"], k=20).numpy()
+    expected = decode(heads["heatmap"].sigmoid(), heads["size"], heads["offset"], k=20)
     assert boxes.shape == (2, 20, 4) and scores.shape == (2, 20) and classes.dtype == np.int64
-    np.testing.assert_allclose(boxes, expected[..., :4] * 4, atol=1e-4, rtol=1e-4)  # input pixels
-    np.testing.assert_allclose(scores, expected[..., 4], atol=1e-4)
-    np.testing.assert_array_equal(classes, expected[..., 5])
+    np.testing.assert_allclose(boxes, expected.boxes.numpy() * 4, atol=1e-4, rtol=1e-4)  # input pixels
+    np.testing.assert_allclose(scores, expected.scores.numpy(), atol=1e-4)
+    np.testing.assert_array_equal(classes, expected.classes.numpy())
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
@@ -127,9 +139,9 @@ def test_torchscript_loads_and_matches(resnet, tmp_path, capsys):
         heads = expected_heads(model, batch)
         if decoded:
             expected = decode(heads["heatmap"].sigmoid(), heads["size"], heads["offset"], k=10)
-            torch.testing.assert_close(outputs[0], expected[..., :4] * 4, atol=1e-4, rtol=1e-4)
-            torch.testing.assert_close(outputs[1], expected[..., 4], atol=1e-4, rtol=1e-4)
-            torch.testing.assert_close(outputs[2], expected[..., 5].long())
+            torch.testing.assert_close(outputs[0], expected.boxes * 4, atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(outputs[1], expected.scores, atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(outputs[2], expected.classes)
         else:
             for output, name in zip(outputs, HEAD_NAMES, strict=True):
                 torch.testing.assert_close(output, heads[name], atol=1e-4, rtol=1e-4)
@@ -147,9 +159,10 @@ def test_onnxruntime_predictor_gives_the_pytorch_detections(resnet, tmp_path, ca
     assert isinstance(ours, OnnxPredictor) and ours.class_names == CLASS_NAMES and ours.category_ids == CATEGORY_IDS
     for got, expected in zip(ours(pictures), theirs(pictures), strict=True):
         assert len(got) == len(expected) > 0
-        np.testing.assert_allclose(got.boxes_xyxy, expected.boxes_xyxy, atol=1e-4, rtol=1e-4)
+        np.testing.assert_allclose(got.boxes, expected.boxes, atol=1e-4, rtol=1e-4)
         np.testing.assert_allclose(got.scores, expected.scores, atol=1e-4)
         np.testing.assert_array_equal(got.classes, expected.classes)
+        assert got.names == expected.names == [CLASS_NAMES[label] for label in expected.classes]
 
 
 def test_a_rectangular_export_runs_in_onnxruntime_like_pytorch(resnet, tmp_path, capsys):
@@ -173,7 +186,7 @@ def test_a_rectangular_export_runs_in_onnxruntime_like_pytorch(resnet, tmp_path,
     pictures = [np.random.default_rng(0).integers(0, 256, (54, 96, 3), dtype=np.uint8)]  # 16:9
     got, expected = ours(pictures)[0], theirs(pictures)[0]
     assert len(got) == len(expected) > 0
-    np.testing.assert_allclose(got.boxes_xyxy, expected.boxes_xyxy, atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(got.boxes, expected.boxes, atol=1e-4, rtol=1e-4)
     np.testing.assert_allclose(got.scores, expected.scores, atol=1e-4)
     with pytest.raises(CenterNetError, match="takes 96x64 inputs only"):
         ours.set_input_size(128)
@@ -266,7 +279,7 @@ def write_ltrb_checkpoint(path, dfl_bins: int) -> torch.nn.Module:
     torch.manual_seed(0)
     config = Config(model=ModelConfig(arch="resnet18", num_classes=len(CLASS_NAMES), box_head="ltrb",
                                       dfl_bins=dfl_bins), data=DataConfig(input_size=INPUT_SIZE))
-    model = build_model_from_config(config.model, config.data)  # neck shortcuts too, as the default
+    model = build_model(config.model, config.data)  # neck shortcuts too, as the default
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, torch.nn.ConvTranspose2d):
@@ -288,13 +301,13 @@ def test_the_ltrb_head_exports_with_decoding_and_runs_in_the_onnx_predictor(dfl_
     batch = images(1)
     boxes, scores, _ = session.run(None, {"images": batch.numpy()})
     with torch.inference_mode():
-        expected = decode_outputs(model(batch), k=10, dfl_bins=dfl_bins).numpy()
-    np.testing.assert_allclose(boxes, expected[..., :4] * 4, atol=1e-3, rtol=1e-4)
-    np.testing.assert_allclose(scores, expected[..., 4], atol=1e-4)
+        expected = LtrbBoxes(dfl_bins).decode(model(batch), InferenceConfig(top_k=10), flip_test=False)
+    np.testing.assert_allclose(boxes, expected.boxes.numpy() * 4, atol=1e-3, rtol=1e-4)
+    np.testing.assert_allclose(scores, expected.scores.numpy(), atol=1e-4)
     export(capsys, "--checkpoint", str(tmp_path / "ltrb.pt"), "--output", str(tmp_path / "net.onnx"))
     pictures = [np.random.default_rng(1).integers(0, 256, (40, 90, 3), dtype=np.uint8)]
     for flip_test in (False, True):
         ours = load_predictor(tmp_path / "net.onnx", "onnxruntime", device="cpu", flip_test=flip_test)(pictures)[0]
         theirs = Predictor.from_file(tmp_path / "ltrb.pt", device="cpu", amp="off", flip_test=flip_test)(pictures)[0]
         assert len(ours) == len(theirs) > 0
-        np.testing.assert_allclose(ours.boxes_xyxy, theirs.boxes_xyxy, atol=1e-3, rtol=1e-4)
+        np.testing.assert_allclose(ours.boxes, theirs.boxes, atol=1e-3, rtol=1e-4)

@@ -4,13 +4,15 @@ training and the last at inference, padding to the hourglass's multiple, and the
 import pytest
 import torch
 
-from centernet.config import LossConfig
-from centernet.losses import build_criterion
-from centernet.model import build_model
+from centernet.config import LossConfig, ModelConfig
 from centernet.model.build import CenterNet
 from centernet.model.heads import CenterNetHeads
 from centernet.model.hourglass import HourglassBody
 from centernet.targets import encode_targets_batched
+from centernet.tasks import build_criterion, build_model, task_for
+
+CENTER_BOXES = task_for(ModelConfig(box_head="center"))  # the reference's ctdet heads: heatmap, size and offset
+EXTREME_POINTS = task_for(ModelConfig(task="exdet"))
 
 # the reference's large_hourglass with 80 classes (REFERENCE.md): ctdet heads (hm, wh, reg) and exdet heads
 REFERENCE_CTDET = 191_284_008
@@ -20,17 +22,17 @@ REFERENCE_EXDET = 198_531_504
 @pytest.mark.parametrize(("task", "expected"), [("detect", REFERENCE_CTDET), ("exdet", REFERENCE_EXDET)])
 def test_hourglass104_has_the_reference_parameter_count(task, expected):
     with torch.device("meta"):  # no memory, no time
-        model = build_model("hourglass104", 80, box_head="center", task=task)
+        model = build_model(ModelConfig(arch="hourglass104", num_classes=80, box_head="center", task=task))
     count = sum(p.numel() for p in model.parameters())
     assert abs(count - expected) <= 0.02 * expected
     assert count == expected  # the layout is the reference's exactly
     assert len(model.stack_heads) == 1 and model.body.num_stacks == 2
 
 
-def _small_hourglass(num_classes=2, task="detect") -> CenterNet:
+def _small_hourglass(num_classes=2, task=CENTER_BOXES) -> CenterNet:
     """A two-stack hourglass of two levels and 16 channels: the real layout, small enough to run."""
     body = HourglassBody(num_stacks=2, dims=(16, 16, 24), modules=(1, 1, 1))
-    heads = [CenterNetHeads(256, num_classes, 8, "center", task=task) for _ in range(2)]
+    heads = [CenterNetHeads(256, 8, task.head_layout(num_classes)) for _ in range(2)]
     return CenterNet(body, heads[-1], stack_heads=heads[:1])
 
 
@@ -61,20 +63,22 @@ def test_inputs_are_padded_to_the_hourglass_multiple_and_the_features_cropped_ba
 
 def test_hourglass_takes_no_imagenet_weights_and_ignores_the_resnet_up_path_options():
     with pytest.raises(ValueError, match="no ImageNet weights"):
-        build_model("hourglass104", 80, backbone_weights="imagenet")
+        build_model(ModelConfig(arch="hourglass104", num_classes=80, backbone_weights="imagenet"))
     with torch.device("meta"):
-        plain = build_model("hourglass104", 3)
-        with_options = build_model("hourglass104", 3, neck_shortcuts=True, neck_channels=(256, 128, 64))
+        plain = build_model(ModelConfig(arch="hourglass104", num_classes=3, neck_shortcuts=False, neck_channels=None))
+        with_options = build_model(ModelConfig(arch="hourglass104", num_classes=3, neck_shortcuts=True,
+                                               neck_channels=(256, 128, 64)))
     assert [p.shape for p in with_options.parameters()] == [p.shape for p in plain.parameters()]
 
 
 def test_the_loss_of_several_stacks_is_the_mean_of_each_stacks_loss():
     torch.manual_seed(0)
     boxes = torch.tensor([[[8.0, 8, 40, 48]]])
-    targets = encode_targets_batched(boxes, torch.tensor([[1]]), torch.tensor([[True]]), 2, (16, 16))
+    targets = encode_targets_batched(boxes, torch.tensor([[1]]), torch.tensor([[True]]), 2, (16, 16),
+                                     gaussian="round", step=None)
     stacks = [{name: torch.randn(1, channels, 16, 16) for name, channels in (("heatmap", 2), ("size", 2),
                                                                              ("offset", 2))} for _ in range(2)]
-    criterion = build_criterion(LossConfig(), box_head="center")
+    criterion = build_criterion(CENTER_BOXES, LossConfig())
     total, stats = criterion(stacks, targets)
     first, first_stats = criterion(stacks[0], targets)
     second, second_stats = criterion(stacks[1], targets)
@@ -86,12 +90,13 @@ def test_the_loss_of_several_stacks_is_the_mean_of_each_stacks_loss():
 
 def test_the_exdet_loss_averages_its_nine_terms_over_stacks():
     torch.manual_seed(0)
-    model = _small_hourglass(task="exdet").train()
+    model = _small_hourglass(task=EXTREME_POINTS).train()
     points = torch.tensor([[[[24.0, 8], [8, 28], [28, 48], [40, 20]]]])
     targets = encode_targets_batched(torch.tensor([[[8.0, 8, 40, 48]]]), torch.tensor([[1]]),
-                                     torch.tensor([[True]]), 2, (16, 16), task="exdet", extreme_points=points)
+                                     torch.tensor([[True]]), 2, (16, 16), gaussian="round",
+                                     step=EXTREME_POINTS.target_step(), extreme_points=points)
     stacks = model(torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8))
-    criterion = build_criterion(LossConfig(), task="exdet")
+    criterion = build_criterion(EXTREME_POINTS, LossConfig())
     total, stats = criterion(stacks, targets)
     per_stack = [criterion(stack, targets)[0] for stack in stacks]
     torch.testing.assert_close(total, sum(per_stack) / 2)

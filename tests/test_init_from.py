@@ -10,16 +10,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from centernet.checkpoint import load_checkpoint
+from centernet.checkpoint import load_checkpoint, save_checkpoint
 from centernet.cli import main
-from centernet.config import Config, DataConfig, ModelConfig, TrainConfig, reference_neck_channels
+from centernet.config import Config, DataConfig, ModelConfig, TrainConfig, config_to_dict, reference_neck_channels
 from centernet.data.coco import CocoDataset
 from centernet.engine.evaluate import evaluate
-from centernet.engine.init_from import class_fates
+from centernet.engine.init_from import class_fates, initialise_from
 from centernet.engine.train import build_state, load_datasets
 from centernet.errors import CheckpointError
-from centernet.model import build_model
+from centernet.model.heads import CenterNetHeads
 from centernet.predictor import Predictor
+from centernet.tasks import build_model
 from tests.conftest import load_script
 from tests.test_backbones import reference_name
 
@@ -134,7 +135,9 @@ def test_a_converted_original_checkpoint_loads_the_same_way(shapes, tmp_path, ca
     convolution reads RGB (the original reads BGR)."""
     converter = load_script("convert_reference_checkpoint")
     torch.manual_seed(0)
-    original_model = build_model("resnet18", 4)  # the reference's layout: center head, no shortcuts
+    # the reference's layout: center head, no shortcuts, the reference's up path
+    original_model = build_model(ModelConfig(arch="resnet18", num_classes=4, box_head="center", neck_shortcuts=False,
+                                             neck_channels=None))
     original = {reference_name(name, "resnet18"): tensor.clone() for name, tensor in original_model.state_dict().items()
                 if not name.endswith("num_batches_tracked")}
     torch.save({"epoch": 70, "state_dict": original}, tmp_path / "ctdet_original.pth")
@@ -159,3 +162,63 @@ def test_a_converted_original_checkpoint_loads_the_same_way(shapes, tmp_path, ca
     assert f"loaded {len(new) - 2} tensors, remapped 2" in printed
     assert "triangle  new: heatmap from the prior" in printed
     assert "circle    carried over from old index 1 (Circle)" in printed
+
+
+# the shapes' classes in the trained detector's order; the new task's: SQUARE <- square (1), wedge new, Circle <- 0
+OLD_CLASS_NAMES = ["circle", "square", "triangle"]
+NEW_CLASS_NAMES = [category["name"] for category in NEW_CATEGORIES]
+
+
+def random_heads_checkpoint(path: Path, config: ModelConfig, class_names: list[str]) -> dict[str, torch.Tensor]:
+    """A checkpoint of a fresh network of `config` whose heads' last layers (weights and biases, in every stack) are
+    random, so that each class row differs from the prior and from every other row; returns its weights."""
+    model = build_model(config)
+    with torch.no_grad():
+        for heads in (module for module in model.modules() if isinstance(module, CenterNetHeads)):
+            for head in heads.values():
+                torch.nn.init.normal_(head[-1].weight), torch.nn.init.normal_(head[-1].bias)
+    save_checkpoint(path, {"model": model.state_dict(), "epoch": 1, "step": 1, "config": config_to_dict(Config(
+        model=config)), "class_names": class_names, "category_ids": list(range(1, len(class_names) + 1))})
+    return model.state_dict()
+
+
+def assert_class_rows_moved_and_the_rest_loaded(new: dict[str, torch.Tensor], old: dict[str, torch.Tensor],
+                                                class_rows: set[str]) -> None:
+    """In each tensor of `class_rows` (a class-indexed head's last weight or bias) SQUARE's row is old square's,
+    Circle's old circle's, and wedge's its fresh one (the bias: the prior), not triangle's; every other tensor is the
+    checkpoint's."""
+    assert class_rows <= new.keys()
+    for name, tensor in new.items():
+        if name not in class_rows:
+            torch.testing.assert_close(tensor, old[name], rtol=0, atol=0, msg=name)
+            continue
+        torch.testing.assert_close(tensor[[0, 2]], old[name][[1, 0]], rtol=0, atol=0, msg=name)
+        assert not torch.equal(tensor[1], old[name][2]), name
+        if name.endswith(".bias"):
+            assert float(tensor[1]) == pytest.approx(PRIOR_BIAS, abs=1e-4), name
+
+
+def test_fine_tuning_an_exdet_model_moves_the_rows_of_its_centre_and_all_four_extreme_point_heatmaps(tmp_path):
+    torch.manual_seed(0)
+    config = ModelConfig(task="exdet", num_classes=3)
+    old = random_heads_checkpoint(tmp_path / "exdet.pt", config, OLD_CLASS_NAMES)
+    model = build_model(config)
+    report = initialise_from(model, tmp_path / "exdet.pt", NEW_CLASS_NAMES, config)
+    class_rows = {f"heads.{head}.2.{kind}" for kind in ("weight", "bias")
+                  for head in ("heatmap", "heatmap_top", "heatmap_left", "heatmap_bottom", "heatmap_right")}
+    new = model.state_dict()
+    assert_class_rows_moved_and_the_rest_loaded(new, old, class_rows)
+    assert (report.loaded, report.remapped, report.initialised, report.unused) == (len(new) - 10, 10, 0, 0)
+    assert report.fates == [1, None, 0]
+
+
+def test_fine_tuning_a_hourglass_moves_the_heatmap_rows_of_every_stack(tmp_path):
+    torch.manual_seed(0)
+    config = ModelConfig(arch="hourglass104", num_classes=3)  # two stacks, each with its heads (about 2 s to build)
+    old = random_heads_checkpoint(tmp_path / "hourglass.pt", config, OLD_CLASS_NAMES)
+    model = build_model(config)
+    report = initialise_from(model, tmp_path / "hourglass.pt", NEW_CLASS_NAMES, config)
+    class_rows = {f"{stack}.heatmap.2.{kind}" for stack in ("stack_heads.0", "heads") for kind in ("weight", "bias")}
+    new = model.state_dict()
+    assert_class_rows_moved_and_the_rest_loaded(new, old, class_rows)
+    assert (report.loaded, report.remapped, report.initialised, report.unused) == (len(new) - 4, 4, 0, 0)

@@ -5,11 +5,14 @@ import math
 import pytest
 import torch
 
-from centernet.config import LossConfig
-from centernet.losses import DetectionLoss, build_criterion, masked_l1_loss, penalty_reduced_focal_loss
+from centernet.config import LossConfig, ModelConfig
+from centernet.losses import DetectionLoss, masked_l1_loss, penalty_reduced_focal_loss
 from centernet.structures import Targets
 from centernet.targets import encode_targets_batched
+from centernet.tasks import build_criterion, task_for
 from tests.reference import reference_focal_loss
+
+CENTER_BOXES = task_for(ModelConfig(box_head="center"))  # the reference's heads: heatmap, size and offset
 
 
 def straightforward_focal(logits, target, alpha=2.0, beta=4.0):
@@ -108,14 +111,14 @@ def test_masked_l1_loss_is_zero_with_finite_gradient_without_objects():
 def empty_and_full_targets():
     boxes = torch.tensor([[[0.0, 0, 0, 0]], [[8, 8, 40, 40]]])
     return encode_targets_batched(boxes, torch.zeros(2, 1, dtype=torch.long), torch.tensor([[False], [True]]), 3,
-                                  (16, 16))
+                                  (16, 16), gaussian="round", step=None)
 
 
 def test_aggregator_returns_weighted_total_and_detached_stats():
     outputs = {"heatmap": torch.randn(2, 3, 16, 16, requires_grad=True), "size": torch.randn(2, 2, 16, 16),
                "offset": torch.randn(2, 2, 16, 16)}
     targets = empty_and_full_targets()
-    total, stats = build_criterion(LossConfig())(outputs, targets)
+    total, stats = build_criterion(CENTER_BOXES, LossConfig())(outputs, targets)
     assert set(stats) == {"loss", "heatmap_loss", "size_loss", "offset_loss"}
     expected = stats["heatmap_loss"] + 0.1 * stats["size_loss"] + stats["offset_loss"]
     torch.testing.assert_close(total.detach(), expected)
@@ -135,7 +138,7 @@ def test_aggregator_terms_are_their_criteria_with_their_own_weights(class_weight
                "offset": torch.rand(2, 2, 16, 16, generator=generator)}  # within a pixel: a small L1
     targets = empty_and_full_targets()
     config = LossConfig(heatmap_weight=0.5, size_weight=0.3, offset_weight=2.0)
-    total, stats = build_criterion(config, class_weights)(outputs, targets)
+    total, stats = build_criterion(CENTER_BOXES, config, class_weights)(outputs, targets)
     heatmap = penalty_reduced_focal_loss(outputs["heatmap"], targets.heatmap, class_weights=class_weights)
     size = masked_l1_loss(outputs["size"], targets.index, targets.mask, targets.size)
     offset = masked_l1_loss(outputs["offset"], targets.index, targets.mask, targets.offset)
@@ -155,13 +158,13 @@ def test_aggregator_averages_over_stacks_and_handles_an_all_empty_batch():
     empty = Targets(heatmap=torch.zeros(1, 3, 8, 8), size=torch.zeros(1, 4, 2), offset=torch.zeros(1, 4, 2),
                     index=torch.zeros(1, 4, dtype=torch.long), mask=torch.zeros(1, 4))
     outputs = {"heatmap": torch.randn(1, 3, 8, 8), "size": torch.randn(1, 2, 8, 8), "offset": torch.randn(1, 2, 8, 8)}
-    total, stats = build_criterion(LossConfig())(outputs, empty)
+    total, stats = build_criterion(CENTER_BOXES, LossConfig())(outputs, empty)
     assert torch.isfinite(total) and stats["size_loss"] == 0 and stats["offset_loss"] == 0
 
 
 def test_unknown_heatmap_loss_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown heatmap loss"):
-        build_criterion(LossConfig(heatmap_loss="nope"))
+        build_criterion(CENTER_BOXES, LossConfig(heatmap_loss="nope"))
 
 
 def test_mse_heatmap_loss_is_torchs_mse_of_the_sigmoid_and_leaves_ignored_pixels_out():
@@ -185,6 +188,6 @@ def test_mse_is_a_heatmap_loss_of_the_aggregator():
     targets = empty_and_full_targets()
     outputs = {"heatmap": torch.randn(2, 3, 16, 16), "size": torch.randn(2, 2, 16, 16),
                "offset": torch.randn(2, 2, 16, 16)}
-    _, stats = build_criterion(LossConfig(heatmap_loss="mse"))(outputs, targets)
+    _, stats = build_criterion(CENTER_BOXES, LossConfig(heatmap_loss="mse"))(outputs, targets)
     torch.testing.assert_close(stats["heatmap_loss"], torch.nn.MSELoss()(outputs["heatmap"].sigmoid(),
                                                                          targets.heatmap))

@@ -13,10 +13,14 @@ import math
 import numpy as np
 import pytest
 import torch
+from torchvision.ops import generalized_box_iou_loss
 
-from centernet.decode import decode_ltrb, decode_outputs, merge_flip_ltrb
+from centernet.config import InferenceConfig, ModelConfig
+from centernet.decode import decode_ltrb, merge_flip_ltrb
 from centernet.losses.regression import ltrb_dfl_loss, ltrb_giou_loss
 from centernet.targets import TargetEncoder, elliptical_radius
+from centernet.tasks import task_for
+from centernet.tasks.boxes import LtrbBoxes, LtrbSamples
 from centernet.tensors import DFL_BIN_WIDTH, LTRB_SCALE, ltrb_distances
 from tests.reference import reference_ltrb_encode
 
@@ -27,8 +31,8 @@ A_BOX, B_BOX = [4.0, 4, 28, 20], [16.0, 8, 24, 16]
 def encode(boxes, classes=None, gaussian="elliptical"):
     boxes = torch.tensor([boxes], dtype=torch.float32)
     classes = torch.zeros(boxes.shape[:2], dtype=torch.long) if classes is None else torch.tensor([classes])
-    return TargetEncoder(2, (8, 8), box_head="ltrb", gaussian=gaussian)(boxes, classes, torch.ones(classes.shape,
-                                                                                                 dtype=torch.bool))
+    return TargetEncoder(2, (8, 8), gaussian=gaussian, step=LtrbSamples())(boxes, classes,
+                                                                           torch.ones(classes.shape, dtype=torch.bool))
 
 
 def samples(targets) -> dict[tuple[int, int], tuple[list[float], float]]:
@@ -94,6 +98,41 @@ def test_giou_loss_is_zero_for_exact_boxes_and_the_weighted_mean_of_torchvisions
     assert 0.1 < shrunk.item() < 1.0
 
 
+def ltrb_map(samples: dict[tuple[int, int], list[float]], channels: int = 4) -> torch.Tensor:
+    """A (1, channels, 4, 4) ltrb head output, zero but at the pixels (x, y) given, which hold the values given."""
+    raw = torch.zeros(1, channels, 4, 4)
+    for (x, y), values in samples.items():
+        raw[0, :, y, x] = torch.tensor(values)
+    return raw
+
+
+def test_giou_loss_is_torchvisions_giou_loss_of_the_predicted_boxes_beyond_one_where_they_miss_their_targets():
+    """Stride 4 on a 4 x 4 map: pixel (x, y) has its centre at (4x + 2, 4y + 2). Three samples:
+    - (0, 0), centre (2, 2), distances (2, 2, 6, 2): box (0, 0, 8, 4) against (4, 0, 12, 4): intersection 16,
+      union 48, the enclosing box is the union: GIoU 1/3, loss 2/3;
+    - (3, 1), centre (14, 6), distances 2: box (12, 4, 16, 8) against (0, 4, 4, 8), a miss: union 32, enclosing
+      (0, 4, 16, 8) 64, GIoU -1/2, loss 3/2;
+    - (1, 3), centre (6, 14), distances 4: box (2, 10, 10, 18) against (20, 30, 24, 34), far off: union 80,
+      enclosing (2, 10, 24, 34) 22 * 24 = 528, GIoU -448/528, loss 1 + 448/528.
+    A plain IoU loss would be 2/3, 1, 1: it never exceeds 1."""
+    distances = {(0, 0): [2.0, 2, 6, 2], (3, 1): [2.0, 2, 2, 2], (1, 3): [4.0, 4, 4, 4]}
+    raw = ltrb_map({pixel: [d / LTRB_SCALE for d in values] for pixel, values in distances.items()})
+    box_index = torch.tensor([y * 4 + x for x, y in distances])
+    box_target = torch.tensor([[4.0, 0, 12, 4], [0.0, 4, 4, 8], [20.0, 30, 24, 34]])
+    predicted = torch.tensor([[0.0, 0, 8, 4], [12.0, 4, 16, 8], [2.0, 10, 10, 18]])
+    per_box = generalized_box_iou_loss(predicted, box_target, reduction="none")
+    torch.testing.assert_close(per_box, torch.tensor([2 / 3, 3 / 2, 1 + 448 / 528]))
+    for i in range(3):  # each sample alone: its own loss (weight w: w * loss / (w + 1e-4))
+        alone = ltrb_giou_loss(raw, box_index[i:i + 1], box_target[i:i + 1], torch.ones(1), stride=4)
+        assert alone.item() == pytest.approx(per_box[i].item() / (1 + 1e-4), abs=1e-5)
+    box_weight = torch.tensor([1.0, 2.0, 0.5])
+    loss = ltrb_giou_loss(raw, box_index, box_target, box_weight, stride=4)
+    expected = (2 / 3 * 1.0 + 3 / 2 * 2.0 + (1 + 448 / 528) * 0.5) / (3.5 + 1e-4)
+    assert loss.item() == pytest.approx(expected, abs=1e-5)
+    assert loss.item() == pytest.approx(((per_box * box_weight).sum() / (box_weight.sum() + 1e-4)).item(), abs=1e-5)
+    assert loss.item() > 1
+
+
 def test_no_samples_give_a_zero_box_loss_with_a_finite_gradient():
     raw = torch.randn(2, 4, 8, 8, requires_grad=True)
     empty = torch.zeros(0, dtype=torch.long)
@@ -120,17 +159,53 @@ def test_dfl_loss_is_lowest_at_the_two_bins_around_the_target():
     assert torch.isfinite(loss) and logits.grad.abs().sum() > 0
 
 
+def test_dfl_loss_by_hand_with_target_distances_in_bins_of_dfl_bin_width_pixels():
+    """Four bins (0..4, bins of 8 pixels). Pixel (x 2, y 3), centre (10, 14) at stride 4, target box
+    (4, 2, 12, 30): distances 6, 12, 2, 16 pixels = 0.75, 1.5, 0.25, 2 bins. The logits are log-probabilities,
+    so S is given: left -(0.25 log S_0 + 0.75 log S_1), top -(0.5 log S_1 + 0.5 log S_2),
+    right -(0.75 log S_0 + 0.25 log S_1), bottom (an integer) -log S_2; the loss is their mean, weighted."""
+    probabilities = [[0.1, 0.2, 0.3, 0.25, 0.15],  # left
+                     [0.05, 0.15, 0.4, 0.3, 0.1],  # top
+                     [0.6, 0.2, 0.1, 0.05, 0.05],  # right
+                     [0.1, 0.1, 0.5, 0.2, 0.1]]  # bottom
+    raw = ltrb_map({(2, 3): [math.log(p) for edge in probabilities for p in edge]}, channels=4 * 5)
+    box_target = torch.tensor([[4.0, 2, 12, 30]])
+    assert [6 / DFL_BIN_WIDTH, 12 / DFL_BIN_WIDTH, 2 / DFL_BIN_WIDTH, 16 / DFL_BIN_WIDTH] == [0.75, 1.5, 0.25, 2]
+    per_edge = [-(0.25 * math.log(0.1) + 0.75 * math.log(0.2)),
+                -(0.5 * math.log(0.15) + 0.5 * math.log(0.4)),
+                -(0.75 * math.log(0.6) + 0.25 * math.log(0.2)),
+                -math.log(0.5)]
+    loss = ltrb_dfl_loss(raw, torch.tensor([3 * 4 + 2]), box_target, torch.tensor([2.0]), stride=4, dfl_bins=4)
+    assert loss.item() == pytest.approx(2.0 * sum(per_edge) / 4 / (2.0 + 1e-4), abs=1e-5)
+
+
+def test_dfl_targets_beyond_the_last_bin_are_capped_just_below_it():
+    """Pixel (0, 0), centre (2, 2), target box (-38, 2, 2, 2): left 40 pixels = 5 bins > 4, capped at 3.99, so
+    -(0.01 log S_3 + 0.99 log S_4); top, right, bottom 0 bins: -log S_0. S uniform (1/5) on every edge but the
+    left: (0.1, 0.1, 0.1, 0.3, 0.4)."""
+    left = [0.1, 0.1, 0.1, 0.3, 0.4]
+    raw = ltrb_map({(0, 0): [math.log(p) for p in left] + [0.0] * 15}, channels=4 * 5)
+    loss = ltrb_dfl_loss(raw, torch.tensor([0]), torch.tensor([[-38.0, 2, 2, 2]]), torch.ones(1), stride=4,
+                         dfl_bins=4)
+    per_edge = [-(0.01 * math.log(0.3) + 0.99 * math.log(0.4))] + [math.log(5)] * 3
+    assert loss.item() == pytest.approx(sum(per_edge) / 4 / (1 + 1e-4), abs=1e-5)
+
+
 def test_decode_of_a_hand_built_ltrb_map():
     heatmap = torch.zeros(1, 2, 8, 8)
     heatmap[0, 1, 1, 2] = 0.8  # class 1 at (x 2, y 1): pixel centre (10, 6) in input pixels
     distances = torch.zeros(1, 4, 8, 8)
     distances[0, :, 1, 2] = torch.tensor([6.0, 2.0, 10.0, 4.0])
-    rows = decode_ltrb(heatmap, distances, k=1, stride=4)
-    torch.testing.assert_close(rows[0, 0], torch.tensor([1.0, 1.0, 5.0, 2.5, 0.8, 1.0]))  # output pixels
+    found = decode_ltrb(heatmap, distances, k=1, stride=4)
+    torch.testing.assert_close(found.boxes[0, 0], torch.tensor([1.0, 1.0, 5.0, 2.5]))  # output pixels
+    torch.testing.assert_close(found.scores[0, 0], torch.tensor(0.8))
+    assert found.classes[0, 0].item() == 1 and found.points == {}
     raw = torch.zeros(1, 4, 8, 8)
     raw[0, :, 1, 2] = torch.tensor([6.0, 2.0, 10.0, 4.0]) / LTRB_SCALE
     logits = torch.logit(heatmap.clamp(1e-6, 1 - 1e-6))
-    torch.testing.assert_close(decode_outputs({"heatmap": logits, "ltrb": raw}, k=1)[0, 0, :4], rows[0, 0, :4])
+    task = task_for(ModelConfig(box_head="ltrb"))  # the ltrb task decodes raw head outputs (logits, ReLU * 16)
+    decoded = task.decode({"heatmap": logits, "ltrb": raw}, InferenceConfig(top_k=1), flip_test=False)
+    torch.testing.assert_close(decoded.boxes[0, 0], found.boxes[0, 0])
 
 
 def test_flip_merge_swaps_left_and_right_of_the_mirror():
@@ -158,7 +233,7 @@ def test_the_batched_encoder_equals_ttfnets_per_object_loop():
         labels = torch.zeros(1, 48, dtype=torch.long)
         labels[0, :count] = torch.from_numpy(classes)
         valid = torch.arange(48)[None] < count
-        ours = TargetEncoder(3, (32, 32), box_head="ltrb", gaussian="elliptical")(padded, labels, valid)
+        ours = TargetEncoder(3, (32, 32), gaussian="elliptical", step=LtrbSamples())(padded, labels, valid)
         np.testing.assert_allclose(ours.heatmap[0].numpy(), reference["heatmap"], atol=1e-7)
         weight = np.zeros(32 * 32, np.float32)
         weight[ours.box_index.numpy()] = ours.box_weight.numpy()
@@ -173,7 +248,7 @@ def test_a_fresh_ltrb_head_predicts_32_pixel_boxes_whose_giou_loss_has_a_gradien
     from centernet.model.heads import CenterNetHeads
 
     torch.manual_seed(0)
-    head = CenterNetHeads(in_channels=8, num_classes=2, head_conv=8, box_head="ltrb")
+    head = CenterNetHeads(in_channels=8, head_conv=8, layout=LtrbBoxes(dfl_bins=0).head_layout(2))
     raw = head(torch.rand(1, 8, 8, 8))["ltrb"]
     assert torch.allclose(ltrb_distances(raw), torch.full_like(raw, LTRB_SCALE), atol=0.1)
     targets = encode([A_BOX])

@@ -1,26 +1,34 @@
 """The ResNet CenterNet: shapes, the reference parameter count, initialisation, and overfitting one batch."""
 
+import dataclasses
 import math
 
 import pytest
 import torch
 from torchvision.ops import box_iou
 
-from centernet.config import Config, DataConfig, LossConfig, ModelConfig
+from centernet.config import Config, LossConfig, ModelConfig
 from centernet.decode import decode
-from centernet.losses import build_criterion
-from centernet.model import build_model, build_model_from_config
 from centernet.targets import encode_targets_batched
+from centernet.tasks import build_criterion, build_model, task_for
+
+
+def reference(arch: str, num_classes: int, **changes) -> ModelConfig:
+    """The reference CenterNet's network of `arch`: the center box head (size and offset), the up path without
+    shortcuts and with the reference's channels for the body (None: 256 256 256 for the plain ResNets), but for
+    the `changes`."""
+    return dataclasses.replace(ModelConfig(arch=arch, num_classes=num_classes, box_head="center",
+                                           neck_shortcuts=False, neck_channels=None), **changes)
 
 
 def test_resnet18_has_the_reference_parameter_count():
-    model = build_model("resnet18", num_classes=80)
+    model = build_model(reference("resnet18", 80))
     assert sum(p.numel() for p in model.parameters()) == 15_820_372
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "resnet34", "resnet50", "resnet101"])
 def test_heads_are_at_stride_four(arch):
-    model = build_model(arch, num_classes=3).eval()
+    model = build_model(reference(arch, 3)).eval()
     with torch.inference_mode():
         outputs = model(torch.zeros(1, 3, 64, 96))
     assert outputs["heatmap"].shape == (1, 3, 16, 24)
@@ -28,16 +36,16 @@ def test_heads_are_at_stride_four(arch):
 
 
 def test_heatmap_bias_starts_at_the_focal_prior():
-    model = build_model("resnet18", num_classes=4)
+    model = build_model(reference("resnet18", 4))
     torch.testing.assert_close(model.heads.heatmap[-1].bias, torch.full((4,), -math.log(9)))
     assert model.heads.size[-1].bias.abs().sum() == 0 and model.heads.offset[-1].bias.abs().sum() == 0
 
 
 def test_unknown_arch_and_bad_class_count_are_clear_errors():
     with pytest.raises(ValueError, match="unknown arch"):
-        build_model("resnet7", num_classes=3)
+        build_model(reference("resnet7", 3))
     with pytest.raises(ValueError, match="num_classes"):
-        build_model("resnet18", num_classes=0)
+        build_model(reference("resnet18", 0))
 
 
 def test_overfits_one_batch_on_cpu_until_decoding_recovers_the_boxes():
@@ -50,9 +58,10 @@ def test_overfits_one_batch_on_cpu_until_decoding_recovers_the_boxes():
         for (x1, y1, x2, y2), keep in zip(image_boxes.tolist(), image_valid, strict=True):
             if keep:
                 image[:, y1:y2, x1:x2] = 0.9 * 255  # something to see
-    targets = encode_targets_batched(boxes, classes, valid, 2, (16, 16))
-    model = build_model("resnet18", num_classes=2)
-    criterion = build_criterion(LossConfig())
+    targets = encode_targets_batched(boxes, classes, valid, 2, (16, 16), gaussian="round", step=None)
+    config = reference("resnet18", 2)
+    model = build_model(config)
+    criterion = build_criterion(task_for(config), LossConfig())
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     for _ in range(200):
         loss, _ = criterion(model(images), targets)
@@ -65,17 +74,17 @@ def test_overfits_one_batch_on_cpu_until_decoding_recovers_the_boxes():
     detections = decode(outputs["heatmap"].sigmoid(), outputs["size"], outputs["offset"], k=5)
     for i in range(2):
         truth = boxes[i][valid[i]] / 4
-        found = detections[i, : len(truth)]
-        assert (found[:, 4] > 0.3).all()
-        iou = box_iou(truth, found[:, :4])
+        found_boxes = detections.boxes[i, : len(truth)]
+        assert (detections.scores[i, : len(truth)] > 0.3).all()
+        iou = box_iou(truth, found_boxes)
         best = iou.max(dim=1)
         assert (best.values > 0.7).all(), iou
-        assert (found[best.indices, 5] == classes[i][valid[i]].float()).all()
+        assert (detections.classes[i, best.indices] == classes[i][valid[i]]).all()
 
 
 def test_neck_shortcuts_add_ttfnets_convs_and_nothing_else():
-    plain = build_model("resnet18", 3)
-    shortcut = build_model("resnet18", 3, neck_shortcuts=True)
+    plain = build_model(reference("resnet18", 3))
+    shortcut = build_model(reference("resnet18", 3, neck_shortcuts=True))
     # strides 16, 8, 4: 1, 2 and 3 3x3 convs from 256, 128 and 64 channels to the neck's 256
     conv = [(256, 256), (128, 256), (256, 256), (64, 256), (256, 256), (256, 256)]
     extra = sum(out_channels * in_channels * 9 + out_channels for in_channels, out_channels in conv)
@@ -94,15 +103,15 @@ def test_neck_shortcuts_add_ttfnets_convs_and_nothing_else():
 
 
 def test_dla_ignores_the_resnet_up_path_options_so_the_defaults_build_it():
-    plain = build_model("dla34_plain", 3)
-    with_options = build_model_from_config(ModelConfig(arch="dla34_plain", num_classes=3), DataConfig())
+    plain = build_model(reference("dla34_plain", 3))
+    with_options = build_model(ModelConfig(arch="dla34_plain", num_classes=3))
     assert Config().model.neck_shortcuts  # on by default, for the ResNet bodies
     assert [p.shape for p in with_options.body.parameters()] == [p.shape for p in plain.body.parameters()]
 
 
 def test_the_neck_channels_set_the_resnet_up_path():
-    thin = build_model("resnet18", 3, neck_channels=(256, 128, 64))
+    thin = build_model(reference("resnet18", 3, neck_channels=(256, 128, 64)))
     assert [m.out_channels for m in thin.body.neck if isinstance(m, torch.nn.ConvTranspose2d)] == [256, 128, 64]
     assert thin(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))["heatmap"].shape == (1, 3, 16, 16)
     with pytest.raises(ValueError, match="three positive"):
-        build_model("resnet18", 3, neck_channels=(256, 128))
+        build_model(reference("resnet18", 3, neck_channels=(256, 128)))

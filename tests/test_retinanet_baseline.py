@@ -52,10 +52,11 @@ def test_detections_go_back_to_original_pixels_and_are_clipped(baseline):
     inverse = np.array([[2.0, 0.0, -10.0], [0.0, 2.0, 4.0]], np.float32)  # input pixels -> original pixels
     output = {"boxes": torch.tensor([[10.0, 5.0, 20.0, 15.0], [0.0, 0.0, 100.0, 100.0]]),
               "scores": torch.tensor([0.9, 0.2]), "labels": torch.tensor([1, 0])}
-    detections = baseline.to_detections(output, inverse, width=150, height=120)
-    np.testing.assert_allclose(detections.boxes_xyxy, [[10, 14, 30, 34], [0, 4, 150, 120]])
+    detections = baseline.to_detections(output, inverse, width=150, height=120, class_names=["cat", "dog"])
+    np.testing.assert_allclose(detections.boxes, [[10, 14, 30, 34], [0, 4, 150, 120]])
     np.testing.assert_allclose(detections.scores, [0.9, 0.2])
     assert detections.classes.tolist() == [1, 0] and detections.classes.dtype == np.int64
+    assert detections.names == ["dog", "cat"]
 
 
 @pytest.mark.parametrize(("done", "seconds", "expected"), [

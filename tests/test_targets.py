@@ -21,7 +21,8 @@ def encode_targets(boxes_xyxy, classes, num_classes, output_size, max_objects=12
     padded_boxes[0, :len(boxes)] = torch.from_numpy(boxes)
     padded_classes[0, :len(boxes)] = torch.from_numpy(labels)
     valid[0, :len(boxes)] = True
-    targets = encode_targets_batched(padded_boxes, padded_classes, valid, num_classes, output_size)
+    targets = encode_targets_batched(padded_boxes, padded_classes, valid, num_classes, output_size, gaussian="round",
+                                     step=None)
     return Targets(**{name: getattr(targets, name)[0].numpy() for name in ("heatmap", "size", "offset", "index",
                                                                            "mask")})
 
@@ -165,7 +166,8 @@ def encode_with_the_batched_encoder(boxes, classes, num_classes, output_size, ma
     padded_boxes[0, :count] = torch.from_numpy(boxes[:count])
     padded_classes[0, :count] = torch.from_numpy(classes[:count])
     valid[0, :count] = True
-    targets = encode_targets_batched(padded_boxes, padded_classes, valid, num_classes, output_size)
+    targets = encode_targets_batched(padded_boxes, padded_classes, valid, num_classes, output_size, gaussian="round",
+                                     step=None)
     return {name: getattr(targets, name)[0].numpy() for name in ("heatmap", "size", "offset", "index", "mask")}
 
 
@@ -206,7 +208,7 @@ def test_a_batch_encodes_as_its_images_one_by_one():
         boxes[i, :len(image_boxes)] = torch.from_numpy(image_boxes)
         classes[i, :len(image_boxes)] = torch.from_numpy(image_classes)
         valid[i, :len(image_boxes)] = True
-    batched = encode_targets_batched(boxes, classes, valid, 6, (128, 128))
+    batched = encode_targets_batched(boxes, classes, valid, 6, (128, 128), gaussian="round", step=None)
     for i, (image_boxes, image_classes) in enumerate(images):
         single = encode_targets(image_boxes, image_classes, 6, (128, 128), max_objects=slots)
         for name in ("heatmap", "size", "offset", "index", "mask"):

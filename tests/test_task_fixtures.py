@@ -18,12 +18,14 @@ import numpy as np
 import torch
 
 from centernet.checkpoint import load_checkpoint
+from centernet.config import ModelConfig
 from centernet.data.images import read_image_rgb
 from centernet.model.build import CenterNet
 from centernet.model.heads import CenterNetHeads
 from centernet.model.hourglass import HourglassBody
 from centernet.predictor import load_predictor
 from centernet.structures import Detections
+from centernet.tasks import task_for
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tasks"
 ATOL = 1e-4  # scores and coordinates (original image pixels); classes must be equal
@@ -32,7 +34,7 @@ ATOL = 1e-4  # scores and coordinates (original image pixels); classes must be e
 def detection_fields(found: Detections) -> dict[str, np.ndarray | None]:
     """One image's detections by the names predictions.json stores them under (`Detections`' fields when they
     were recorded; None where the task has no such field)."""
-    return {"boxes_xyxy": found.boxes_xyxy, "scores": found.scores, "classes": found.classes,
+    return {"boxes_xyxy": found.boxes, "scores": found.scores, "classes": found.classes,
             "extreme_points": found.extreme_points, "octagons": found.octagons}
 
 
@@ -127,7 +129,8 @@ def test_todays_exdet_checkpoint_with_flip_test_predicts_the_stored_extreme_poin
 def small_hourglass() -> CenterNet:
     """As make_fixtures.py builds it: two stacks of three levels, 16 to 32 channels, heads "center" of 8 channels."""
     body = HourglassBody(num_stacks=2, dims=(16, 16, 24, 32), modules=(1, 1, 1, 2))
-    heads = [CenterNetHeads(body.out_channels, 2, 8, "center") for _ in range(body.num_stacks)]
+    layout = task_for(ModelConfig(box_head="center")).head_layout(2)
+    heads = [CenterNetHeads(body.out_channels, 8, layout) for _ in range(body.num_stacks)]
     return CenterNet(body, heads[-1], stack_heads=heads[:-1])
 
 

@@ -182,8 +182,9 @@ def run_demo(args: argparse.Namespace) -> int:
                                    channels_last=args.channels_last, **overrides_from_options(args, InferenceConfig))
         choose_input_size(predictor, args.input_size, source.frame_size)
         wants_strip = bool(args.strip or args.tensorboard)
-        outputs = video.FrameOutputs(predictor.class_names, video.open_sink(args.output, source), args.json,
-                                     display, strip_indices(source.total, source.fps) if wants_strip else set())
+        outputs = video.FrameOutputs(video.open_sink(args.output, source), args.json, display,
+                                     strip_indices(source.total, source.fps) if wants_strip else set(),
+                                     predictor.task.draw)
         stack.callback(outputs.close)
         run_loop(source, predictor, outputs, args)
     video.write_strip(outputs.strip_frames, args.strip, args.tensorboard)

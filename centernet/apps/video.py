@@ -14,6 +14,7 @@ so far are finalised as usual. An image of a folder that fails to decode mid-run
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -30,7 +31,7 @@ from tqdm import tqdm
 from centernet.data.images import read_image_rgb
 from centernet.errors import CenterNetError, DataError
 from centernet.structures import Detections
-from centernet.viz import draw_detections, frame_strip
+from centernet.viz import DrawExtras, draw_detections, frame_strip
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_FOURCCS = {".mp4": "mp4v", ".avi": "MJPG"}  # output suffix -> codec every OpenCV build can write
@@ -312,15 +313,22 @@ def _rounded(values: np.ndarray) -> list:
     return np.round(np.asarray(values, dtype=np.float64), 4).tolist()
 
 
-def detection_record(frame: Frame, detections: Detections, class_names: Sequence[str]) -> dict:
-    """One JSON line: boxes are [x1, y1, x2, y2] in the frame's pixels; exdet detections also carry
-    "extreme_points" [[x, y] top, left, bottom, right] and "octagon" [[x, y] x 8], in the same pixels."""
+# the fields of `Detections` every detection has; the rest are a task's (None where it has none)
+COMMON_FIELDS = ("boxes", "scores", "classes", "names")
+
+
+def detection_record(frame: Frame, detections: Detections) -> dict:
+    """One JSON line: boxes are [x1, y1, x2, y2] in the frame's pixels; each detection also carries its task's
+    fields of `Detections` by name, in the same pixels (exdet: "extreme_points" [[x, y] top, left, bottom, right]
+    and "octagons" [[x, y] x 8])."""
+    extras = {f.name: getattr(detections, f.name) for f in dataclasses.fields(detections)
+              if f.name not in COMMON_FIELDS and getattr(detections, f.name) is not None}
     records = [{"box": [round(float(value), 4) for value in box], "score": round(float(score), 6),
-                "class": class_names[int(label)], "class_index": int(label)}
-               for box, score, label in zip(detections.boxes_xyxy, detections.scores, detections.classes, strict=True)]
-    if detections.extreme_points is not None:
-        for record, points, octagon in zip(records, detections.extreme_points, detections.octagons, strict=True):
-            record.update(extreme_points=_rounded(points), octagon=_rounded(octagon))
+                "class": name, "class_index": int(label),
+                **{field: _rounded(values[index]) for field, values in extras.items()}}
+               for index, (box, score, label, name) in enumerate(zip(detections.boxes, detections.scores,
+                                                                     detections.classes, detections.names,
+                                                                     strict=True))]
     return {
         "frame": frame.index,
         "timestamp": None if frame.timestamp is None else round(frame.timestamp, 6),
@@ -333,9 +341,9 @@ class FrameOutputs:
     """Where each processed frame goes: the annotated video or images, JSON lines, the window, and the
     annotated frames at `strip_indices`, kept for the example strip."""
 
-    def __init__(self, class_names: Sequence[str], sink: VideoSink | ImageFolderSink | None, json_path: str | None,
-                 display: Display | None, strip_indices: set[int]) -> None:
-        self.class_names, self.sink, self.display, self.strip_indices = list(class_names), sink, display, strip_indices
+    def __init__(self, sink: VideoSink | ImageFolderSink | None, json_path: str | None, display: Display | None,
+                 strip_indices: set[int], draw_extras: DrawExtras | None = None) -> None:
+        self.sink, self.display, self.strip_indices, self.draw_extras = sink, display, strip_indices, draw_extras
         self.strip_frames: list[np.ndarray] = []
         self.json_file = open(json_path, "w") if json_path else None  # noqa: SIM115 (closed by close())
 
@@ -347,7 +355,7 @@ class FrameOutputs:
         keep_going = True
         keep_for_strip = frame.index in self.strip_indices
         if self.sink is not None or self.display is not None or keep_for_strip:  # else nothing to draw on
-            drawn = draw_detections(frame.image_rgb, detections, self.class_names)
+            drawn = draw_detections(frame.image_rgb, detections, draw_extras=self.draw_extras)
             if self.sink is not None:
                 self.sink.write(frame, drawn)
             if keep_for_strip:
@@ -355,7 +363,7 @@ class FrameOutputs:
             if self.display is not None:
                 keep_going = self.display.show(drawn)
         if self.json_file is not None:
-            self.json_file.write(json.dumps(detection_record(frame, detections, self.class_names)) + "\n")
+            self.json_file.write(json.dumps(detection_record(frame, detections)) + "\n")
         return keep_going
 
     def close(self) -> None:

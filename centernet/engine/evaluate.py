@@ -15,13 +15,12 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from tqdm import tqdm
 
-from centernet.config import Config
 from centernet.data.coco import CocoDataset, Sample, collate
 from centernet.data.transforms import invert_affine
 from centernet.engine.auroc import HeatmapAUROC
 from centernet.predictor import Predictor
 from centernet.structures import Batch, Detections, Targets, apply_affine, box_xyxy_to_xywh
-from centernet.targets import encode_targets_batched
+from centernet.tasks import Task, build_target_encoder
 
 METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
@@ -40,19 +39,14 @@ class Evaluation:
     examples: list[tuple[np.ndarray, Detections, np.ndarray]] = field(default_factory=list)  # see _example
 
 
-def detections_to_coco(detections: Detections, image_id: int, category_ids: list[int]) -> list[dict]:
-    """One image's detections as COCO result records (boxes x, y, width, height in original pixels); exdet's also
-    with "segmentation" [the octagon as one polygon, x1, y1, ..., x8, y8] and "extreme_points" [top x, top y,
-    left x, ..., right y] (ExtremeNet's results format)."""
-    boxes = box_xyxy_to_xywh(detections.boxes_xyxy.astype(np.float64)).round(2)
-    records = [{"image_id": int(image_id), "category_id": int(category_ids[label]), "bbox": box.tolist(),
-                "score": round(float(score), 5)}
-               for box, score, label in zip(boxes, detections.scores, detections.classes, strict=True)]
-    if detections.extreme_points is not None:
-        for record, points, octagon in zip(records, detections.extreme_points, detections.octagons, strict=True):
-            record.update(segmentation=[octagon.astype(np.float64).round(2).reshape(-1).tolist()],
-                          extreme_points=points.astype(np.float64).round(2).reshape(-1).tolist())
-    return records
+def detections_to_coco(detections: Detections, image_id: int, category_ids: list[int], task: Task) -> list[dict]:
+    """One image's detections as COCO result records (boxes x, y, width, height in original pixels), with the
+    task's fields (`Task.coco_fields`; exdet's octagon as "segmentation" and its "extreme_points")."""
+    boxes = box_xyxy_to_xywh(detections.boxes.astype(np.float64)).round(2)
+    return [{"image_id": int(image_id), "category_id": int(category_ids[label]), "bbox": box.tolist(),
+             "score": round(float(score), 5), **task.coco_fields(detections, index)}
+            for index, (box, score, label) in enumerate(zip(boxes, detections.scores, detections.classes,
+                                                            strict=True))]
 
 
 def has_polygons(coco_gt: COCO) -> bool:
@@ -143,7 +137,8 @@ class _HeadScores:
     examples: list = field(default_factory=list)
 
     def update(self, predictor: Predictor, batch: Batch, heads: dict[str, torch.Tensor]) -> None:
-        targets = _targets(batch.to(predictor.device), predictor.config, tuple(heads["heatmap"].shape[1:]))
+        targets = _targets(batch.to(predictor.device), predictor, tuple(heads["heatmap"].shape[1:]),
+                           with_task_targets=self.criterion is not None)
         self.auroc.update(heads["heatmap"].sigmoid(), targets.heatmap, targets.ignore)
         if self.criterion is not None:
             for name, value in self.criterion(heads, targets)[1].items():
@@ -186,29 +181,31 @@ def evaluate(predictor: Predictor, dataset: CocoDataset, batch_size: int = 16, w
             per_scale.append(predictor.postprocess(outputs, view.inverse_affine, image_sizes))
         detections = predictor.merge_scales(per_scale)
         for image_id, image_detections in zip(batch.image_ids.tolist(), detections, strict=True):
-            results += detections_to_coco(image_detections, image_id, dataset.category_ids)
+            results += detections_to_coco(image_detections, image_id, dataset.category_ids, predictor.task)
         scores.add_examples(batch, detections, heads)
     metrics, per_class = coco_metrics(dataset.coco, results, dataset.class_names, dataset.category_ids)
-    if predictor.config.model.task == "exdet" and has_polygons(dataset.coco):
-        segm, _ = coco_metrics(dataset.coco, results, dataset.class_names, dataset.category_ids, "segm")
-        metrics.update({f"segm_{name}": value for name, value in segm.items()})
+    for iou_type in predictor.task.iou_types(has_polygons(dataset.coco)):
+        if iou_type != "bbox":
+            extra, _ = coco_metrics(dataset.coco, results, dataset.class_names, dataset.category_ids, iou_type)
+            metrics.update({f"{iou_type}_{name}": value for name, value in extra.items()})
     losses = {name: total / max(scores.batches, 1) for name, total in scores.loss_sums.items()}
     per_class_auroc = dict(zip(dataset.class_names, scores.auroc.compute(), strict=True))
     return Evaluation(metrics, per_class, results, per_class_auroc, losses, scores.examples)
 
 
 def _example(batch: Batch, i: int, detections: Detections, heatmap_logits: torch.Tensor):
-    """(input image (H, W, 3) uint8, detections moved back into input pixels, class-max heatmap (h, w))."""
+    """(input image (H, W, 3) uint8, detections moved back into input pixels (boxes only), class-max heatmap
+    (h, w))."""
     to_input = invert_affine(batch.inverse_affine[i].numpy())
-    corners = apply_affine(detections.boxes_xyxy.reshape(-1, 2), to_input).reshape(-1, 4)
-    moved = Detections(corners.astype(np.float32), detections.scores, detections.classes)  # boxes only
+    corners = apply_affine(detections.boxes.reshape(-1, 2), to_input).reshape(-1, 4)
+    moved = Detections(corners.astype(np.float32), detections.scores, detections.classes, detections.names)
     return batch.images[i].permute(1, 2, 0).numpy(), moved, heatmap_logits.sigmoid().amax(0).cpu().numpy()
 
 
-def _targets(batch: Batch, config: Config, heatmap_shape: tuple[int, ...]) -> Targets:
-    """The batch's ground truth at the heads' resolution (C, H, W) for the model's box head, on the batch's device;
-    exdet's extreme-point targets where the batch carries extreme points (the centre heatmap is detect's)."""
-    task = config.model.task if batch.extreme_points is not None else "detect"
-    return encode_targets_batched(batch.boxes_xyxy, batch.classes, batch.valid, heatmap_shape[0],
-                                  heatmap_shape[1:], crowd=batch.crowd, box_head=config.model.box_head,
-                                  gaussian=config.loss.gaussian, task=task, extreme_points=batch.extreme_points)
+def _targets(batch: Batch, predictor: Predictor, heatmap_shape: tuple[int, ...], *,
+             with_task_targets: bool) -> Targets:
+    """The batch's ground truth at the heads' resolution (C, H, W), on the batch's device: the centre heatmap, and
+    the task's targets `with_task_targets` (for the validation losses)."""
+    encoder = build_target_encoder(predictor.task, predictor.config, heatmap_shape[1:],
+                                   with_task_targets=with_task_targets)
+    return encoder(batch.boxes_xyxy, batch.classes, batch.valid, batch.crowd, batch.extreme_points)

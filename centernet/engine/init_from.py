@@ -1,13 +1,14 @@
 """--init-from: start a run from a trained detector's weights, on a data set whose classes may differ.
 
 What the run loads from the checkpoint (ours, best.pt or last.pt, or an original CenterNet checkpoint converted by
-scripts/convert_reference_checkpoint.py with --classes): its inference weights (the averaged ones where it has
-them, as `Predictor.from_file` reads it), every tensor whose name and shape match the new model's; of the heatmap
-head's final 1x1 conv, the weight rows and bias entries of the classes whose names appear in both label sets
-(compared case-insensitively), moved to their new positions. Everything else keeps its fresh initialisation: the
-rows of new classes start from the usual prior (bias -2.19). Optimizer state and epoch start fresh; that is what
---resume is for. The architecture (arch, box head, its bins, neck shortcuts, head channels) must be the one the
-checkpoint was trained with, else a one-line error names the difference.
+scripts/convert_reference_checkpoint.py with --classes): its inference weights (the averaged ones where it has them,
+as `Predictor.from_file` reads it), every tensor whose name and shape match the new model's; of the final 1x1 conv
+of every head with one channel per class (the task's `HeadLayout.class_heads`: the centre heatmap, exdet's four
+extreme-point heatmaps, in every stack of a stacked body), the weight rows and bias entries of the classes whose
+names appear in both label sets (compared case-insensitively), moved to their new positions. Everything else keeps
+its fresh initialisation: the rows of new classes start from the usual prior (bias -2.19). Optimizer state and epoch
+start fresh; that is what --resume is for. The architecture (arch, box head, its bins, neck shortcuts, head
+channels) must be the one the checkpoint was trained with, else a one-line error names the difference.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from centernet.catalog import ARCHITECTURES
 from centernet.checkpoint import checkpoint_config, load_checkpoint
 from centernet.config import ModelConfig
 from centernet.errors import CheckpointError
+from centernet.model.heads import CenterNetHeads
+from centernet.tasks import task_for
 
-HEATMAP_OUTPUT = ("heads.heatmap.2.weight", "heads.heatmap.2.bias")  # the final conv: one row per class
 ARCHITECTURE_FIELDS = ("arch", "box_head", "dfl_bins", "neck_shortcuts", "neck_channels", "head_conv")
 
 
@@ -93,6 +95,13 @@ def _carry_rows(fresh: torch.Tensor, old: torch.Tensor, fates: list[int | None])
     return rows
 
 
+def class_row_parameters(model: nn.Module, class_heads: Sequence[str]) -> set[str]:
+    """The state-dict names of the last-layer weight and bias of each head in `class_heads`, in every set of heads
+    of `model` (one per stack): the tensors with one row per class."""
+    return {f"{prefix}.{name}" for prefix, module in model.named_modules() if isinstance(module, CenterNetHeads)
+            for head in class_heads for name in module.output_parameter_names(head)}
+
+
 def initialise_from(model: nn.Module, path: str | os.PathLike, class_names: Sequence[str], config: ModelConfig,
                     verbose: bool = False) -> InitReport:
     """Load what fits of the checkpoint at `path` into `model` (built from `config`, classes `class_names`), as
@@ -109,16 +118,17 @@ def initialise_from(model: nn.Module, path: str | os.PathLike, class_names: Sequ
     weights: dict[str, torch.Tensor] = state.get("ema_model", state["model"])
     old_class_names = [str(name) for name in state["class_names"]]
     fates = class_fates(class_names, old_class_names)
+    class_rows = class_row_parameters(model, task_for(config).head_layout(len(class_names)).class_heads)
     own = model.state_dict()
     merged, counts = {}, {"loaded": 0, "remapped": 0, "initialised": 0}
     for name, fresh in own.items():
         old = weights.get(name)
-        if name in HEATMAP_OUTPUT and old is not None and old.shape[1:] == fresh.shape[1:] and any(
+        if name in class_rows and old is not None and old.shape[1:] == fresh.shape[1:] and any(
                 fate is not None for fate in fates):
             identical = old.shape == fresh.shape and fates == list(range(len(fates)))
             merged[name] = old if identical else _carry_rows(fresh, old, fates)
             counts["loaded" if identical else "remapped"] += 1
-        elif old is not None and old.shape == fresh.shape and name not in HEATMAP_OUTPUT:
+        elif old is not None and old.shape == fresh.shape and name not in class_rows:
             merged[name] = old
             counts["loaded"] += 1
         else:

@@ -56,7 +56,7 @@ class RunLogger:
         self.scalars("val_ap_per_class", result.per_class_ap, step)
         self.scalars("val_auroc_per_class", {k: v for k, v in result.per_class_auroc.items() if v is not None}, step)
         for index, (image, detections, heatmap) in enumerate(result.examples):
-            drawn = draw_detections(image, detections, class_names, score_threshold=0.3)
+            drawn = draw_detections(image, detections, score_threshold=0.3)
             panel = np.concatenate([drawn, overlay_heatmap(image, heatmap)], axis=1)
             self.writer.add_image(f"val_examples/{index}", panel, step, dataformats="HWC")
         self.writer.add_scalar("val/epoch", epoch, step)

@@ -33,12 +33,12 @@ from centernet.engine.init_from import initialise_from
 from centernet.engine.logger import RunLogger, source_commit
 from centernet.engine.resume import inference_checkpoint, restore, resume_checkpoint, resume_config
 from centernet.errors import CenterNetError, DataError
-from centernet.losses import DetectionLoss, build_criterion
+from centernet.losses import DetectionLoss
 from centernet.losses.focal import class_balanced_weights
-from centernet.model import build_model_from_config
 from centernet.predictor import Predictor
 from centernet.structures import Batch
 from centernet.targets import TargetEncoder
+from centernet.tasks import build, task_for
 
 MAX_BAD_STEPS_IN_A_ROW = 20
 
@@ -281,16 +281,16 @@ def load_datasets(config: Config) -> tuple[CocoDataset, CocoDataset | None]:
     if not data.train_ann or not data.train_images:
         raise CenterNetError("training needs --train-ann FILE and --train-images DIR")
     check_coco(data.train_ann, data.train_images)
-    exdet = config.model.task == "exdet"
+    extreme_points = task_for(config.model).uses_extreme_points
     train_set = CocoDataset(data.train_ann, data.train_images, data.input_size, train=True, augment=data.augment,
                             max_objects=data.max_objects, seed=config.train.seed, strict=config.train.strict,
-                            extreme_points=exdet)
+                            extreme_points=extreme_points)
     train_set.decode_on_device = decode_on_device(config, train_set)
     if not data.val_ann:
         return train_set, None
     check_coco(data.val_ann, data.val_images)
     val_set = CocoDataset(data.val_ann, data.val_images, data.input_size, train=False, max_objects=data.max_objects,
-                          strict=config.train.strict, extreme_points=exdet)
+                          strict=config.train.strict, extreme_points=extreme_points)
     if val_set.category_ids != train_set.category_ids:
         raise CenterNetError(f"categories of {data.val_ann} differ from those of {data.train_ann}")
     return train_set, val_set
@@ -302,7 +302,9 @@ def build_state(config: Config, train_set: CocoDataset, rank: int, local_rank: i
     if device.type == "cuda" and world_size > 1:
         device = torch.device("cuda", local_rank)
     seed_everything(config.train.seed)
-    model = build_model_from_config(config.model, config.data).to(device)
+    weights = class_weights_for(train_set, config.loss.class_balance)
+    parts = build(config, None if weights is None else weights.to(device), compile_heatmap=config.train.compile)
+    model = parts.model.to(device)
     if config.train.init_from and not resuming:  # a resumed run restores its own weights
         initialise_from(model, config.train.init_from, train_set.class_names, config.model, verbose=rank == 0)
     if config.train.channels_last:
@@ -312,16 +314,11 @@ def build_state(config: Config, train_set: CocoDataset, rank: int, local_rank: i
     ema = ModelEMA(model, config.train.ema_decay, config.train.ema_ramp) if config.train.ema else None
     if world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    weights = class_weights_for(train_set, config.loss.class_balance)
-    criterion = build_criterion(config.loss, None if weights is None else weights.to(device),
-                                compile_heatmap=config.train.compile, box_head=config.model.box_head,
-                                dfl_bins=config.model.dfl_bins, task=config.model.task)
     optimizer = build_optimizer(model, config.train, world_size)
     iters_per_epoch = iterations_per_epoch(len(train_set), config.train.batch_size, world_size)
     amp_dtype = autocast_dtype(device, config.train.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)  # bf16 needs none
-    encoder = TargetEncoder(config.model.num_classes, config.data.output_size, box_head=config.model.box_head,
-                            gaussian=config.loss.gaussian, task=config.model.task)
+    criterion, encoder = parts.criterion, parts.encoder
     return TrainState(config, model, criterion, encoder, ema, optimizer, scaler, device, amp_dtype, rank, world_size,
                       iters_per_epoch, scaled_lr(config.train, world_size))
 
@@ -395,7 +392,7 @@ def _end_of_epoch(state: TrainState, train_set: CocoDataset, val_set: CocoDatase
     metrics: dict[str, Any] = {}
     record = {"epoch": state.epoch, "step": state.step, "epoch_seconds": round(report.seconds, 2),
               "load_average": list(os.getloadavg()), "truncated_objects": report.truncated_objects}
-    if config.model.task == "exdet":
+    if task_for(config.model).uses_extreme_points:
         record["objects_without_polygon"] = report.objects_without_polygon
     logger.scalars("train", {"epoch_seconds": report.seconds}, state.step)
     due = state.epoch % config.train.eval_interval == 0 or state.epoch == config.train.epochs

@@ -1,6 +1,6 @@
 """Losses: the CenterNet heatmap and regression losses, the focal-loss family, and the aggregator."""
 
-from centernet.losses.aggregate import HEATMAP_CRITERIA, DetectionLoss, build_criterion
+from centernet.losses.aggregate import HEATMAP_CRITERIA, DetectionLoss, HeatmapTerm, heatmap_criterion
 from centernet.losses.focal import (
     ClassBalancedFocalLoss,
     DistributionFocalLoss,
@@ -24,11 +24,12 @@ __all__ = [
     "DistributionFocalLoss",
     "QualityFocalLoss",
     "SigmoidFocalLoss",
+    "HeatmapTerm",
     "SoftmaxFocalLoss",
-    "build_criterion",
     "class_balanced_focal_loss",
     "class_balanced_weights",
     "distribution_focal_loss",
+    "heatmap_criterion",
     "masked_l1_loss",
     "penalty_reduced_focal_loss",
     "quality_focal_loss",

@@ -10,7 +10,7 @@ from torch import nn
 from centernet.catalog import ARCHITECTURES, Architecture
 from centernet.config import DataConfig, ModelConfig, reference_neck_channels
 from centernet.model.dla import DLABody
-from centernet.model.heads import CenterNetHeads
+from centernet.model.heads import CenterNetHeads, HeadLayout
 from centernet.model.hourglass import HourglassBody
 from centernet.model.resnet import ResNetBody
 from centernet.model.resnet_dcn import ResNetDCNBody
@@ -24,8 +24,7 @@ class CenterNet(nn.Module):
 
     images: (B, 3, H, W) RGB in [0, 255], uint8 or float, H and W divisible by 32. They are normalised here,
     (images / 255 - mean) / std per channel, so that training, the Predictor and exported graphs cannot differ.
-    Returns {"heatmap": (B, C, H/4, W/4) logits, "size": (B, 2, H/4, W/4), "offset": (B, 2, H/4, W/4)} (the
-    names of `CenterNetHeads`).
+    Returns the heads' outputs by name (`CenterNetHeads`; "heatmap": (B, C, H/4, W/4) logits, and the task's).
 
     Stacked bodies (Hourglass-104) return a list of feature maps, one per stack, and get one set of heads per
     stack (`stack_heads`, then `heads` for the last): in training forward returns the list of each stack's head
@@ -71,33 +70,26 @@ BODIES: dict[str, Callable[[Architecture, str | None, bool, tuple[int, ...]], nn
 }
 
 
-def build_model(arch: str, num_classes: int, head_conv: int | None = None, backbone_weights: str | None = None,
-                mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, *,
-                box_head: str = "center", dfl_bins: int = 0, neck_shortcuts: bool = False,
-                neck_channels: tuple[int, ...] | None = None, task: str = "detect") -> CenterNet:
-    """Build a CenterNet. `num_classes` excludes background; `head_conv` None takes the arch default; `mean` and
-    `std` (RGB, [0, 1] scale) normalise the input inside the model; `box_head`, `dfl_bins`, `task` as in
-    `CenterNetHeads`; `neck_shortcuts` and `neck_channels` (the up path's three stages; None: the reference's for
-    the body, 256 256 256 plain, 256 128 64 DCN) shape the ResNet bodies' up path; DLA's and Hourglass's ignore
-    both. Hourglass-104 has no ImageNet weights (it trains from scratch) and one set of heads per stack."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(sorted(ARCHITECTURES))}")
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+def build_model(config: ModelConfig, data: DataConfig, layout: HeadLayout) -> CenterNet:
+    """The network of a model config: the body of `config.arch` (`centernet.catalog.ARCHITECTURES`; its ImageNet
+    weights `backbone_weights`; a ResNet body's up path shaped by `neck_shortcuts` and `neck_channels`, which DLA
+    and Hourglass ignore) and the heads of a task's `layout` (`centernet.tasks`), `head_conv` hidden channels each
+    (None: the arch's default), one set per stack of a stacked body (Hourglass-104, which has no ImageNet weights).
+    The data's mean and std (RGB, [0, 1] scale) normalise the input inside the model. `num_classes` excludes
+    background."""
+    if config.arch not in ARCHITECTURES:
+        raise ValueError(f"unknown arch {config.arch!r}; choose from {', '.join(sorted(ARCHITECTURES))}")
+    if config.num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {config.num_classes}")
+    neck_channels = config.neck_channels
     if neck_channels is not None and (len(neck_channels) != 3 or min(neck_channels) < 1):
         raise ValueError(f"neck channels: three positive numbers, one per x2 stage, got {list(neck_channels)}")
-    spec = ARCHITECTURES[arch]
-    if backbone_weights and spec.body == "hourglass":
-        raise ValueError(f"{arch} has no ImageNet weights; leave --backbone-weights unset")
-    body = BODIES[spec.body](spec, backbone_weights, neck_shortcuts,
-                             tuple(neck_channels) if neck_channels is not None else reference_neck_channels(arch))
-    heads = [CenterNetHeads(body.out_channels, num_classes, head_conv or spec.head_conv, box_head, dfl_bins, task)
+    spec = ARCHITECTURES[config.arch]
+    if config.backbone_weights and spec.body == "hourglass":
+        raise ValueError(f"{config.arch} has no ImageNet weights; leave --backbone-weights unset")
+    if neck_channels is None:
+        neck_channels = reference_neck_channels(config.arch)
+    body = BODIES[spec.body](spec, config.backbone_weights, config.neck_shortcuts, tuple(neck_channels))
+    heads = [CenterNetHeads(body.out_channels, config.head_conv or spec.head_conv, layout)
              for _ in range(getattr(body, "num_stacks", 1))]
-    return CenterNet(body, heads[-1], mean, std, stack_heads=heads[:-1])
-
-
-def build_model_from_config(config: ModelConfig, data: DataConfig) -> CenterNet:
-    """`build_model` with every argument from the config (the model section and the data's normalisation)."""
-    return build_model(config.arch, config.num_classes, config.head_conv, config.backbone_weights, data.mean,
-                       data.std, box_head=config.box_head, dfl_bins=config.dfl_bins,
-                       neck_shortcuts=config.neck_shortcuts, neck_channels=config.neck_channels, task=config.task)
+    return CenterNet(body, heads[-1], data.mean, data.std, stack_heads=heads[:-1])
