@@ -45,12 +45,12 @@ TASKS: dict[str, str] = {
 
 DEFAULT_TASK = "detect"
 
-# --heatmap-loss name -> "module.function" of the dense criterion in the package `centernet.losses`
+# --heatmap-loss name -> the dense criterion (`centernet.losses.aggregate.HEATMAP_CRITERIA` implements each)
 HEATMAP_LOSSES: dict[str, str] = {
-    "penalty_reduced": "penalty_reduced.penalty_reduced_focal_loss",  # CornerNet / CenterNet (reference)
-    "quality_focal": "focal.heatmap_quality_focal_loss",  # GFL's QFL, the Gaussian value as the soft target
-    "sigmoid_focal": "focal.heatmap_sigmoid_focal_loss",  # RetinaNet's focal loss, peaks positive
-    "mse": "regression.heatmap_mse_loss",  # the reference's mse_loss option: sigmoid vs the Gaussian target
+    "penalty_reduced": "CornerNet's / CenterNet's penalty-reduced focal loss (the reference's)",
+    "quality_focal": "GFL's quality focal loss, the Gaussian value as the soft target",
+    "sigmoid_focal": "RetinaNet's focal loss, the peaks positive and every other pixel negative",
+    "mse": "the reference's mse_loss option: sigmoid against the Gaussian target",
 }
 
 # --box-head name -> what the box head predicts at each stride-4 pixel
@@ -75,8 +75,8 @@ AMP_MODES: dict[str, str] = {
     "off": "fp32 everywhere",
 }
 
-# --optimizer name -> class in `torch.optim`
-OPTIMIZERS: dict[str, str] = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
+# --optimizer name -> what it is (`centernet.engine.train.OPTIMIZER_CLASSES` maps each to its torch.optim class)
+OPTIMIZERS: dict[str, str] = {"adam": "Adam", "adamw": "AdamW (decoupled weight decay)", "sgd": "SGD with momentum"}
 
 # --schedule name -> what it does after the warm-up
 SCHEDULES: dict[str, str] = {
@@ -84,13 +84,14 @@ SCHEDULES: dict[str, str] = {
     "cosine": "half a cosine from lr to 0 over the run",
 }
 
-# --backend name -> "module.Class" of the predictor in the package `centernet` (its `from_file` reads
-# --checkpoint): PyTorch on a checkpoint (last.pt / best.pt), or onnxruntime on a network-only ONNX export
+# --backend name -> what runs the network (`centernet.backends.BACKENDS` maps each to its predictor's `from_file`)
 BACKENDS: dict[str, str] = {
-    "pytorch": "predictor.Predictor",
-    "onnxruntime": "onnx_backend.OnnxPredictor",
+    "pytorch": "PyTorch on a checkpoint (last.pt / best.pt)",
+    "onnxruntime": "onnxruntime on a network-only ONNX export",
 }
 
-# --format name -> function of `centernet.export` writing and verifying the file: .onnx (onnx.checker and one
-# onnxruntime run compared) or a .pt TorchScript trace (reloaded and compared)
-EXPORT_FORMATS: dict[str, str] = {"onnx": "write_onnx", "torchscript": "write_torchscript"}
+# --format name -> the file `centernet export` writes and verifies (`centernet.export.WRITERS` implements each)
+EXPORT_FORMATS: dict[str, str] = {
+    "onnx": ".onnx, checked by onnx.checker and one onnxruntime run compared with PyTorch",
+    "torchscript": "a .pt TorchScript trace, reloaded and compared",
+}

@@ -38,6 +38,7 @@ import io
 import json
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,9 @@ import torch
 from torch import nn
 from torch.onnx import symbolic_helper
 
-from centernet.catalog import EXPORT_FORMATS
 from centernet.config import STRIDE, Config, InferenceConfig, check_input_size, config_to_dict, input_size_pair
 from centernet.errors import CenterNetError
+from centernet.model import last_stack
 from centernet.model.dcn import ModulatedDeformConv2d
 from centernet.onnx_backend import INPUT_NAME, METADATA_KEY, import_optional
 from centernet.predictor import Predictor
@@ -85,7 +86,7 @@ class ExportedNetwork(nn.Module):
         return self.head_names if self.top_k is None else DECODED_NAMES
 
     def forward(self, images_uint8: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        outputs = self.model(images_uint8)
+        outputs = last_stack(self.model(images_uint8))
         if self.top_k is None:
             return tuple(outputs[name] for name in self.head_names)
         decoded = self.task.decode(outputs, self.inference, flip_test=False)
@@ -218,13 +219,17 @@ def write_torchscript(network: ExportedNetwork, path: Path, input_size: int | tu
         raise CenterNetError(f"wrote {path}, but the loaded trace differs from the model by up to {difference:.3g}")
 
 
+# --format name (`centernet.catalog.EXPORT_FORMATS`) -> the function writing and verifying that file
+WRITERS: dict[str, Callable[..., None]] = {"onnx": write_onnx, "torchscript": write_torchscript}
+
+
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, export_format: str = "onnx",
                       input_size: int | tuple[int, int] | None = None, with_decode: bool = False,
                       top_k: int | None = None,
                       dynamic_batch: bool = False, opset: int | None = None) -> Path:
     """Export a checkpoint's network (on CPU) and verify the file; returns the path written.
 
-    export_format: a name of `centernet.catalog.EXPORT_FORMATS`.
+    export_format: a name of `WRITERS` (`centernet.catalog.EXPORT_FORMATS`).
     input_size: (width, height), each a multiple of 32, or one side for a square (None: the checkpoint's
         training size).
     top_k: detections per image with `with_decode` (None: the checkpoint's InferenceConfig.top_k).
@@ -232,8 +237,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     opset: ONNX opset, MIN_OPSET to MAX_OPSET (None: DEFAULT_OPSET).
     Every user error (file, format, arch, opset) is a one-line CenterNetError or ValueError.
     """
-    if export_format not in EXPORT_FORMATS:
-        raise CenterNetError(f"unsupported format {export_format!r}; choose from {', '.join(EXPORT_FORMATS)}")
+    if export_format not in WRITERS:
+        raise CenterNetError(f"unsupported format {export_format!r}; choose from {', '.join(WRITERS)}")
     if top_k is not None and not with_decode:
         raise CenterNetError("--top-k sets the detections of --with-decode; add --with-decode")
     if top_k is not None and top_k < 1:
@@ -261,6 +266,5 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     network = ExportedNetwork(predictor.model, head_names, predictor.task, inference).eval()
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    writer = globals()[EXPORT_FORMATS[export_format]]  # the catalog names this module's write_* function
-    writer(network, output, input_size, metadata, dynamic_batch=dynamic_batch, opset=opset)
+    WRITERS[export_format](network, output, input_size, metadata, dynamic_batch=dynamic_batch, opset=opset)
     return output

@@ -3,30 +3,30 @@
 A multi-scale test (`InferenceConfig.scales`) runs that path once per scale, at the input size times the scale,
 and merges the detections of all scales with class-wise NMS (`merge_scales`).
 
-`load_predictor` picks the backend (`centernet.catalog.BACKENDS`): PyTorch on a checkpoint, or onnxruntime on an
-exported network; both go through this module's pre- and post-processing.
+`centernet.backends.load_predictor` picks the backend: PyTorch on a checkpoint (this module's `Predictor`), or
+onnxruntime on an exported network (`centernet.onnx_backend`); both go through this module's pre- and
+post-processing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from centernet.catalog import BACKENDS
 from centernet.checkpoint import checkpoint_config, load_checkpoint
 from centernet.config import STRIDE, Config, InferenceConfig, check_input_size, input_size_pair, scaled_input_size
 from centernet.data.transforms import letterbox_affine, warp_image
 from centernet.decode import merge_detections, to_image_frame
 from centernet.device import autocast, autocast_dtype, resolve_device
 from centernet.errors import CenterNetError, CheckpointError
+from centernet.model import stacks
 from centernet.structures import Detections
 from centernet.tasks import build_model, task_for
 
@@ -47,16 +47,23 @@ class PreparedBatch:
 
 @dataclass
 class NetworkOutputs:
-    """The heads for a batch of B images: `maps` as the network returned them, (B, ...) or under flip test
-    (2B, ...), the images then their mirror images (one network call for both); `heads` are the images' own."""
+    """The heads for a batch of B images: `maps` the last stack's as the network returned them, (B, ...) or under
+    flip test (2B, ...), the images then their mirror images (one network call for both); `heads` are the images'
+    own; `earlier_maps` the earlier stacks' of a stacked body (Hourglass), as `maps`."""
 
     maps: dict[str, torch.Tensor]
     count: int
+    earlier_maps: list[dict[str, torch.Tensor]] = dataclasses.field(default_factory=list)
 
     @property
     def heads(self) -> dict[str, torch.Tensor]:
-        """(B, ...) float32 heads of the images as given, flip test or not."""
+        """(B, ...) float32 heads of the images as given, flip test or not (the last stack's)."""
         return {name: value[:self.count] for name, value in self.maps.items()}
+
+    @property
+    def stack_heads(self) -> list[dict[str, torch.Tensor]]:
+        """`heads` of every stack, the last stack last (one dict for a single-stack body)."""
+        return [{name: value[:self.count] for name, value in maps.items()} for maps in [*self.earlier_maps, self.maps]]
 
     @property
     def flip_test(self) -> bool:
@@ -162,8 +169,8 @@ class Predictor:
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with evaluation_mode(self.model), autocast(self.device, self.amp_dtype):
-            outputs = self.model(images)
-        return NetworkOutputs({name: value.float() for name, value in outputs.items()}, len(images_uint8))
+            outputs = [{name: value.float() for name, value in maps.items()} for maps in stacks(self.model(images))]
+        return NetworkOutputs(outputs[-1], len(images_uint8), outputs[:-1])
 
     @torch.inference_mode()
     def postprocess(self, outputs: NetworkOutputs, inverse_affine: torch.Tensor,
@@ -192,6 +199,26 @@ class Predictor:
         return [merge_detections(found, self.inference.nms_iou, self.inference.top_k)
                 for found in zip(*per_scale, strict=True)]
 
+    def predict_scales(self, batches: Iterable[PreparedBatch],
+                       measure: Callable[[str], contextlib.AbstractContextManager] | None = None
+                       ) -> tuple[list[Detections], list[NetworkOutputs]]:
+        """The one multi-scale + flip test: the same images letterboxed at each test scale (`batches`, one
+        `PreparedBatch` per scale, in `input_sizes()` order; e.g. a generator, so that preprocessing happens as
+        they are asked for) -> each image's detections of every scale merged (`merge_scales`), and each scale's
+        network outputs (flip test: `InferenceConfig.flip_test`, in `forward`). `measure(stage)` times the
+        "network" and "postprocess" stages (with a CUDA synchronisation after the network) where given."""
+        timed = measure or (lambda stage: contextlib.nullcontext())
+        per_scale, outputs = [], []
+        for batch in batches:
+            with timed("network"):
+                outputs.append(self.forward(batch.images))
+                if measure is not None and self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)  # kernels run asynchronously: bill them to the network
+            with timed("postprocess"):
+                per_scale.append(self.postprocess(outputs[-1], batch.inverse_affine, batch.image_sizes))
+        with timed("postprocess"):
+            return self.merge_scales(per_scale), outputs
+
     def predict_batch(self, batch: PreparedBatch) -> list[Detections]:
         """Detections for an already letterboxed batch (one scale)."""
         return self.postprocess(self.forward(batch.images), batch.inverse_affine, batch.image_sizes)
@@ -200,16 +227,4 @@ class Predictor:
         """Detections for a list of (H, W, 3) uint8 RGB images of any sizes, at every test scale, merged."""
         if len(images_rgb) == 0:
             return []
-        return self.merge_scales([self.predict_batch(self.preprocess(images_rgb, size))
-                                  for size in self.input_sizes()])
-
-
-def load_predictor(path: str | os.PathLike, backend: str = "pytorch", device: str = "auto", amp: str = "auto",
-                   channels_last: bool = True, **inference_overrides) -> Predictor:
-    """The predictor of a `--backend` (see `centernet.catalog.BACKENDS`) for the file at `path`; `amp` and
-    `channels_last` apply to the PyTorch backend only."""
-    if backend not in BACKENDS:
-        raise CenterNetError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    module, name = BACKENDS[backend].rsplit(".", 1)
-    predictor_class = getattr(importlib.import_module(f"centernet.{module}"), name)
-    return predictor_class.from_file(path, device=device, amp=amp, channels_last=channels_last, **inference_overrides)
+        return self.predict_scales(self.preprocess(images_rgb, size) for size in self.input_sizes())[0]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from centernet.backends import load_predictor
 from centernet.checkpoint import save_checkpoint
 from centernet.config import Config, DataConfig, InferenceConfig, LossConfig, ModelConfig, config_to_dict
 from centernet.data.coco import CocoDataset, collate
@@ -30,7 +31,7 @@ from centernet.decode import (
 from centernet.errors import CenterNetError
 from centernet.export import export_checkpoint
 from centernet.losses.penalty_reduced import penalty_reduced_focal_loss
-from centernet.predictor import Predictor, load_predictor
+from centernet.predictor import Predictor
 from centernet.structures import extreme_octagons
 from centernet.targets import encode_targets_batched
 from centernet.tasks import build_criterion, build_model, task_for

@@ -9,6 +9,7 @@ import onnxruntime
 import pytest
 import torch
 
+from centernet.backends import load_predictor
 from centernet.catalog import ARCHITECTURES
 from centernet.checkpoint import save_checkpoint
 from centernet.cli import main
@@ -25,7 +26,7 @@ from centernet.errors import CenterNetError
 from centernet.export import METADATA_KEY, export_checkpoint
 from centernet.model.dcn import ModulatedDeformConv2d
 from centernet.onnx_backend import OnnxPredictor
-from centernet.predictor import Predictor, load_predictor
+from centernet.predictor import Predictor
 from centernet.tasks import build_model
 from centernet.tasks.boxes import LtrbBoxes
 

@@ -1,13 +1,17 @@
-"""Hourglass-104 with intermediate supervision: the reference's parameter counts, one head set per stack in
-training and the last at inference, padding to the hourglass's multiple, and the loss averaged over stacks."""
+"""Hourglass-104 with intermediate supervision: the reference's parameter counts, one head set per stack in training
+and in evaluation alike (inference reads the last), padding to the hourglass's multiple, and the loss averaged over
+stacks, in validation too."""
 
 import pytest
 import torch
 
-from centernet.config import LossConfig, ModelConfig
-from centernet.model.build import CenterNet
+from centernet.config import Config, DataConfig, LossConfig, ModelConfig
+from centernet.data.coco import CocoDataset
+from centernet.engine.evaluate import evaluate
+from centernet.model.build import CenterNet, last_stack
 from centernet.model.heads import CenterNetHeads
 from centernet.model.hourglass import HourglassBody
+from centernet.predictor import Predictor
 from centernet.targets import encode_targets_batched
 from centernet.tasks import build_criterion, build_model, task_for
 
@@ -36,7 +40,7 @@ def _small_hourglass(num_classes=2, task=CENTER_BOXES) -> CenterNet:
     return CenterNet(body, heads[-1], stack_heads=heads[:1])
 
 
-def test_training_returns_one_head_set_per_stack_and_inference_the_last():
+def test_training_and_evaluation_both_return_one_head_set_per_stack_and_inference_reads_the_last():
     torch.manual_seed(0)
     model = _small_hourglass()
     images = torch.randint(0, 256, (1, 3, 64, 96), dtype=torch.uint8)
@@ -47,9 +51,11 @@ def test_training_returns_one_head_set_per_stack_and_inference_the_last():
     assert not torch.allclose(stacks[0]["heatmap"], stacks[1]["heatmap"])  # each stack has its own heads
     model.eval()
     with torch.no_grad():
-        last = model(images)
+        evaluated = model(images)
         features = model.body(model.normalize(images))
-    assert isinstance(last, dict) and last["size"].shape == (1, 2, 16, 24)
+    assert isinstance(evaluated, list) and len(evaluated) == 2  # one type in both modes
+    last = last_stack(evaluated)
+    assert last["size"].shape == (1, 2, 16, 24)
     torch.testing.assert_close(last["heatmap"], model.heads(features[-1])["heatmap"])
 
 
@@ -103,3 +109,24 @@ def test_the_exdet_loss_averages_its_nine_terms_over_stacks():
     assert len(stats) == 10
     total.backward()  # both stacks' heads get gradients
     assert model.stack_heads[0]["heatmap_top"][-1].weight.grad.abs().sum() > 0
+
+
+def test_the_validation_loss_of_a_hourglass_averages_every_stack_as_training_does(shapes):
+    torch.manual_seed(0)
+    model = _small_hourglass(num_classes=3).eval()
+    with torch.no_grad():
+        model.stack_heads[0]["heatmap"][-1].bias += 1.0  # the first stack's heatmap far from the last's
+    config = Config(model=ModelConfig(arch="hourglass104", num_classes=3, box_head="center"),
+                    data=DataConfig(input_size=64))
+    dataset = CocoDataset(shapes / "annotations/val.json", shapes / "val", 64, train=False)
+    criterion = build_criterion(CENTER_BOXES, LossConfig())
+    predictor = Predictor(model, config, dataset.class_names, torch.device("cpu"), amp="off", channels_last=False)
+    losses = evaluate(predictor, dataset, batch_size=len(dataset), criterion=criterion, progress=False).losses
+    batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=len(dataset), collate_fn=dataset.collate_fn())))
+    targets = encode_targets_batched(batch.boxes_xyxy, batch.classes, batch.valid, 3, (16, 16),
+                                     gaussian=config.loss.gaussian, step=None, crowd=batch.crowd)
+    with torch.no_grad():
+        stacks = model(batch.images)
+        each = [float(criterion(stack, targets)[1]["loss"]) for stack in stacks]
+    assert each[0] > 1.2 * each[1]  # the stacks differ, so their mean is neither one's
+    assert losses["loss"] == pytest.approx(sum(each) / 2, rel=1e-4)

@@ -130,3 +130,19 @@ def test_the_lr_schedule_of_the_ablation_is_the_defaults():
     printed = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
     config = config_from_options(get_parser().parse_args([*REQUIRED, *printed.stdout.split()]))
     assert config.train == config_from_options(get_parser().parse_args(REQUIRED)).train
+
+
+def test_every_choice_the_cli_offers_has_exactly_one_implementation():
+    # the catalog lists names and descriptions (no torch); the layer that implements a choice maps the same names
+    from centernet.backends import BACKENDS
+    from centernet.engine.train import OPTIMIZER_CLASSES
+    from centernet.export import WRITERS
+    from centernet.losses.aggregate import HEATMAP_CRITERIA
+    from centernet.targets import RADII
+    from centernet.tasks import BOX_TASKS, TASKS
+
+    pairs = [(catalog.HEATMAP_LOSSES, HEATMAP_CRITERIA), (catalog.OPTIMIZERS, OPTIMIZER_CLASSES),
+             (catalog.BACKENDS, BACKENDS), (catalog.EXPORT_FORMATS, WRITERS), (catalog.TASKS, TASKS),
+             (catalog.BOX_HEADS, BOX_TASKS), (catalog.GAUSSIANS, RADII)]
+    for names, implementations in pairs:
+        assert list(names) == list(implementations)

@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from centernet.backends import load_predictor
 from centernet.checkpoint import load_checkpoint
 from centernet.config import ModelConfig
 from centernet.data.images import read_image_rgb
 from centernet.model.build import CenterNet
 from centernet.model.heads import CenterNetHeads
 from centernet.model.hourglass import HourglassBody
-from centernet.predictor import load_predictor
 from centernet.structures import Detections
 from centernet.tasks import task_for
 

@@ -80,23 +80,15 @@ def strip_indices(total: int | None, fps: float | None, count: int = STRIP_FRAME
 
 
 def detect_batch(predictor: Predictor, images_rgb: Sequence[np.ndarray], times: StageTimes) -> list[Detections]:
-    """`Predictor.__call__` for a batch of (H, W, 3) uint8 RGB frames, its three steps timed apart (at each test
-    scale; merging the scales counts as postprocessing)."""
-    import torch
+    """`Predictor.predict_scales` for a batch of (H, W, 3) uint8 RGB frames, its three steps timed apart (at each
+    test scale; merging the scales counts as postprocessing)."""
+    def letterboxed():
+        for input_size in predictor.input_sizes():
+            with times.measure("preprocess"):
+                batch = predictor.preprocess(images_rgb, input_size)
+            yield batch
 
-    per_scale = []
-    for input_size in predictor.input_sizes():
-        with times.measure("preprocess"):
-            batch = predictor.preprocess(images_rgb, input_size)
-        with times.measure("network"):
-            outputs = predictor.forward(batch.images)
-            if predictor.device.type == "cuda":
-                # CUDA kernels run asynchronously: without this their time would be billed to postprocess.
-                torch.cuda.synchronize(predictor.device)
-        with times.measure("postprocess"):
-            per_scale.append(predictor.postprocess(outputs, batch.inverse_affine, batch.image_sizes))
-    with times.measure("postprocess"):
-        return predictor.merge_scales(per_scale)
+    return predictor.predict_scales(letterboxed(), times.measure)[0]
 
 
 def process(source: VideoSource | ImageSource, predictor: Predictor, outputs: FrameOutputs, batch_size: int,
@@ -168,7 +160,7 @@ def choose_input_size(predictor: Predictor, input_size: list[int] | None, frame_
 
 def run_demo(args: argparse.Namespace) -> int:
     from centernet.apps import video
-    from centernet.predictor import load_predictor
+    from centernet.backends import load_predictor
 
     check_arguments(args)
     with contextlib.ExitStack() as stack:

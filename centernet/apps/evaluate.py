@@ -26,10 +26,10 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from centernet.backends import load_predictor
     from centernet.data.coco import CocoDataset
     from centernet.data.validate import check_coco
     from centernet.engine.evaluate import evaluate
-    from centernet.predictor import load_predictor
 
     predictor = load_predictor(args.checkpoint, args.backend, device=args.device, amp=args.amp,
                                channels_last=args.channels_last, **overrides_from_options(args, InferenceConfig))

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from centernet.data.coco import CocoDataset, Sample, collate
 from centernet.data.transforms import invert_affine
 from centernet.engine.auroc import HeatmapAUROC
-from centernet.predictor import Predictor
+from centernet.predictor import NetworkOutputs, Predictor, PreparedBatch
 from centernet.structures import Batch, Detections, Targets, apply_affine, box_xyxy_to_xywh
 from centernet.tasks import Task, build_target_encoder
 
@@ -136,12 +136,14 @@ class _HeadScores:
     batches: int = 0
     examples: list = field(default_factory=list)
 
-    def update(self, predictor: Predictor, batch: Batch, heads: dict[str, torch.Tensor]) -> None:
+    def update(self, predictor: Predictor, batch: Batch, outputs: NetworkOutputs) -> None:
+        """The AUROC of the (last stack's) centre heatmap; the criterion over every stack, as in training."""
+        heads = outputs.heads
         targets = _targets(batch.to(predictor.device), predictor, tuple(heads["heatmap"].shape[1:]),
                            with_task_targets=self.criterion is not None)
         self.auroc.update(heads["heatmap"].sigmoid(), targets.heatmap, targets.ignore)
         if self.criterion is not None:
-            for name, value in self.criterion(heads, targets)[1].items():
+            for name, value in self.criterion(outputs.stack_heads, targets)[1].items():
                 self.loss_sums[name] = self.loss_sums.get(name, 0.0) + float(value)
             self.batches += 1
 
@@ -156,9 +158,9 @@ def evaluate(predictor: Predictor, dataset: CocoDataset, batch_size: int = 16, w
 
     Also measures the per-class heatmap AUROC; with `criterion`, averages the validation losses;
     `num_examples` keeps a few (input image, detections, heatmap) triples for TensorBoard. With several test
-    scales (`predictor.input_sizes()`), each image is letterboxed at every scale's input size and the detections
-    are merged (`Predictor.merge_scales`); the heads' measures come from the scale at the dataset's input size
-    (else the first).
+    scales (`predictor.input_sizes()`), each image is letterboxed at every scale's input size (by the data
+    workers) and goes through `Predictor.predict_scales`, as in the demo; the heads' measures come from the scale
+    at the dataset's input size (else the first).
     """
     sizes = predictor.input_sizes()
     primary = sizes.index(dataset.input_size) if dataset.input_size in sizes else 0
@@ -172,14 +174,10 @@ def evaluate(predictor: Predictor, dataset: CocoDataset, batch_size: int = 16, w
         if len(batch.image_ids) == 0:
             continue
         image_sizes = _image_sizes(dataset.coco, batch.image_ids)
-        per_scale = []
-        for view in views:
-            outputs = predictor.forward(view.images)
-            if view is batch:
-                heads = outputs.heads  # of the images as given (flip test or not)
-                scores.update(predictor, batch, heads)
-            per_scale.append(predictor.postprocess(outputs, view.inverse_affine, image_sizes))
-        detections = predictor.merge_scales(per_scale)
+        detections, outputs = predictor.predict_scales(PreparedBatch(view.images, view.inverse_affine, image_sizes)
+                                                       for view in views)
+        scores.update(predictor, batch, outputs[primary])
+        heads = outputs[primary].heads  # of the images as given (flip test or not)
         for image_id, image_detections in zip(batch.image_ids.tolist(), detections, strict=True):
             results += detections_to_coco(image_detections, image_id, dataset.category_ids, predictor.task)
         scores.add_examples(batch, detections, heads)

@@ -18,7 +18,6 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from centernet.catalog import OPTIMIZERS
 from centernet.checkpoint import save_checkpoint
 from centernet.config import Config, TrainConfig
 from centernet.data.coco import CocoDataset
@@ -41,6 +40,10 @@ from centernet.targets import TargetEncoder
 from centernet.tasks import build, task_for
 
 MAX_BAD_STEPS_IN_A_ROW = 20
+
+# --optimizer name (`centernet.catalog.OPTIMIZERS`) -> its class
+OPTIMIZER_CLASSES: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
+                                                              "sgd": torch.optim.SGD}
 
 
 @dataclass
@@ -93,12 +96,12 @@ def scaled_lr(config: TrainConfig, world_size: int) -> float:
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig, world_size: int) -> torch.optim.Optimizer:
-    """The optimizer the catalog names (SGD with momentum 0.9), lr scaled linearly to the global batch."""
-    if config.optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {config.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+    """The optimizer of `config.optimizer` (SGD with momentum 0.9), lr scaled linearly to the global batch."""
+    if config.optimizer not in OPTIMIZER_CLASSES:
+        raise ValueError(f"unknown optimizer {config.optimizer!r}; choose from {', '.join(OPTIMIZER_CLASSES)}")
     options = {"momentum": 0.9} if config.optimizer == "sgd" else {}
-    return getattr(torch.optim, OPTIMIZERS[config.optimizer])(model.parameters(), lr=scaled_lr(config, world_size),
-                                                              weight_decay=config.weight_decay, **options)
+    return OPTIMIZER_CLASSES[config.optimizer](model.parameters(), lr=scaled_lr(config, world_size),
+                                               weight_decay=config.weight_decay, **options)
 
 
 def iterations_per_epoch(num_samples: int, batch_size: int, world_size: int) -> int:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import functools
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from centernet.catalog import HEATMAP_LOSSES
+from centernet.losses.focal import heatmap_quality_focal_loss, heatmap_sigmoid_focal_loss
 from centernet.losses.penalty_reduced import DenseKernels, penalty_reduced_focal_loss
+from centernet.losses.regression import heatmap_mse_loss
 from centernet.structures import Targets
 
 HeadOutputs = Mapping[str, torch.Tensor]
@@ -19,15 +19,14 @@ Term = Callable[[HeadOutputs, Targets], torch.Tensor]
 HeatmapTarget = Callable[[Targets], tuple[torch.Tensor, torch.Tensor | None]]
 
 
-def _criterion(path: str) -> Callable[..., torch.Tensor]:
-    module, function = path.rsplit(".", 1)
-    return getattr(importlib.import_module(f"centernet.losses.{module}"), function)
-
-
-# --heatmap-loss name -> dense criterion (logits, target, class_weights=None, ignore=None) -> scalar, resolved from
-# the catalog, which names the function
-HEATMAP_CRITERIA: dict[str, Callable[..., torch.Tensor]] = {name: _criterion(path)
-                                                             for name, path in HEATMAP_LOSSES.items()}
+# --heatmap-loss name (`centernet.catalog.HEATMAP_LOSSES`) -> dense criterion (logits, target, class_weights=None,
+# ignore=None) -> scalar
+HEATMAP_CRITERIA: dict[str, Callable[..., torch.Tensor]] = {
+    "penalty_reduced": penalty_reduced_focal_loss,
+    "quality_focal": heatmap_quality_focal_loss,
+    "sigmoid_focal": heatmap_sigmoid_focal_loss,
+    "mse": heatmap_mse_loss,
+}
 
 
 def heatmap_criterion(name: str, compiled: bool = False) -> Callable[..., torch.Tensor]:

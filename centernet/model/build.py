@@ -27,8 +27,9 @@ class CenterNet(nn.Module):
     Returns the heads' outputs by name (`CenterNetHeads`; "heatmap": (B, C, H/4, W/4) logits, and the task's).
 
     Stacked bodies (Hourglass-104) return a list of feature maps, one per stack, and get one set of heads per
-    stack (`stack_heads`, then `heads` for the last): in training forward returns the list of each stack's head
-    dicts (intermediate supervision, averaged by the loss), in eval mode the last stack's dict only.
+    stack (`stack_heads`, then `heads` for the last): forward returns the list of each stack's head dicts, the last
+    stack last, in training (intermediate supervision, averaged by the loss) and in eval mode alike (the decoder
+    reads the last, `last_stack`; the validation loss averages them all).
     """
 
     mean: torch.Tensor
@@ -55,9 +56,20 @@ class CenterNet(nn.Module):
         features = self.body(self.normalize(images))
         if not isinstance(features, list):
             return self.heads(features)
-        if not self.training:
-            return self.heads(features[-1])
         return [heads(stack) for heads, stack in zip([*self.stack_heads, self.heads], features, strict=True)]
+
+
+HeadMaps = dict[str, torch.Tensor]
+
+
+def stacks(outputs: HeadMaps | list[HeadMaps]) -> list[HeadMaps]:
+    """`CenterNet.forward`'s outputs as a list of head dicts, one per stack, the last stack last."""
+    return outputs if isinstance(outputs, list) else [outputs]
+
+
+def last_stack(outputs: HeadMaps | list[HeadMaps]) -> HeadMaps:
+    """The head dict of the last stack of `CenterNet.forward`'s outputs (the only one of a single-stack body)."""
+    return stacks(outputs)[-1]
 
 
 # Architecture.body -> constructor of the body from (Architecture, weights, neck shortcuts, neck channels); DLA and
