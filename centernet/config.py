@@ -26,6 +26,11 @@ INPUT_MULTIPLE = 32  # every input side is a multiple of the bodies' total downs
 CONFIG_VERSION = 6
 
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB on the [0, 1] scale, what torchvision backbones expect
+IMAGENET_STD = (0.229, 0.224, 0.225)
+MAX_OBJECTS = 128  # objects kept per image, training and validation alike
+
+
 def option_name(field_name: str) -> str:
     """The command-line option of a config field: `lr_steps` -> `--lr-steps`."""
     return "--" + field_name.replace("_", "-")
@@ -115,9 +120,9 @@ class DataConfig:
     val_images: str | None = option(None, "folder of the validation images")
     input_size: tuple[int, int] = option((512, 512), "network input width and height in pixels, each a multiple "
                                                      "of 32; one value: a square", nargs="+", metavar="SIDE")
-    max_objects: int = option(128, "objects per image kept for training; more are reported and left out")
-    mean: tuple[float, float, float] = option((0.485, 0.456, 0.406), "per-channel RGB mean on the [0, 1] scale")
-    std: tuple[float, float, float] = option((0.229, 0.224, 0.225), "per-channel RGB standard deviation")
+    max_objects: int = option(MAX_OBJECTS, "objects per image kept for training; more are reported and left out")
+    mean: tuple[float, float, float] = option(IMAGENET_MEAN, "per-channel RGB mean on the [0, 1] scale")
+    std: tuple[float, float, float] = option(IMAGENET_STD, "per-channel RGB standard deviation")
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     workers: int = option(2, "data loader processes")
     gpu_decode: bool = option(False, "training on CUDA: the workers pass JPEG files undecoded and the train step "
@@ -125,8 +130,9 @@ class DataConfig:
                                      "files, the workers decode as usual")
 
     def __post_init__(self) -> None:
-        # one side means a square, as in configs before version 3 and on the command line
-        object.__setattr__(self, "input_size", input_size_pair(self.input_size))
+        # validated here, once: one side means a square (as in configs before version 3 and on the command line),
+        # each side a positive multiple of 32; everything downstream takes the (width, height) pair as it is
+        object.__setattr__(self, "input_size", check_input_size(self.input_size))
 
     @property
     def output_size(self) -> tuple[int, int]:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from centernet import catalog
-from centernet.apps.options import config_from_options
+from centernet.apps.options import config_from_options, run_options
 from centernet.cli import get_parser, main
 from centernet.config import (
     CONFIG_VERSION,
@@ -217,9 +217,12 @@ def test_amp_is_auto_by_default_on_alone_and_no_amp_is_a_deprecated_off(capsys):
     for command in (["evaluate", "--ann", "a.json", "--images", "i", "--out", "o.json"],
                     ["demo", "--input", "v.avi"]):
         args = get_parser().parse_args([*command, "--checkpoint", "best.pt"])
-        assert (args.amp, args.channels_last) == ("auto", True)
-        assert get_parser().parse_args([*command, "--checkpoint", "best.pt", "--amp"]).amp == "on"
-        assert get_parser().parse_args([*command, "--checkpoint", "best.pt", "--amp", "off"]).amp == "off"
+        assert run_options(args) == {"device": "auto", "amp": "auto", "channels_last": True}
+        for given, expected in ((["--amp"], "on"), (["--amp", "off"], "off"), (["--no-amp"], "off")):
+            parsed = get_parser().parse_args([*command, "--checkpoint", "best.pt", *given])
+            assert run_options(parsed)["amp"] == expected
+        assert not run_options(get_parser().parse_args([*command, "--checkpoint", "best.pt",
+                                                         "--no-channels-last"]))["channels_last"]
 
 
 @pytest.mark.parametrize(("saved", "expected"), [(False, "off"), (True, "on")])

@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from centernet.apps.options import add_predictor_options, overrides_from_options, predictor_setting
+from centernet.apps.options import (
+    add_config_options,
+    add_predictor_options,
+    overrides_from_options,
+    predictor_setting,
+    run_options,
+)
 from centernet.config import InferenceConfig, frame_input_size
 from centernet.errors import CenterNetError
 
@@ -48,11 +54,11 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--show", action="store_true", help="show annotated frames in a window (q or Esc stops)")
     parser.add_argument("--strip", help=f"write {STRIP_FRAMES} annotated frames side by side to this image (.png)")
     parser.add_argument("--tensorboard", metavar="RUN_DIR", help="add that strip to RUN_DIR's TensorBoard (demo/strip)")
-    parser.add_argument("--input-size", type=int, nargs="+", metavar="SIDE", help="network input width and height "
-                        "(multiples of 32), or one side for a square; default: the first frame's aspect ratio, the "
-                        "longer side the checkpoint's (512x288 for 16:9 video at 512)")
     # 1 frame per call gives a camera the lowest latency; 0.3 keeps what is worth drawing
     add_predictor_options(parser, batch_size=4, score_threshold=0.3)
+    add_config_options(parser, only=("data.input_size",), overrides=True, group="data", help_suffix={
+        "data.input_size": "; default: the first frame's aspect ratio, the longer side the checkpoint's (512x288 "
+                           "for 16:9 video at 512)"})
 
 
 @dataclass
@@ -170,9 +176,9 @@ def run_demo(args: argparse.Namespace) -> int:
         display = video.Display() if args.show else None
         if display is not None:
             stack.callback(display.close)
-        predictor = load_predictor(args.checkpoint, args.backend, device=args.device, amp=args.amp,
-                                   channels_last=args.channels_last, **overrides_from_options(args, InferenceConfig))
-        choose_input_size(predictor, args.input_size, source.frame_size)
+        predictor = load_predictor(args.checkpoint, args.backend, **run_options(args),
+                                   **overrides_from_options(args, InferenceConfig))
+        choose_input_size(predictor, getattr(args, "data.input_size"), source.frame_size)
         wants_strip = bool(args.strip or args.tensorboard)
         outputs = video.FrameOutputs(video.open_sink(args.output, source), args.json, display,
                                      strip_indices(source.total, source.fps) if wants_strip else set(),

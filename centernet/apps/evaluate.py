@@ -9,7 +9,13 @@ import argparse
 import json
 from pathlib import Path
 
-from centernet.apps.options import add_predictor_options, overrides_from_options, predictor_setting
+from centernet.apps.options import (
+    add_config_options,
+    add_predictor_options,
+    overrides_from_options,
+    predictor_setting,
+    run_options,
+)
 from centernet.config import InferenceConfig
 from centernet.errors import CenterNetError
 
@@ -19,10 +25,10 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", required=True, help="folder of the images")
     parser.add_argument("--out", required=True, help="where to write the detections (COCO results json)")
     parser.add_argument("--metrics", help="where to write AP, AP50, AP75, APs, APm, APl and per-class AP (json)")
-    parser.add_argument("--workers", type=int, default=2, help="data loader processes (default: 2)")
-    parser.add_argument("--input-size", type=int, nargs="+", metavar="SIDE", help="network input width and height "
-                        "(multiples of 32), or one side for a square; default: the checkpoint's")
     add_predictor_options(parser, batch_size=16)
+    add_config_options(parser, only=("data.workers",), group="data")
+    add_config_options(parser, only=("data.input_size",), overrides=True, group="data",
+                       help_suffix={"data.input_size": "; default: the checkpoint's"})
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -31,17 +37,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from centernet.data.validate import check_coco
     from centernet.engine.evaluate import evaluate
 
-    predictor = load_predictor(args.checkpoint, args.backend, device=args.device, amp=args.amp,
-                               channels_last=args.channels_last, **overrides_from_options(args, InferenceConfig))
-    if args.input_size:
-        predictor.set_input_size(args.input_size)
+    predictor = load_predictor(args.checkpoint, args.backend, **run_options(args),
+                               **overrides_from_options(args, InferenceConfig))
+    if getattr(args, "data.input_size"):
+        predictor.set_input_size(getattr(args, "data.input_size"))
     check_coco(args.ann, args.images)
     dataset = CocoDataset(args.ann, args.images, predictor.input_size, train=False)
     if dataset.category_ids != predictor.category_ids:
         raise CenterNetError(f"categories of {args.ann} ({dataset.class_names}) differ from the checkpoint's "
                              f"({predictor.class_names})")
     print(f"evaluate: {predictor_setting(predictor)}")
-    result = evaluate(predictor, dataset, batch_size=args.batch_size, workers=args.workers)
+    result = evaluate(predictor, dataset, batch_size=args.batch_size, workers=getattr(args, "data.workers"))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result.results))
     print_metrics(result.metrics, result.per_class_ap, result.per_class_auroc)

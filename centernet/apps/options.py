@@ -44,23 +44,27 @@ def _argument_type(annotation: Any) -> tuple[Any, dict[str, Any]]:
     return annotation, {}
 
 
-def add_config_options(parser: argparse.ArgumentParser, cls: type = Config, *, overrides: bool = False) -> None:
-    """One option per CLI field of `cls`, grouped by section. With `overrides`, every default is None: the
-    option replaces a value read elsewhere (a checkpoint's config) only when given."""
+def add_config_options(parser: argparse.ArgumentParser, cls: type = Config, *, overrides: bool = False,
+                       only: Sequence[str] | None = None, group: str | None = None,
+                       help_suffix: dict[str, str] | None = None) -> None:
+    """One option per CLI field of `cls` (or of the dotted paths in `only`), grouped by section (or all in
+    `group`). With `overrides`, every default is None: the option replaces a value read elsewhere (a checkpoint's
+    config) only when given. `help_suffix` adds text to a path's help (what an app does when it is not given)."""
     groups: dict[str, argparse._ArgumentGroup] = {}
     for path, item, annotation in config_fields(cls):
-        if not item.metadata.get("cli", False):
+        if not item.metadata.get("cli", False) or (only is not None and path not in only):
             continue
-        section = path.rsplit(".", 1)[0] if "." in path else ("the checkpoint's config, overridden when given"
-                                                              if overrides else "options")
-        group = groups.setdefault(section, parser.add_argument_group(section))
+        section = group or (path.rsplit(".", 1)[0] if "." in path else (
+            "the checkpoint's config, overridden when given" if overrides else "options"))
+        arguments = groups.setdefault(section, parser.add_argument_group(section))
         default = None if overrides else item.default
         shown = overrides or item.default is None or item.metadata["required"]
         help_text = item.metadata["help"] + ("" if shown else f" (default: {_shown(item.default)})")
+        help_text += (help_suffix or {}).get(path, "")
         kind, extra = _argument_type(annotation)
         if kind is bool:
-            group.add_argument(option_name(item.name), dest=path, default=default, help=help_text,
-                               action=argparse.BooleanOptionalAction)
+            arguments.add_argument(option_name(item.name), dest=path, default=default, help=help_text,
+                                   action=argparse.BooleanOptionalAction)
             continue
         if item.metadata.get("nargs"):
             extra["nargs"] = item.metadata["nargs"]
@@ -70,8 +74,8 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type = Config, *, o
             extra["choices"] = item.metadata["choices"]
         else:
             extra["metavar"] = item.metadata.get("metavar") or item.name.upper()
-        group.add_argument(option_name(item.name), dest=path, type=kind, default=default, help=help_text,
-                           required=item.metadata["required"] and not overrides, **extra)
+        arguments.add_argument(option_name(item.name), dest=path, type=kind, default=default, help=help_text,
+                               required=item.metadata["required"] and not overrides, **extra)
 
 
 def _shown(value: Any) -> str:
@@ -129,6 +133,13 @@ def add_deprecated(parser: argparse.ArgumentParser, option_string: str, targets:
                         help=f"deprecated: {replacement}", **kwargs)
 
 
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The predictor's device, amp and channels_last from `add_predictor_options`' options, as keywords of
+    `centernet.backends.load_predictor`."""
+    return {"device": getattr(args, "train.device"), "amp": getattr(args, "train.amp"),
+            "channels_last": getattr(args, "train.channels_last")}
+
+
 def add_predictor_options(parser: argparse.ArgumentParser, *, batch_size: int,
                           score_threshold: float | None = None) -> None:
     """The options `evaluate` and `demo` share: the model file and its backend, where and how it runs, and the
@@ -136,19 +147,18 @@ def add_predictor_options(parser: argparse.ArgumentParser, *, batch_size: int,
     parser.add_argument("--checkpoint", required=True,
                         help="a centernet checkpoint (best.pt / last.pt), or an ONNX export with --backend onnxruntime")
     parser.add_argument("--backend", choices=tuple(BACKENDS), default="pytorch", help="what runs the network")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--amp", choices=tuple(AMP_MODES), nargs="?", const="on", default="auto",
-                        help="mixed precision of the network (PyTorch backend; --amp alone: on): "
-                             + "; ".join(f"{name}: {text}" for name, text in AMP_MODES.items()) + " (default: auto)")
-    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
-                        help="channels-last memory format (PyTorch backend; default: on)")
+    add_config_options(parser, only=("train.device", "train.amp", "train.channels_last"),
+                       group="where and how the network runs",
+                       help_suffix={"train.channels_last": "; PyTorch backend",
+                                    "train.amp": "; PyTorch backend: " + "; ".join(
+                                        f"{name}: {text}" for name, text in AMP_MODES.items())})
     parser.add_argument("--batch-size", type=int, default=batch_size, help=f"images per network call "
                         f"(default: {batch_size})")
     add_config_options(parser, InferenceConfig, overrides=True)
     if score_threshold is not None:
         parser.set_defaults(**{"score_threshold": score_threshold})
     add_deprecated(parser, "--flip", {"flip_test": True}, "--flip-test")
-    add_deprecated(parser, "--no-amp", {"amp": "off"}, "--amp off")
+    add_deprecated(parser, "--no-amp", {"train.amp": "off"}, "--amp off")
 
 
 def predictor_setting(predictor: Predictor) -> str:

@@ -11,7 +11,6 @@ import argparse
 import json
 
 from centernet.apps.options import add_config_options, add_deprecated, config_from_options
-from centernet.config import check_input_size
 from centernet.errors import CenterNetError
 
 
@@ -34,7 +33,6 @@ def run_train(args: argparse.Namespace) -> int:
     from centernet.tasks import task_for
 
     config = config_from_options(args)
-    check_input_size(config.data.input_size)
     if bool(config.data.val_ann) != bool(config.data.val_images):
         raise CenterNetError("--val-ann and --val-images go together")
     try:

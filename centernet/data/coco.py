@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from pycocotools.coco import COCO
 
-from centernet.config import AugmentConfig, input_size_pair
+from centernet.config import MAX_OBJECTS, AugmentConfig, input_size_pair
 from centernet.data.colour import draw_colour_parameters, identity_colour_parameters
 from centernet.data.extreme import extreme_bounds, polygons_from_segmentation, warped_extreme_points
 from centernet.data.images import read_image_rgb, read_jpeg_for_device
@@ -98,7 +98,7 @@ class CocoDataset(torch.utils.data.Dataset):
         input_size: int | tuple[int, int],
         train: bool,
         augment: AugmentConfig | None = None,
-        max_objects: int = 128,
+        max_objects: int = MAX_OBJECTS,
         seed: int = 0,
         strict: bool = False,
         decode_on_device: bool = False,

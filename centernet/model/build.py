@@ -8,15 +8,12 @@ import torch
 from torch import nn
 
 from centernet.catalog import ARCHITECTURES, Architecture
-from centernet.config import DataConfig, ModelConfig, reference_neck_channels
+from centernet.config import IMAGENET_MEAN, IMAGENET_STD, DataConfig, ModelConfig, reference_neck_channels
 from centernet.model.dla import DLABody
 from centernet.model.heads import CenterNetHeads, HeadLayout
 from centernet.model.hourglass import HourglassBody
 from centernet.model.resnet import ResNetBody
 from centernet.model.resnet_dcn import ResNetDCNBody
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB on the [0, 1] scale, what torchvision backbones expect
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class CenterNet(nn.Module):
