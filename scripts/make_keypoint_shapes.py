@@ -206,7 +206,8 @@ def _write_split(out_dir: str, split: str, count: int, rng: np.random.Generator)
         for index, figure in enumerate(figures):
             visible = np.count_nonzero(figure.mask)
             visibility = joint_visibility(figure, figures[index + 1:], width, height)
-            if visible < MIN_VISIBLE_PIXELS or visible < MIN_VISIBLE_FRACTION * figure.full_area or not visibility.any():
+            too_hidden = visible < MIN_VISIBLE_PIXELS or visible < MIN_VISIBLE_FRACTION * figure.full_area
+            if too_hidden or not visibility.any():
                 continue
             annotations.append(keypoint_annotation(len(annotations) + 1, image_id, figure, visibility))
     return _SHAPES.write_annotations(out_dir, split, images, annotations, [CATEGORY])

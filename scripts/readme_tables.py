@@ -12,6 +12,13 @@ Each table stands in the README between `<!-- table: NAME -->` and `<!-- /table 
   scratch, the new task from scratch and fine-tuned from the old task's best.pt, their last AP and AP50.
 - exdet: experiments/exdet.sh's runs (`docs/exdet/ROW_seedS.jsonl`): per seed, box AP of --task detect and
   --task exdet at the last epoch, the octagons' segm AP, epoch seconds, load, precision and commit.
+- ablation: experiments/learning_speed.sh's runs (`docs/ablation/ROW_seedS.jsonl`): per seed and row, the AP
+  after epoch 5 and at the end, the end's AP as a ratio of the reference row of the same seed, the median epoch
+  seconds of epochs 3-15 (shown only where the highest load over them stayed <= MAX_TIMED_LOAD), precision and
+  commit.
+- heatmap_losses: experiments/heatmap_losses.sh's runs (`docs/heatmap_losses/ROW_seedS.jsonl`):
+  scripts/loss_study_table.py's table, the rarest class being the last of make_hard_shapes.py's (its --long-tail
+  frequencies decay to it).
 
 Usage:
     python scripts/readme_tables.py                          # print every table
@@ -29,11 +36,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/ is no package; also when loaded from elsewhere
-from run_metrics import last_evaluation, read_records, row_and_seed  # noqa: E402
+import loss_study_table  # noqa: E402
+from make_hard_shapes import CATEGORIES  # noqa: E402
+from run_metrics import evaluations, last_evaluation, read_records, row_and_seed  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 ROWS = ("fp32", "bf16")  # experiments/cpu_precision.sh's rows, the baseline first
 FIRST_TIMED_EPOCH = 3
+MAX_TIMED_LOAD = 2.5  # seconds columns only from runs that had the 2 cores to themselves (main process + workers)
+ABLATION_ROWS = ("reference", "lr_schedule", "ltrb_giou", "ema", "elliptical", "ttf_neck", "dfl", "default")
+LOSS_STUDY_ROWS = ("penalty_reduced", "quality_focal", "sigmoid_focal", "longtail_plain", "longtail_balanced",
+                   "retinanet")  # experiments/heatmap_losses.sh's rows, in its order
 FIGURE = r"baseline\s+(?P<baseline>[0-9.]+) \S+\s+ours\s+(?P<ours>[0-9.]+) \S+\s+ratio"
 THROUGHPUT = re.compile(rf"^\s+(?P<path>.+?)(?P<default> \(default\))?: throughput\s+{FIGURE}")
 MEMORY = re.compile(rf"^\s+(?P<path>.+?)(?: \(default\))?: peak extra memory\s+{FIGURE}")
@@ -164,11 +177,50 @@ def finetune_table(folder: Path = DOCS / "finetune") -> str:
     return markdown(["seed", "run", "epochs", "AP", "AP50", "AP x new_scratch", "precision", "commit"], rows)
 
 
+def _ap_after(records: list[dict], epoch: int) -> float | None:
+    return next((record["AP"] for record in evaluations(records) if record["epoch"] == epoch), None)
+
+
+def ablation_table(folder: Path = DOCS / "ablation") -> str:
+    """Per seed, each row of the learning-speed ablation that has run: AP after epoch 5 and at the end, the ratio
+    to the reference of the same seed, seconds per epoch where the load allowed, precision and commit."""
+    found = {row_and_seed(path): read_records(path) for path in folder.glob("*_seed*.jsonl")}
+    lines = []
+    for seed in sorted({seed for _, seed in found}):
+        reference = found.get(("reference", seed))
+        baseline = last_evaluation(reference, "reference")["AP"] if reference else None
+        for row in ABLATION_ROWS:
+            records = found.get((row, seed))
+            if records is None:
+                continue
+            last = last_evaluation(records, f"{row}_seed{seed}")
+            seconds, load = epoch_timing(records)
+            timed = seconds is not None and load <= MAX_TIMED_LOAD
+            early = _ap_after(records, 5)
+            lines.append([str(seed), row, str(last["epoch"]), "-" if early is None else f"{early:.4f}",
+                          f"{last['AP']:.4f}", f"{last['AP50']:.4f}",
+                          f"{last['AP'] / baseline:.2f}" if baseline else "-",
+                          f"{seconds:.1f}" if timed else "-", "-" if load is None else f"{load:.2f}",
+                          str(last.get("precision", "-")), str(last.get("commit", "-"))])
+    return markdown(["seed", "row", "epochs", "AP after 5", "AP", "AP50", "x reference", "s / epoch (3-15)",
+                     "max load", "precision", "commit"], lines)
+
+
+def heatmap_losses_table(folder: Path = DOCS / "heatmap_losses") -> str:
+    """scripts/loss_study_table.py's table of the loss study's runs, rows in the study's order."""
+    paths = sorted(folder.glob("*_seed*.jsonl"), key=lambda path: (LOSS_STUDY_ROWS.index(row_and_seed(path)[0]),
+                                                                   row_and_seed(path)[1]))
+    rarest = CATEGORIES[-1]["name"]
+    return loss_study_table.table([loss_study_table.run_summary(path, rarest) for path in paths], rarest)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {"benchmark_train": train_table, "cpu_precision": precision_table,
                                         "cpu_latency": latency_table, "exdet": exdet_table,
-                                        "finetune": finetune_table}
+                                        "finetune": finetune_table, "ablation": ablation_table,
+                                        "heatmap_losses": heatmap_losses_table}
 TABLE_FOLDERS = {"benchmark_train": "cpu_speed", "cpu_precision": "cpu_speed", "cpu_latency": "cpu_speed",
-                 "exdet": "exdet", "finetune": "finetune"}  # the folder of docs/ each table reads
+                 "exdet": "exdet", "finetune": "finetune", "ablation": "ablation",
+                 "heatmap_losses": "heatmap_losses"}  # the folder of docs/ each table reads
 
 
 def update(text: str, tables: dict[str, str]) -> str:
