@@ -75,9 +75,10 @@ class Batch:
     truncated: (image id, number of objects) of each image that had more objects than M slots.
     encoded_jpegs: row -> (N,) uint8 bytes of that row's JPEG file, kept on the CPU, for rows the train step
         decodes and warps on the device (--gpu-decode); empty otherwise.
-    extreme_points: (B, M, 4, 2) float32 top, left, bottom, right points (x, y) of each object in input pixels,
-        padded with zeros (the exdet task; None otherwise). from_polygon: (B, M) bool, True where they come from
-        the object's polygon, False where its box's edge midpoints stand in (no polygon) and for padding.
+    points: (B, M, P, 2) float32 per-object points (x, y) in input pixels, padded with zeros, where the data has a
+        point source (a task's: exdet's extreme points top, left, bottom, right; keypoints' joints), else None;
+        point_labelled: (B, M, P) bool, the points with a position to learn; points_from_annotation: (B, M) bool,
+        False where the source stood in for an object's points (exdet: box edge midpoints without a polygon).
     """
 
     images: torch.Tensor
@@ -93,8 +94,9 @@ class Batch:
     skipped: int = 0
     truncated: list[tuple[int, int]] = dataclasses.field(default_factory=list)
     encoded_jpegs: dict[int, torch.Tensor] = dataclasses.field(default_factory=dict)
-    extreme_points: torch.Tensor | None = None
-    from_polygon: torch.Tensor | None = None
+    points: torch.Tensor | None = None
+    point_labelled: torch.Tensor | None = None
+    points_from_annotation: torch.Tensor | None = None
 
     def _map(self, function) -> Batch:
         tensors = {f.name: function(getattr(self, f.name)) for f in dataclasses.fields(self)

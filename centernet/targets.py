@@ -214,7 +214,8 @@ class ObjectGeometry:
     that are targets (not padding, not crowd, not empty once clipped to the map); size: (B, M, 2) float32 box (w, h)
     in output pixels, clipped to the map; peak: (B, M, 2) int64 centre pixel (x, y); image, slot: (N,) int64 the
     positions of the N valid objects; crowd_ignore: (B, C, H, W) bool, the pixels of crowd regions in their class
-    channel, or None; extreme_points: (B, M, 4, 2) float32 in input pixels, or None; heatmap_windows: the heatmap's
+    channel, or None; points: (B, M, P, 2) float32 per-object points in input pixels (`Batch.points`) and
+    point_labelled (B, M, P) bool, or None; heatmap_windows: the heatmap's
     Gaussian windows (owner (E,) into the N, key (E,) image * H * W + y * W + x, value (E,)) when the step asked to
     share them (`TargetStep.shares_heatmap_windows`), else None.
     """
@@ -230,7 +231,8 @@ class ObjectGeometry:
     output_size: tuple[int, int]
     stride: int
     crowd_ignore: torch.Tensor | None = None
-    extreme_points: torch.Tensor | None = None
+    points: torch.Tensor | None = None
+    point_labelled: torch.Tensor | None = None
     heatmap_windows: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
 
@@ -276,11 +278,12 @@ class TargetEncoder:
         return self._buffer[:batch]
 
     def __call__(self, boxes_xyxy: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor,
-                 crowd: torch.Tensor | None = None,
-                 extreme_points: torch.Tensor | None = None) -> Targets[torch.Tensor]:
+                 crowd: torch.Tensor | None = None, points: torch.Tensor | None = None,
+                 point_labelled: torch.Tensor | None = None) -> Targets[torch.Tensor]:
         """boxes (B, M, 4) x1, y1, x2, y2 in input pixels, classes (B, M) in [0, C), valid (B, M) bool, crowd
         (B, M) bool or None (crowd regions: `Targets.ignore`, the pixels they overlap in their class channel
-        minus real peaks; None without any), extreme_points (B, M, 4, 2) in input pixels where the task needs them.
+        minus real peaks; None without any), points (B, M, P, 2) in input pixels and point_labelled (B, M, P) where
+        the task needs them (`Batch.points`).
         Returns `Targets` with a leading batch axis: heatmap (B, C, H, W), (B, M) slots of size, offset, index and
         mask (padding and shared-peak losers all zero), and the task's fields."""
         height, width = self.output_size
@@ -312,7 +315,8 @@ class TargetEncoder:
             targets.ignore = crowd_ignore & (heatmap != 1)
         if self.step is not None:
             self.step(targets, ObjectGeometry(boxes_xyxy, classes, valid, size, peak, image, slot, self.num_classes,
-                                              self.output_size, self.stride, crowd_ignore, extreme_points, windows))
+                                              self.output_size, self.stride, crowd_ignore, points, point_labelled,
+                                              windows))
         return targets
 
 
@@ -381,8 +385,8 @@ def ltrb_samples(boxes_xyxy: torch.Tensor, owner: torch.Tensor, key: torch.Tenso
 
 def encode_targets_batched(boxes_xyxy: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor, num_classes: int,
                            output_size: tuple[int, int], *, gaussian: str, step: TargetStep | None,
-                           stride: int = STRIDE, crowd: torch.Tensor | None = None,
-                           extreme_points: torch.Tensor | None = None) -> Targets[torch.Tensor]:
+                           stride: int = STRIDE, crowd: torch.Tensor | None = None, points: torch.Tensor | None = None,
+                           point_labelled: torch.Tensor | None = None) -> Targets[torch.Tensor]:
     """One call of a fresh `TargetEncoder` (its targets stay valid): see there for shapes and frames."""
     return TargetEncoder(num_classes, output_size, gaussian=gaussian, step=step, stride=stride)(
-        boxes_xyxy, classes, valid, crowd, extreme_points)
+        boxes_xyxy, classes, valid, crowd, points, point_labelled)

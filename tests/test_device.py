@@ -78,7 +78,7 @@ def _targets(task: Task):
     valid = torch.tensor([[True, True, False], [True, False, True]])
     crowd = torch.tensor([[False, False, True], [False, False, False]])
     points = None
-    if task.uses_extreme_points:  # top, left, bottom, right: the edges' midpoints
+    if task.point_source() is not None:  # exdet's top, left, bottom, right: the edges' midpoints
         x1, y1, x2, y2 = boxes.unbind(-1)
         points = torch.stack([torch.stack([(x1 + x2) / 2, y1], -1), torch.stack([x1, (y1 + y2) / 2], -1),
                               torch.stack([(x1 + x2) / 2, y2], -1), torch.stack([x2, (y1 + y2) / 2], -1)], 2)

@@ -131,14 +131,17 @@ def _write_dataset(folder):
 
 
 def test_the_dataset_carries_extreme_points_and_their_origin_in_the_batch(tmp_path):
-    dataset = CocoDataset(_write_dataset(tmp_path), tmp_path, 32, train=False, extreme_points=True)
+    dataset = CocoDataset(_write_dataset(tmp_path), tmp_path, 32, train=False, points=EXDET.point_source())
     sample = dataset[0]
-    np.testing.assert_allclose(sample.extreme_points[0].numpy(), [[10, 2], [3, 9], [11, 20], [18, 7]])
-    assert sample.from_polygon.tolist() == [True, False, False]
+    np.testing.assert_allclose(sample.points[0].numpy(), [[10, 2], [3, 9], [11, 20], [18, 7]])
+    assert sample.points_from_annotation.tolist() == [True, False, False]
+    assert sample.point_labelled.all()  # the edge midpoints stand in, and are learned, where there is no polygon
     np.testing.assert_allclose(sample.boxes_xyxy[0].numpy(), [3, 2, 18, 20])  # the box the points span
     batch = collate([sample, None], max_objects=4)
-    assert batch.extreme_points.shape == (1, 4, 4, 2) and batch.from_polygon.tolist() == [[True, False, False, False]]
-    assert collate([CocoDataset(tmp_path / "ann.json", tmp_path, 32, train=False)[0]], 4).extreme_points is None
+    assert batch.points.shape == (1, 4, 4, 2)
+    assert batch.points_from_annotation.tolist() == [[True, False, False, False]]
+    assert batch.point_labelled.tolist() == [[[True] * 4] * 3 + [[False] * 4]]
+    assert collate([CocoDataset(tmp_path / "ann.json", tmp_path, 32, train=False)[0]], 4).points is None
 
 
 # --- targets and loss -----------------------------------------------------------------------------------------
@@ -148,7 +151,7 @@ def _one_object_targets(crowd=None):
     boxes = torch.tensor([[[12.0, 8, 52, 60]]])
     points = torch.tensor([[[[30.0, 8], [12, 33], [41, 60], [52, 21]]]])
     return encode_targets_batched(boxes, torch.tensor([[1]]), torch.tensor([[True]]), 2, (16, 16), gaussian="round",
-                                  step=ExtremeTargets(), extreme_points=points), points
+                                  step=ExtremeTargets(), points=points), points
 
 
 def test_extreme_targets_put_a_peak_per_point_in_its_class_channel_with_sub_pixel_offsets():
@@ -168,7 +171,7 @@ def test_extreme_targets_put_a_peak_per_point_in_its_class_channel_with_sub_pixe
 
 
 def test_the_exdet_task_has_five_heatmap_heads_of_a_channel_per_class_and_four_offset_heads():
-    assert isinstance(EXDET, ExtremePoints) and EXDET.uses_extreme_points and not EXDET.decodes_in_graph
+    assert isinstance(EXDET, ExtremePoints) and EXDET.point_source().count == 4 and not EXDET.decodes_in_graph
     assert EXTREME_SIDES == ("top", "left", "bottom", "right")
     layout = EXDET.head_layout(3)
     assert tuple(layout.channels) == EXDET_HEAD_NAMES  # in output order
@@ -213,7 +216,7 @@ def test_crowd_regions_are_ignored_in_every_extreme_heatmap():
     points = torch.tensor([[[[30.0, 8], [12, 33], [41, 60], [52, 21]], [[0.0] * 2] * 4]])
     targets = encode_targets_batched(boxes, torch.tensor([[1, 1]]), torch.tensor([[True, False]]), 2, (16, 16),
                                      gaussian="round", step=ExtremeTargets(), crowd=torch.tensor([[False, True]]),
-                                     extreme_points=points)
+                                     points=points)
     assert targets.extreme_ignore.shape == (1, 4, 2, 16, 16)
     assert targets.extreme_ignore[0, :, 1].sum() == 4 * (256 - 1)  # all but each map's own peak
     assert not targets.extreme_ignore[0, :, 0].any()
@@ -399,7 +402,7 @@ def test_overfits_one_batch_until_grouping_recovers_the_extreme_points():
                                                polygon[:, 1].max()], dtype=torch.float32)
     inputs = torch.from_numpy(images).permute(0, 3, 1, 2)
     targets = encode_targets_batched(boxes, classes, valid, 2, (16, 16), gaussian="round", step=ExtremeTargets(),
-                                     extreme_points=points)
+                                     points=points)
     model = build_model(ModelConfig(arch="resnet18", num_classes=2, task="exdet", box_head="center",
                                     neck_shortcuts=False, neck_channels=None))
     criterion = build_criterion(EXDET, LossConfig())
@@ -472,7 +475,7 @@ def test_training_counts_the_objects_without_a_polygon_each_epoch(tmp_path, caps
     for epoch in (1, 2):
         assert f"epoch {epoch}: 1 objects had no polygon" in errors
     records = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
-    assert [record["objects_without_polygon"] for record in records] == [1, 1]
+    assert [record["stand_in_points"] for record in records] == [1, 1]
 
 
 def test_demo_draws_the_points_and_octagons_and_its_json_lines_carry_them():

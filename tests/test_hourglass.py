@@ -100,7 +100,7 @@ def test_the_exdet_loss_averages_its_nine_terms_over_stacks():
     points = torch.tensor([[[[24.0, 8], [8, 28], [28, 48], [40, 20]]]])
     targets = encode_targets_batched(torch.tensor([[[8.0, 8, 40, 48]]]), torch.tensor([[1]]),
                                      torch.tensor([[True]]), 2, (16, 16), gaussian="round",
-                                     step=EXTREME_POINTS.target_step(), extreme_points=points)
+                                     step=EXTREME_POINTS.target_step(), points=points)
     stacks = model(torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8))
     criterion = build_criterion(EXTREME_POINTS, LossConfig())
     total, stats = criterion(stacks, targets)

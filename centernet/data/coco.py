@@ -23,8 +23,8 @@ from pycocotools.coco import COCO
 
 from centernet.config import MAX_OBJECTS, AugmentConfig, input_size_pair
 from centernet.data.colour import draw_colour_parameters, identity_colour_parameters
-from centernet.data.extreme import extreme_bounds, polygons_from_segmentation, warped_extreme_points
 from centernet.data.images import read_image_rgb, read_jpeg_for_device
+from centernet.data.points import PointSource
 from centernet.data.transforms import letterbox_affine, random_affine, transform_boxes, warp_image
 from centernet.data.validate import load_coco_json
 from centernet.errors import DataError
@@ -48,8 +48,9 @@ class Sample:
         validation samples.
     encoded_jpeg: (N,) uint8 bytes of the JPEG file when the train step decodes and warps it on the device
         (--gpu-decode), else None.
-    extreme_points: (N, 4, 2) float32 top, left, bottom, right points in input pixels (exdet), else None;
-        from_polygon: (N,) bool, False where an object had no polygon and its box's edge midpoints stand in.
+    points: (N, P, 2) float32 per-object points in input pixels, where the dataset has a point source (a task's:
+        exdet's extreme points, keypoints' joints; `centernet.data.points`), else None; point_labelled: (N, P) bool,
+        the points with a position to learn; points_from_annotation: (N,) bool, False where the source stood in.
     """
 
     image: torch.Tensor
@@ -62,8 +63,9 @@ class Sample:
     colour_factors: torch.Tensor
     lighting_alpha: torch.Tensor
     encoded_jpeg: torch.Tensor | None = None
-    extreme_points: torch.Tensor | None = None
-    from_polygon: torch.Tensor | None = None
+    points: torch.Tensor | None = None
+    point_labelled: torch.Tensor | None = None
+    points_from_annotation: torch.Tensor | None = None
 
 
 def _load_coco(ann_file: str) -> COCO:
@@ -87,8 +89,8 @@ class CocoDataset(torch.utils.data.Dataset):
     With `decode_on_device`, JPEG files the device decoder takes as they are (`read_jpeg_for_device`) are not
     decoded here: the sample carries their bytes, and the train step decodes and warps them (--gpu-decode).
     A missing or corrupt image raises DataError when `strict`, else warns and yields None (see `collate`).
-    With `extreme_points` (the exdet task) samples also carry each object's extreme points, from its polygons
-    (`centernet.data.extreme`), and the box of an object with a polygon is the one its extreme points span.
+    With a point source `points` (a task's, `centernet.data.points.PointSource`) samples also carry each object's
+    points (exdet: its extreme points, from its polygons, and then the box they span; keypoints: its joints).
     """
 
     def __init__(
@@ -102,7 +104,7 @@ class CocoDataset(torch.utils.data.Dataset):
         seed: int = 0,
         strict: bool = False,
         decode_on_device: bool = False,
-        extreme_points: bool = False,
+        points: PointSource | None = None,
     ) -> None:
         self.ann_file = os.fspath(ann_file)
         self.image_dir = os.fspath(image_dir)
@@ -113,7 +115,7 @@ class CocoDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.strict = strict
         self.decode_on_device = decode_on_device
-        self.extreme_points = extreme_points
+        self.points = points
         self.epoch = 0
         self.coco = _load_coco(self.ann_file)
         self.category_ids: list[int] = sorted(self.coco.cats)
@@ -160,12 +162,6 @@ class CocoDataset(torch.utils.data.Dataset):
         """An image's annotation records, real objects first (in file order), then crowd regions."""
         return sorted(self.coco.imgToAnns.get(image_id, []), key=lambda annotation: bool(annotation.get("iscrowd", 0)))
 
-    def polygons(self, image_id: int) -> list[list[np.ndarray]]:
-        """Per object, in the order of `annotations`, its polygons ((V, 2) float32 in original pixels); an empty
-        list for objects without one (RLE crowd regions, no segmentation)."""
-        return [polygons_from_segmentation(annotation.get("segmentation"))
-                for annotation in self._sorted_annotations(image_id)]
-
     def annotations(self, image_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """An image's objects, real ones first (in file order), then crowd regions.
 
@@ -197,14 +193,14 @@ class CocoDataset(torch.utils.data.Dataset):
         return read_jpeg_for_device(self.image_path(image_id), int(info["width"]), int(info["height"]))
 
     def _draw_transforms(self, index: int, width: int,
-                         height: int) -> tuple[np.ndarray, np.ndarray, tuple[torch.Tensor, ...]]:
-        """(affine, inverse, colour parameters) of sample `index`, from its own generator; see `Sample`."""
+                         height: int) -> tuple[np.ndarray, np.ndarray, bool, tuple[torch.Tensor, ...]]:
+        """(affine, inverse, flipped, colour parameters) of sample `index`, from its own generator; see `Sample`."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
         if not self.train:
-            return *letterbox_affine(width, height, self.input_size), identity_colour_parameters()
-        affine, inverse, _ = random_affine(width, height, self.input_size, self.augment, rng)
+            return *letterbox_affine(width, height, self.input_size), False, identity_colour_parameters()
+        affine, inverse, flipped = random_affine(width, height, self.input_size, self.augment, rng)
         # drawn after the affine crop, as when the workers applied them: the same stream gives the same draws
-        return affine, inverse, draw_colour_parameters(self.augment, rng)
+        return affine, inverse, flipped, draw_colour_parameters(self.augment, rng)
 
     def __getitem__(self, index: int) -> Sample | None:
         image_id = self.image_ids[index]
@@ -220,17 +216,17 @@ class CocoDataset(torch.utils.data.Dataset):
             height, width = image.shape[:2]
         else:
             width, height = int(self.coco.imgs[image_id]["width"]), int(self.coco.imgs[image_id]["height"])
-        affine, inverse, (colour_order, colour_factors, lighting_alpha) = self._draw_transforms(index, width, height)
+        affine, inverse, flipped, (colour_order, colour_factors, lighting_alpha) = self._draw_transforms(
+            index, width, height)
         boxes_xyxy, classes, crowd = self.annotations(image_id)
         boxes_xyxy, keep = transform_boxes(boxes_xyxy, affine, self.input_size)
-        extremes = None
-        if self.extreme_points:
-            polygons = [parts for parts, kept in zip(self.polygons(image_id), keep, strict=True) if kept]
-            points, from_polygon = warped_extreme_points(polygons, boxes_xyxy, affine, self.input_size)
-            spanned = extreme_bounds(points)
-            usable = from_polygon & (spanned[:, 2] > spanned[:, 0]) & (spanned[:, 3] > spanned[:, 1])
-            boxes_xyxy = np.where(usable[:, None], spanned, boxes_xyxy).astype(np.float32)
-            extremes = (torch.from_numpy(points), torch.from_numpy(from_polygon))
+        point_set = None
+        if self.points is not None:
+            kept = [annotation for annotation, kept in zip(self._sorted_annotations(image_id), keep, strict=True)
+                    if kept]
+            point_set = self.points(kept, boxes_xyxy, affine, flipped, self.input_size)
+            if point_set.boxes_xyxy is not None:
+                boxes_xyxy = point_set.boxes_xyxy
         if encoded_jpeg is None:
             warped = warp_image(image, affine, self.input_size)
             image_chw = torch.from_numpy(np.ascontiguousarray(warped.transpose(2, 0, 1)))
@@ -240,8 +236,10 @@ class CocoDataset(torch.utils.data.Dataset):
                       classes=torch.from_numpy(classes[keep]), crowd=torch.from_numpy(crowd[keep]),
                       image_id=int(image_id), inverse_affine=torch.from_numpy(inverse), colour_order=colour_order,
                       colour_factors=colour_factors, lighting_alpha=lighting_alpha, encoded_jpeg=encoded_jpeg,
-                      extreme_points=None if extremes is None else extremes[0],
-                      from_polygon=None if extremes is None else extremes[1])
+                      **({} if point_set is None else {
+                          "points": torch.from_numpy(point_set.points),
+                          "point_labelled": torch.from_numpy(point_set.labelled),
+                          "points_from_annotation": torch.from_numpy(point_set.from_annotation)}))
 
 
 def collate(samples: list[Sample | None], max_objects: int) -> Batch:
@@ -251,8 +249,8 @@ def collate(samples: list[Sample | None], max_objects: int) -> Batch:
     flags are padded to M = max_objects slots; `valid` marks real objects and `crowd` crowd regions. Objects
     beyond M are left out (crowd regions first, as samples list them last) and each such image is listed in
     `Batch.truncated` with its object count, so that the trainer can say so. If every sample was dropped, the
-    batch has B = 0 and images of shape (0, 3, 0, 0). Samples with extreme points (exdet) give
-    `Batch.extreme_points` and `Batch.from_polygon`, padded alike.
+    batch has B = 0 and images of shape (0, 3, 0, 0). Samples with points give `Batch.points`,
+    `Batch.point_labelled` and `Batch.points_from_annotation`, padded alike.
     """
     kept = [sample for sample in samples if sample is not None]
     batch_size = len(kept)
@@ -260,9 +258,11 @@ def collate(samples: list[Sample | None], max_objects: int) -> Batch:
     classes = torch.zeros(batch_size, max_objects, dtype=torch.int64)
     crowd = torch.zeros(batch_size, max_objects, dtype=torch.bool)
     used = torch.zeros(batch_size, max_objects, dtype=torch.bool)
-    with_extremes = bool(kept) and all(sample.extreme_points is not None for sample in kept)
-    extreme_points = torch.zeros(batch_size, max_objects, 4, 2, dtype=torch.float32) if with_extremes else None
-    from_polygon = torch.zeros(batch_size, max_objects, dtype=torch.bool) if with_extremes else None
+    with_points = bool(kept) and all(sample.points is not None for sample in kept)
+    per_object = kept[0].points.shape[1] if with_points else 0
+    points = torch.zeros(batch_size, max_objects, per_object, 2, dtype=torch.float32) if with_points else None
+    point_labelled = torch.zeros(batch_size, max_objects, per_object, dtype=torch.bool) if with_points else None
+    from_annotation = torch.zeros(batch_size, max_objects, dtype=torch.bool) if with_points else None
     truncated = []
     for row, sample in enumerate(kept):
         count = min(len(sample.classes), max_objects)
@@ -272,9 +272,10 @@ def collate(samples: list[Sample | None], max_objects: int) -> Batch:
         classes[row, :count] = sample.classes[:count]
         crowd[row, :count] = sample.crowd[:count]
         used[row, :count] = True
-        if with_extremes:
-            extreme_points[row, :count] = sample.extreme_points[:count]
-            from_polygon[row, :count] = sample.from_polygon[:count]
+        if with_points:
+            points[row, :count] = sample.points[:count]
+            point_labelled[row, :count] = sample.point_labelled[:count]
+            from_annotation[row, :count] = sample.points_from_annotation[:count]
     if kept:
         images = torch.stack([sample.image for sample in kept])
         inverse_affine = torch.stack([sample.inverse_affine for sample in kept])
@@ -295,8 +296,9 @@ def collate(samples: list[Sample | None], max_objects: int) -> Batch:
         skipped=len(samples) - batch_size,
         truncated=truncated,
         encoded_jpegs={row: sample.encoded_jpeg for row, sample in enumerate(kept) if sample.encoded_jpeg is not None},
-        extreme_points=extreme_points,
-        from_polygon=from_polygon,
+        points=points,
+        point_labelled=point_labelled,
+        points_from_annotation=from_annotation,
     )
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from centernet.config import input_size_pair
+from centernet.data.points import PointSet
 from centernet.structures import apply_affine
 
 TIE_TOLERANCE = 1e-3  # input pixels: vertices this close to the extreme coordinate share it
@@ -125,3 +126,20 @@ def extreme_bounds(points: np.ndarray) -> np.ndarray:
     """(N, 4) float32 boxes x1, y1, x2, y2 spanned by extreme points (N, 4, 2): left x, top y, right x, bottom y."""
     points = np.asarray(points, dtype=np.float32).reshape(-1, 4, 2)
     return np.stack([points[:, 1, 0], points[:, 0, 1], points[:, 3, 0], points[:, 2, 1]], axis=1)
+
+
+class ExtremePointSource:
+    """The exdet task's `PointSource`: each object's four extreme points from its polygons (box edge midpoints for
+    objects without one, reported), all labelled; an object with a usable polygon takes the box its points span."""
+
+    count = 4
+    stand_in_note = "had no polygon (segmentation); their extreme points were their box's edge midpoints"
+
+    def __call__(self, annotations: Sequence[dict], boxes_xyxy: np.ndarray, affine: np.ndarray, flipped: bool,
+                 input_size: tuple[int, int]) -> PointSet:
+        polygons = [polygons_from_segmentation(annotation.get("segmentation")) for annotation in annotations]
+        points, from_polygon = warped_extreme_points(polygons, boxes_xyxy, affine, input_size)
+        spanned = extreme_bounds(points)
+        usable = from_polygon & (spanned[:, 2] > spanned[:, 0]) & (spanned[:, 3] > spanned[:, 1])
+        boxes = np.where(usable[:, None], spanned, boxes_xyxy).astype(np.float32)
+        return PointSet(points, np.ones(points.shape[:2], dtype=bool), from_polygon, boxes)

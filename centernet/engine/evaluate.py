@@ -206,4 +206,4 @@ def _targets(batch: Batch, predictor: Predictor, heatmap_shape: tuple[int, ...],
     the task's targets `with_task_targets` (for the validation losses)."""
     encoder = build_target_encoder(predictor.task, predictor.config, heatmap_shape[1:],
                                    with_task_targets=with_task_targets)
-    return encoder(batch.boxes_xyxy, batch.classes, batch.valid, batch.crowd, batch.extreme_points)
+    return encoder(batch.boxes_xyxy, batch.classes, batch.valid, batch.crowd, batch.points, batch.point_labelled)

@@ -178,7 +178,8 @@ def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
     images = network_inputs(batch, config)  # the model normalises them
     if config.train.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
-    targets = state.encoder(batch.boxes_xyxy, batch.classes, batch.valid, batch.crowd, batch.extreme_points)
+    targets = state.encoder(batch.boxes_xyxy, batch.classes, batch.valid, batch.crowd, batch.points,
+                            batch.point_labelled)
     with autocast(state.device, state.amp_dtype):  # the heads' outputs are float32 (`model.heads`)
         outputs = state.model(images)
     loss, stats = state.criterion(outputs, targets)
@@ -204,14 +205,14 @@ def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
 @dataclass
 class EpochReport:
     """What an epoch took and left out: its training seconds, samples skipped (corrupt images), objects past
-    --max-objects and their images, and (exdet) objects whose extreme points were their box's edge midpoints
-    because they had no polygon."""
+    --max-objects and their images, and objects whose points the task's point source had to stand in for (exdet:
+    box edge midpoints for objects without a polygon)."""
 
     seconds: float = 0.0
     skipped: int = 0
     truncated_objects: int = 0
     truncated_images: int = 0
-    objects_without_polygon: int = 0
+    stand_in_points: int = 0
 
 
 def report_truncation(state: TrainState, batch: Batch, dataset: CocoDataset, report: EpochReport) -> None:
@@ -237,8 +238,8 @@ def train_one_epoch(state: TrainState, loader, dataset: CocoDataset, logger: Run
     for position, batch in enumerate(bar):
         report.skipped += batch.skipped
         report_truncation(state, batch, dataset, report)
-        if batch.from_polygon is not None:
-            report.objects_without_polygon += int((batch.valid & ~batch.from_polygon).sum())
+        if batch.points_from_annotation is not None:
+            report.stand_in_points += int((batch.valid & ~batch.points_from_annotation).sum())
         if len(batch.image_ids) == 0:
             continue
         set_learning_rate(state, state.epoch * state.iters_per_epoch + position)
@@ -284,16 +285,16 @@ def load_datasets(config: Config) -> tuple[CocoDataset, CocoDataset | None]:
     if not data.train_ann or not data.train_images:
         raise CenterNetError("training needs --train-ann FILE and --train-images DIR")
     check_coco(data.train_ann, data.train_images)
-    extreme_points = task_for(config.model).uses_extreme_points
+    points = task_for(config.model).point_source()
     train_set = CocoDataset(data.train_ann, data.train_images, data.input_size, train=True, augment=data.augment,
                             max_objects=data.max_objects, seed=config.train.seed, strict=config.train.strict,
-                            extreme_points=extreme_points)
+                            points=points)
     train_set.decode_on_device = decode_on_device(config, train_set)
     if not data.val_ann:
         return train_set, None
     check_coco(data.val_ann, data.val_images)
     val_set = CocoDataset(data.val_ann, data.val_images, data.input_size, train=False, max_objects=data.max_objects,
-                          strict=config.train.strict, extreme_points=extreme_points)
+                          strict=config.train.strict, points=points)
     if val_set.category_ids != train_set.category_ids:
         raise CenterNetError(f"categories of {data.val_ann} differ from those of {data.train_ann}")
     return train_set, val_set
@@ -388,15 +389,15 @@ def _end_of_epoch(state: TrainState, train_set: CocoDataset, val_set: CocoDatase
         tqdm.write(f"epoch {state.epoch}: {report.truncated_objects} objects in {report.truncated_images} images "
                    f"left out (more than --max-objects {config.data.max_objects})")
         logger.scalars("train", {"truncated_objects": report.truncated_objects}, state.step)
-    if report.objects_without_polygon:
-        warn(f"epoch {state.epoch}: {report.objects_without_polygon} objects had no polygon (segmentation); their "
-             "extreme points were their box's edge midpoints")
-        logger.scalars("train", {"objects_without_polygon": report.objects_without_polygon}, state.step)
+    source = task_for(config.model).point_source()
+    if report.stand_in_points:
+        warn(f"epoch {state.epoch}: {report.stand_in_points} objects {source.stand_in_note}")
+        logger.scalars("train", {"stand_in_points": report.stand_in_points}, state.step)
     metrics: dict[str, Any] = {}
     record = {"epoch": state.epoch, "step": state.step, "epoch_seconds": round(report.seconds, 2),
               "load_average": list(os.getloadavg()), "truncated_objects": report.truncated_objects}
-    if task_for(config.model).uses_extreme_points:
-        record["objects_without_polygon"] = report.objects_without_polygon
+    if source is not None:
+        record["stand_in_points"] = report.stand_in_points
     logger.scalars("train", {"epoch_seconds": report.seconds}, state.step)
     due = state.epoch % config.train.eval_interval == 0 or state.epoch == config.train.epochs
     if val_set is not None and due:

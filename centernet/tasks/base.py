@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from centernet.config import InferenceConfig, LossConfig
+from centernet.data.points import PointSource
 from centernet.losses.aggregate import HeatmapTarget, Term
 from centernet.model.heads import HeadLayout
 from centernet.structures import DecodedBatch, Detections
@@ -28,8 +29,6 @@ HeatmapTermFactory = Callable[[str, HeatmapTarget], Term]
 class Task(ABC):
     """One task's parts (see the module docstring). Subclasses: `centernet.tasks.boxes`, `centernet.tasks.extremes`."""
 
-    # whether training samples carry each object's extreme points (`Batch.extreme_points`)
-    uses_extreme_points: bool = False
     # whether `decode` traces into an exported graph (`centernet export --with-decode`)
     decodes_in_graph: bool = True
 
@@ -40,6 +39,10 @@ class Task(ABC):
     @abstractmethod
     def loss_terms(self, config: LossConfig, heatmap_term: HeatmapTermFactory) -> dict[str, tuple[Term, float]]:
         """The task's loss terms by name with their weights (the centre heatmap's term is every task's, not here)."""
+
+    def point_source(self) -> PointSource | None:
+        """The per-object points the data must carry for this task (`Batch.points`), or None."""
+        return None
 
     def target_step(self) -> TargetStep | None:
         """The task's part of target encoding (None: the centre heatmap and slots are all it needs)."""

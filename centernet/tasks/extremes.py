@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from centernet.config import InferenceConfig, LossConfig, ModelConfig
+from centernet.data.extreme import ExtremePointSource
 from centernet.decode import decode_extremes, merge_flip_extremes
 from centernet.losses.aggregate import Term
 from centernet.losses.regression import masked_l1_loss
@@ -33,7 +34,6 @@ OFFSET_HEADS = tuple(f"offset_{side}" for side in EXTREME_SIDES)
 class ExtremePoints(Task):
     """ExtremeNet's extreme points, grouped by the centre check."""
 
-    uses_extreme_points = True
     decodes_in_graph = False  # the grouping's joins have data-dependent shapes
 
     def __init__(self, model: ModelConfig) -> None:
@@ -50,6 +50,9 @@ class ExtremePoints(Task):
                  for side, head in enumerate(HEATMAP_HEADS)}
         terms.update({head: (_offset_term(side), config.offset_weight) for side, head in enumerate(OFFSET_HEADS)})
         return terms
+
+    def point_source(self) -> ExtremePointSource:
+        return ExtremePointSource()
 
     def target_step(self) -> ExtremeTargets:
         return ExtremeTargets()
@@ -106,7 +109,7 @@ class ExtremeTargets:
         return False
 
     def __call__(self, targets: Targets, geometry: ObjectGeometry) -> None:
-        if geometry.extreme_points is None:
-            raise ValueError("the exdet task's targets need the objects' extreme points (Batch.extreme_points)")
-        extreme_targets(targets, geometry.extreme_points, geometry.size, geometry.classes, geometry.valid,
+        if geometry.points is None:
+            raise ValueError("the exdet task's targets need the objects' extreme points (Batch.points)")
+        extreme_targets(targets, geometry.points, geometry.size, geometry.classes, geometry.valid,
                         geometry.num_classes, geometry.stride, geometry.crowd_ignore)
