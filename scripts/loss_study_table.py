@@ -8,7 +8,9 @@ their range (with two seeds: the mean and how far each seed lies from it):
         with --rarest-from (the long-tailed set's), the same class in every row so that the column compares,
     the mean over classes of the per-class heatmap AUROC (the heatmap as a pixel classifier; "-" for a detector
         without a heatmap, such as the RetinaNet baseline),
-    training seconds: the sum of the epochs' training times, evaluation excluded (the wall-clock budget).
+    training seconds: the sum of the epochs' training times, evaluation excluded (the wall-clock budget),
+    max load: the highest 1-minute load average recorded over the run's epochs (above about 2.5 on the 2-core
+        machine something else shared the cores, and the seconds are not comparable).
 
 Usage:
     python scripts/loss_study_table.py --rarest-from data/hard_longtail/annotations/train.json \
@@ -27,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/ is no package; also when loaded from elsewhere
 from run_metrics import last_evaluation, read_records, row_and_seed, training_seconds  # noqa: E402
 
-COLUMNS = ("mAP@[.5:.95]", "AP50", "AP {rarest} (rarest)", "heatmap AUROC", "train s")
+COLUMNS = ("mAP@[.5:.95]", "AP50", "AP {rarest} (rarest)", "heatmap AUROC", "train s", "max load")
 
 
 def rarest_class(ann_path: str | Path) -> str:
@@ -48,7 +50,9 @@ def run_summary(path: str | Path, rarest: str) -> dict:
     row, seed = row_and_seed(path)
     return {"row": row, "seed": seed, "mAP@[.5:.95]": last["AP"], "AP50": last["AP50"],
             "AP {rarest} (rarest)": (last.get("per_class_ap") or {}).get(rarest),
-            "heatmap AUROC": sum(aurocs) / len(aurocs) if aurocs else None, "train s": training_seconds(records)}
+            "heatmap AUROC": sum(aurocs) / len(aurocs) if aurocs else None, "train s": training_seconds(records),
+            "max load": max((record["load_average"][0] for record in records if "load_average" in record),
+                            default=None)}
 
 
 def mean_and_spread(values: Sequence[float | None]) -> tuple[float, float] | None:
@@ -78,7 +82,8 @@ def table(summaries: Sequence[dict], rarest: str) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row, runs in rows.items():
         seeds = ", ".join(str(run["seed"]) for run in runs if run["seed"] is not None) or "-"
-        cells = [cell([run[column] for run in runs], 0 if column == "train s" else 3) for column in COLUMNS]
+        cells = [cell([run[column] for run in runs], {"train s": 0, "max load": 1}.get(column, 3))
+                 for column in COLUMNS]
         lines.append("| " + " | ".join([row, seeds, *cells]) + " |")
     return "\n".join(lines)
 

@@ -12,11 +12,13 @@ def study_table():
     return load_script("loss_study_table")
 
 
-def write_run(path, evaluations, seconds, aurocs=None):
-    """A metrics.jsonl of len(seconds) epochs; `evaluations` maps epoch -> (AP, AP50, per-class AP)."""
+def write_run(path, evaluations, seconds, aurocs=None, loads=None):
+    """A metrics.jsonl of len(seconds) epochs; `evaluations` maps epoch -> (AP, AP50, per-class AP); `loads` the
+    1-minute load average of each epoch (default 1.0)."""
     lines = []
     for epoch, second in enumerate(seconds, start=1):
-        record = {"epoch": epoch, "step": 10 * epoch, "epoch_seconds": second, "load_average": [1.0, 1.0, 1.0]}
+        load = 1.0 if loads is None else loads[epoch - 1]
+        record = {"epoch": epoch, "step": 10 * epoch, "epoch_seconds": second, "load_average": [load, 1.0, 1.0]}
         if epoch in evaluations:
             ap, ap50, per_class = evaluations[epoch]
             record.update(AP=ap, AP50=ap50, AP75=None, per_class_ap=per_class,
@@ -55,18 +57,20 @@ def test_rows_average_the_last_evaluation_of_their_seeds(study_table, tmp_path, 
     runs.mkdir()
     # seed 0 of row "a": an early evaluation that must not count, then the last one; AUROC of one class unknown
     write_run(runs / "a_seed0.jsonl", {1: (0.9, 0.9, {"star": 0.9}), 3: (0.20, 0.50, {"star": 0.05, "cross": 0.3})},
-              [10.0, 20.0, 30.0], aurocs={"ellipse": 0.8, "star": 0.6, "cross": None})
+              [10.0, 20.0, 30.0], aurocs={"ellipse": 0.8, "star": 0.6, "cross": None}, loads=[1.0, 2.1, 1.5])
     write_run(runs / "a_seed1.jsonl", {3: (0.30, 0.70, {"star": 0.15})}, [12.0, 20.0, 40.0],
-              aurocs={"ellipse": 0.9, "star": 0.9, "cross": 0.9})
+              aurocs={"ellipse": 0.9, "star": 0.9, "cross": 0.9}, loads=[3.5, 1.0, 1.0])
     write_run(runs / "b_seed0.jsonl", {2: (0.10, 0.30, {"cross": 0.2})}, [5.0, 5.0])  # no star AP, no AUROC
     out = tmp_path / "docs" / "table.md"
     study_table.main(["--rarest-from", str(tmp_path / "train.json"), "--out", str(out),
                       *(str(runs / name) for name in ("b_seed0.jsonl", "a_seed0.jsonl", "a_seed1.jsonl"))])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "| row | seeds | mAP@[.5:.95] | AP50 | AP star (rarest) | heatmap AUROC | train s |"
-    assert lines[2] == "| b | 0 | 0.100 | 0.300 | - | - | 10 |"
-    # AUROC: seed 0 averages 0.8 and 0.6 (0.7), seed 1 0.9; seconds: 60 and 72
-    assert lines[3] == "| a | 0, 1 | 0.250 ± 0.050 | 0.600 ± 0.100 | 0.100 ± 0.050 | 0.800 ± 0.100 | 66 ± 6 |"
+    assert lines[0] == ("| row | seeds | mAP@[.5:.95] | AP50 | AP star (rarest) | heatmap AUROC | train s | "
+                        "max load |")
+    assert lines[2] == "| b | 0 | 0.100 | 0.300 | - | - | 10 | 1.0 |"
+    # AUROC: seed 0 averages 0.8 and 0.6 (0.7), seed 1 0.9; seconds: 60 and 72; loads: 2.1 and 3.5 at most
+    assert lines[3] == ("| a | 0, 1 | 0.250 ± 0.050 | 0.600 ± 0.100 | 0.100 ± 0.050 | 0.800 ± 0.100 | 66 ± 6 | "
+                        "2.8 ± 0.7 |")
     assert out.read_text().splitlines()[:4] == lines[:4]
     assert "rarest class: star" in out.read_text()
 
