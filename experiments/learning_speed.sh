@@ -9,8 +9,9 @@
 #   ROWS="reference default" SEEDS="0 1" bash experiments/learning_speed.sh
 #
 # Each run's metrics.jsonl is copied to docs/ablation/ROW_seedS.jsonl (a row whose copy there is finished is
-# skipped; a run interrupted with a last.pt resumes); the table is printed at the end
-# (scripts/ablation_table.py, AP ratios against the reference row of the same seed).
+# skipped; a run interrupted with a last.pt resumes); at the end the README's table of every run there is printed
+# (scripts/readme_tables.py --table ablation: AP ratios against the reference row of the same seed) and the plot of
+# mAP against training seconds of the rows evaluated every epoch drawn (docs/ablation/map_vs_seconds.png).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source experiments/recipes.sh
@@ -61,13 +62,14 @@ for seed in $SEEDS; do
     cp "$run/metrics.jsonl" "$copy"
   done
 done
-for seed in $SEEDS; do
-  files=()
-  for row in $ROWS; do files+=("docs/ablation/${row}_seed$seed.jsonl"); done
-  baseline="docs/ablation/reference_seed$seed.jsonl"  # ratios against the reference row once it has run
-  if [ -f "$baseline" ]; then
-    python scripts/ablation_table.py --baseline "$baseline" "${files[@]}"
-  else
-    python scripts/ablation_table.py "${files[@]}"
-  fi
+# the README's table (every row and seed in docs/ablation) and its plot of validation mAP against training seconds
+# of the rows evaluated after every epoch
+python scripts/readme_tables.py --table ablation
+plotted=()
+for row in $EVERY_EPOCH_ROWS; do
+  for file in docs/ablation/"${row}"_seed*.jsonl; do [ -f "$file" ] && plotted+=("$file"); done
 done
+if [ ${#plotted[@]} -gt 0 ]; then
+  python scripts/plot_metrics.py --out docs/ablation/map_vs_seconds.png --x seconds \
+    --title "hard shapes, 256 px, ResNet-18 from scratch, $DEVICE" "${plotted[@]}"
+fi

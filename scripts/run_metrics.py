@@ -1,5 +1,5 @@
 """Reading training runs' metrics.jsonl files (one JSON line per epoch, see the README), for the table and plot
-scripts: scripts/ablation_table.py, scripts/loss_study_table.py, scripts/plot_metrics.py and the budget of
+scripts: scripts/readme_tables.py, scripts/loss_study_table.py, scripts/plot_metrics.py and the budget of
 scripts/retinanet_baseline.py.
 
 A line holds "epoch", "step", "epoch_seconds" (training only, evaluation excluded) and "load_average"; an epoch

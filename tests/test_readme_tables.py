@@ -34,6 +34,24 @@ def test_precision_ratios_are_against_the_fp32_row_of_the_same_seed(tmp_path):
     assert len(rows) == 5
 
 
+def test_ablation_rows_have_their_ratio_to_the_reference_of_the_same_seed_and_seconds_only_where_the_cores_were_free(
+        tmp_path):
+    write_run(tmp_path / "reference_seed0.jsonl", [80, 80, 80, 81, 79], 0.010, [1.0, 1.0, 2.0, 2.1, 2.2])
+    write_run(tmp_path / "default_seed0.jsonl", [20, 20, 18, 17, 18], 0.050, [1.0, 1.0, 2.0, 2.1, 2.2])
+    write_run(tmp_path / "ema_seed0.jsonl", [60, 60, 60, 61, 59], 0.020, [1.0, 1.0, 2.0, 3.1, 2.2])  # shared cores
+    write_run(tmp_path / "default_seed1.jsonl", [20, 20, 18, 17, 18], 0.060, [1.0, 1.0, 2.0, 2.1, 2.2])
+    records = [json.loads(line) for line in (tmp_path / "default_seed0.jsonl").read_text().splitlines()]
+    records[4].update(AP=0.050, AP50=0.1)
+    records[2].update(AP=0.020, AP50=0.04)  # an evaluation after epoch 3: neither "after 5" nor the last
+    (tmp_path / "default_seed0.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    rows = tables.ablation_table(tmp_path).splitlines()
+    assert rows[2] == "| 0 | reference | 5 | 0.0100 | 0.0100 | 0.0200 | 1.00 | 80.0 | 2.20 | - | - |"
+    assert rows[3] == "| 0 | ema | 5 | 0.0200 | 0.0200 | 0.0400 | 2.00 | - | 3.10 | - | - |"
+    assert rows[4] == "| 0 | default | 5 | 0.0500 | 0.0500 | 0.1000 | 5.00 | 18.0 | 2.20 | - | - |"
+    assert rows[5] == "| 1 | default | 5 | 0.0600 | 0.0600 | 0.1200 | - | 18.0 | 2.20 | - | - |"  # no reference
+    assert len(rows) == 6
+
+
 def test_update_fills_each_marked_block_and_leaves_the_rest():
     text = ("a\n<!-- table: zero -->\n<!-- /table -->\nkept\n<!-- table: one -->\nold\nrows\n<!-- /table -->\nb\n"
             "<!-- table: two -->\n<!-- /table -->\n")
