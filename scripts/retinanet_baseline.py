@@ -59,7 +59,6 @@ from centernet.config import (
     DataConfig,
     InferenceConfig,
     TrainConfig,
-    check_input_size,
     config_from_dict,
     config_to_dict,
 )
@@ -339,16 +338,15 @@ def get_parser() -> argparse.ArgumentParser:
 
 def config_from_arguments(args: argparse.Namespace) -> Config:
     """The Config of the parsed data and train options; SystemExit for options this script cannot honour."""
-    config = Config(data=config_from_options(args, DataConfig), train=config_from_options(args, TrainConfig))
+    try:  # the data config validates the input size when it is made
+        config = Config(data=config_from_options(args, DataConfig), train=config_from_options(args, TrainConfig))
+    except ValueError as error:
+        raise SystemExit(str(error)) from error
     given = {**config_to_dict(config.data), **config_to_dict(config.train)}
     unsupported = [name for name, default in UNSUPPORTED.items() if given[name] != default]
     if unsupported:
         raise SystemExit("retinanet_baseline.py does not support " + ", ".join(f"--{name.replace('_', '-')}"
                                                                                for name in unsupported))
-    try:
-        check_input_size(config.data.input_size)
-    except ValueError as error:
-        raise SystemExit(str(error)) from error
     return config
 
 
