@@ -78,18 +78,23 @@ def test_format_metric_prints_a_dash_for_undefined():
     assert format_metric(None, 100, 5, 1) == "    -" and format_metric(0.1234, 100, 5, 1) == " 12.3"
 
 
+def one_peak_heads(batch: int, pixel: tuple[int, int], size: tuple[float, float],
+                   offset: tuple[float, float]) -> dict[str, torch.Tensor]:
+    """center-head outputs on a 16 x 16 map with one class-1 peak (logit 5, -10 elsewhere) at pixel (x, y), its
+    size (w, h) and offset (dx, dy) there."""
+    x, y = pixel
+    heatmap = torch.full((batch, 2, 16, 16), -10.0)
+    heatmap[:, 1, y, x] = 5.0
+    sizes, offsets = torch.zeros(batch, 2, 16, 16), torch.zeros(batch, 2, 16, 16)
+    sizes[:, :, y, x], offsets[:, :, y, x] = torch.tensor(size), torch.tensor(offset)
+    return {"heatmap": heatmap, "size": sizes, "offset": offsets}
+
+
 class OnePeak(torch.nn.Module):
     """Fixed heads on a 16 x 16 map: one class-1 peak at pixel (x 5, y 6), size (4, 2), offset (0.5, 0.25)."""
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        batch = images.shape[0]
-        heatmap = torch.full((batch, 2, 16, 16), -10.0)
-        heatmap[:, 1, 6, 5] = 5.0
-        size = torch.zeros(batch, 2, 16, 16)
-        size[:, :, 6, 5] = torch.tensor([4.0, 2.0])
-        offset = torch.zeros(batch, 2, 16, 16)
-        offset[:, :, 6, 5] = torch.tensor([0.5, 0.25])
-        return {"heatmap": heatmap, "size": size, "offset": offset}
+        return one_peak_heads(images.shape[0], (5, 6), (4.0, 2.0), (0.5, 0.25))
 
 
 def one_object_set(tmp_path, width: int, height: int, bbox: list[float]) -> tuple[CocoDataset, Config]:
@@ -125,14 +130,7 @@ class PeakPastTheRightEdge(torch.nn.Module):
     (12, 6, 17, 10) in output pixels, one pixel past the map's right edge."""
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        batch = images.shape[0]
-        heatmap = torch.full((batch, 2, 16, 16), -10.0)
-        heatmap[:, 1, 8, 14] = 5.0
-        size = torch.zeros(batch, 2, 16, 16)
-        size[:, :, 8, 14] = torch.tensor([5.0, 4.0])
-        offset = torch.zeros(batch, 2, 16, 16)
-        offset[:, :, 8, 14] = torch.tensor([0.5, 0.0])
-        return {"heatmap": heatmap, "size": size, "offset": offset}
+        return one_peak_heads(images.shape[0], (14, 8), (5.0, 4.0), (0.5, 0.0))
 
 
 def test_evaluate_clips_a_box_past_the_right_edge_of_a_wide_image_at_its_width_not_its_height(tmp_path):
