@@ -41,6 +41,9 @@ TASKS: dict[str, str] = {
     "detect": "CenterNet: a centre heatmap per class and the box head (--box-head)",
     "exdet": "ExtremeNet: heatmaps of the top, left, bottom and right extreme points and of the centre per class, and "
              "the extreme points' sub-pixel offsets; grouped into boxes and octagons by the centre check",
+    "keypoints": "CenterNet's multi_pose, any skeleton: the centre heatmap and box head (--box-head), each joint's "
+                 "offset from the centre, a heatmap per joint with sub-pixel offsets; regressed joints snap to "
+                 "nearby joint peaks",
 }
 
 DEFAULT_TASK = "detect"

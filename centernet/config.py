@@ -23,7 +23,7 @@ from centernet import catalog
 
 STRIDE = 4  # output stride R of every architecture: heads are input_size / 4
 INPUT_MULTIPLE = 32  # every input side is a multiple of the bodies' total downsampling
-CONFIG_VERSION = 6
+CONFIG_VERSION = 7
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB on the [0, 1] scale, what torchvision backbones expect
@@ -80,9 +80,10 @@ def scaled_input_size(size: int | Sequence[int], scale: float) -> tuple[int, int
 class ModelConfig:
     """The network. `num_classes` counts object classes only: there is no background class."""
 
-    task: str = option(catalog.DEFAULT_TASK, "what the network finds: boxes (detect), or the four extreme points "
+    task: str = option(catalog.DEFAULT_TASK, "what the network finds: boxes (detect); the four extreme points "
                                              "and the centre of each object, grouped into boxes and octagons (exdet, "
-                                             "ExtremeNet)", choices=catalog.TASKS)
+                                             "ExtremeNet); boxes and the joints of any skeleton (keypoints, "
+                                             "CenterNet's multi_pose)", choices=catalog.TASKS)
     arch: str = option("resnet18", "backbone and neck", choices=catalog.ARCHITECTURES)
     num_classes: int = option(80, "object classes (from the training set)", cli=False)
     head_conv: int | None = option(None, "hidden channels of each head (default: 64 for ResNet, 256 for DLA)")
@@ -97,6 +98,14 @@ class ModelConfig:
     neck_channels: tuple[int, int, int] = option((256, 128, 64), "ResNet bodies: channels of the up path's three x2 "
                                                                  "stages (TTFNet's and the reference's DCN neck; "
                                                                  "the reference's plain ResNet: 256 256 256)")
+    joint_names: tuple[str, ...] = option((), "--task keypoints: the joints, in order (from the training set's "
+                                              "category `keypoints`)", cli=False)
+    skeleton: tuple[tuple[int, int], ...] = option((), "--task keypoints: the limbs as pairs of 0-based joint "
+                                                       "indices (from the category's `skeleton`), for drawing",
+                                                   cli=False)
+    flip_pairs: tuple[int, ...] = option((), "--task keypoints: 0-based joint indices that a horizontal flip swaps, "
+                                             "in pairs (e.g. 1 2 3 4 swaps joints 1 and 2, 3 and 4); default: each "
+                                             "left_* joint with its right_* twin, by name", metavar="JOINT")
 
 
 @dataclass(frozen=True)
@@ -152,6 +161,8 @@ class LossConfig:
     offset_weight: float = option(1.0, "weight of the centre-offset term")
     box_weight: float = option(5.0, "weight of the ltrb head's GIoU term")
     dfl_weight: float = option(0.25, "weight of the Distribution Focal Loss term (with --dfl-bins)")
+    joint_weight: float = option(1.0, "--task keypoints: weight of the joints' offsets from the centre (their "
+                                      "heatmaps take the heatmap weight, their sub-pixel offsets the offset weight)")
     class_balance: float | None = option(None, "beta of class-balanced heatmap weights (e.g. 0.999) for "
                                                "long-tailed data; unset: every class weighs 1")
 
@@ -208,6 +219,12 @@ class InferenceConfig:
     nms_iou: float = option(0.5, "IoU above which NMS merges two same-class detections of different scales")
     extreme_peaks: int = option(40, "--task exdet: the peaks of each extreme-point heatmap the centre grouping "
                                     "combines (the reference's K)")
+    snap_joints: bool = option(True, "--task keypoints: move each joint regressed from the centre to the nearest "
+                                     "joint-heatmap peak scoring >= 0.1 inside the box within 0.3x its longer side "
+                                     "(the reference's decoding)")
+    oks_sigmas: tuple[float, ...] = option((), "--task keypoints: per-joint OKS sigmas of the keypoint AP (default: "
+                                               "COCO's for the 17-joint person skeleton, else 0.07 per joint)",
+                                           nargs="+", metavar="SIGMA")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scales", tuple(float(scale) for scale in self.scales))  # a list from the CLI
@@ -273,6 +290,8 @@ MIGRATIONS: dict[int, dict[str, dict[str, Any]]] = {
         "derived": {"model.neck_channels": _reference_neck}},
     4: {"renamed": {}, "added": {"model.task": "detect", "inference.extreme_peaks": 40}},
     5: {"renamed": {}, "added": {}, "converted": {"train.amp": _amp_mode}},  # --amp became auto | on | off
+    6: {"renamed": {}, "added": {"model.joint_names": [], "model.skeleton": [], "model.flip_pairs": [],
+                                 "loss.joint_weight": 1.0, "inference.snap_joints": True, "inference.oks_sigmas": []}},
 }
 
 
@@ -331,9 +350,14 @@ def _from_dict(cls: type, values: dict[str, Any]) -> Any:
         if dataclasses.is_dataclass(default):
             value = _from_dict(type(default), value)
         elif isinstance(default, tuple) and isinstance(value, list):
-            value = tuple(value)
+            value = _tuples(value)
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back into the (nested) tuples of a tuple field (e.g. the skeleton's pairs)."""
+    return tuple(_tuples(item) for item in value) if isinstance(value, list) else value
 
 
 def config_from_dict(values: dict[str, Any]) -> Config:

@@ -54,7 +54,7 @@ def decode(heatmap: torch.Tensor, size: torch.Tensor, offset: torch.Tensor | Non
         center_x, center_y = x.float() + shift[..., 0], y.float() + shift[..., 1]
     half_w, half_h = box_size[..., 0] / 2, box_size[..., 1] / 2
     boxes = torch.stack([center_x - half_w, center_y - half_h, center_x + half_w, center_y + half_h], dim=-1)
-    return DecodedBatch(boxes, scores.float(), classes)
+    return DecodedBatch(boxes, scores.float(), classes, pixel=pixel)
 
 
 def decode_ltrb(heatmap: torch.Tensor, distances: torch.Tensor, k: int, stride: int = STRIDE) -> DecodedBatch:
@@ -68,7 +68,7 @@ def decode_ltrb(heatmap: torch.Tensor, distances: torch.Tensor, k: int, stride: 
     centres = pixel_centres(pixel, width, stride)  # (B, k', 2) input pixels
     edges = gather_pixels(distances, pixel).float()  # (B, k', 4)
     boxes = torch.cat([centres - edges[..., :2], centres + edges[..., 2:]], dim=-1) / stride
-    return DecodedBatch(boxes, scores.float(), classes)
+    return DecodedBatch(boxes, scores.float(), classes, pixel=pixel)
 
 
 def merge_flip(heatmap: torch.Tensor, size: torch.Tensor, offset: torch.Tensor | None):
@@ -107,14 +107,14 @@ def _to_image(points: torch.Tensor, inverse_affine: torch.Tensor, stride: int,
 def to_image_frame(decoded: DecodedBatch, inverse_affine: torch.Tensor, image_sizes: torch.Tensor | None = None,
                    stride: int = STRIDE) -> DecodedBatch:
     """A batch's detections from output-map pixels to original image pixels: the boxes' corners and every point
-    of the task.
+    of the task (their scores and the peak pixels are kept as they are).
 
     inverse_affine: (B, 2, 3) maps input pixels to original pixels (no rotation, so corners map to corners).
     image_sizes: optional (B, 2) original (width, height) to clip the boxes and points to.
     """
     boxes = _to_image(decoded.boxes.unflatten(-1, (2, 2)), inverse_affine, stride, image_sizes).flatten(-2)
     points = {name: _to_image(value, inverse_affine, stride, image_sizes) for name, value in decoded.points.items()}
-    return DecodedBatch(boxes, decoded.scores, decoded.classes, points)
+    return DecodedBatch(boxes, decoded.scores, decoded.classes, points, decoded.point_scores, decoded.pixel)
 
 
 def merge_detections(found: Sequence[Detections], iou_threshold: float, top_k: int) -> Detections:
@@ -304,3 +304,64 @@ def decode_extremes(centre: torch.Tensor, extremes: torch.Tensor, offsets: torch
     points = centre.new_zeros(batch, num_detections, 4, 2)
     points[image, rank] = found
     return DecodedBatch(boxes.float(), scores.float(), classes, {"extreme_points": points.float()})
+
+
+JOINT_SCORE_THRESHOLD = 0.1  # the reference's multi_pose: joint peaks scoring below this never take a joint
+JOINT_SNAP_REACH = 0.3  # nor those farther from the regressed joint than this times the box's longer side
+
+
+def merge_flip_joints(vectors: torch.Tensor, joint_heatmap: torch.Tensor,
+                      permutation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flip test for keypoints: [images; mirrored images] (2B, ...) -> (B, ...), averaged with the mirror's maps
+    flipped back and its joints renamed by `permutation` (K,) (a mirror's left hand is the image's right one).
+
+    vectors: (2B, 2K, H, W) each joint's (dx, dy) from a pixel's corner in output pixels; joint_heatmap: (2B, K, H,
+    W) probabilities. A mirror's pixel x' = W - 1 - x and point u' = W - u, so its dx' from its pixel reads
+    dx = 1 - dx' from the image's pixel (the reference's negation, -dx', is off by one pixel, half of it after
+    averaging).
+    """
+    half = vectors.shape[0] // 2
+    permutation = permutation.to(vectors.device)
+    mirrored = vectors[half:].flip(-1).unflatten(1, (-1, 2))[:, permutation]  # (B, K, 2, H, W)
+    mirrored = torch.stack([1 - mirrored[:, :, 0], mirrored[:, :, 1]], 2)
+    vectors = (vectors[:half].unflatten(1, (-1, 2)) + mirrored).flatten(1, 2) / 2
+    return vectors, (joint_heatmap[:half] + joint_heatmap[half:].flip(-1)[:, permutation]) / 2
+
+
+def decode_joints(vectors: torch.Tensor, joint_heatmap: torch.Tensor, joint_offset: torch.Tensor,
+                  boxes: torch.Tensor, pixel: torch.Tensor, peaks: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each detection's K joints, as the reference's multi_pose decoding: regressed from its peak pixel, then
+    snapped to the nearest of the `peaks` best peaks of that joint's heatmap that scores at least
+    JOINT_SCORE_THRESHOLD, where that peak lies inside the detection's box and within JOINT_SNAP_REACH times the
+    box's longer side of the regressed joint; `peaks` = 0 keeps every regressed joint (no snapping).
+
+    vectors: (B, 2K, H, W) (dx, dy) per joint from the pixel's corner; joint_heatmap: (B, K, H, W) probabilities;
+    joint_offset: (B, 2, H, W) a joint peak's sub-pixel (dx, dy); boxes: (B, D, 4) x1, y1, x2, y2 and pixel: (B, D)
+    y * W + x, the detections' boxes and peaks; all in output pixels. Returns joints (B, D, K, 2) x, y in output
+    pixels and their scores (B, D, K): the snapped peak's, else the joint heatmap's at the regressed joint.
+    """
+    batch, joints, height, width = joint_heatmap.shape
+    y = torch.div(pixel, width, rounding_mode="floor")
+    corner = torch.stack([pixel - y * width, y], -1).float()  # (B, D, 2)
+    regressed = gather_pixels(vectors, pixel).float().unflatten(-1, (joints, 2)) + corner[:, :, None]
+    cell = regressed.floor().long()
+    cell_index = cell[..., 1].clamp(0, height - 1) * width + cell[..., 0].clamp(0, width - 1)  # (B, D, K)
+    flat = joint_heatmap.flatten(2)  # (B, K, H * W)
+    scores = flat.gather(2, cell_index.transpose(1, 2)).transpose(1, 2)
+    if peaks <= 0:
+        return regressed, scores
+    peak_scores, peak_pixel = peak_mask(joint_heatmap).flatten(2).topk(min(peaks, height * width))  # (B, K, P)
+    peak_y = torch.div(peak_pixel, width, rounding_mode="floor")
+    shift = gather_pixels(joint_offset, peak_pixel.flatten(1)).float().unflatten(1, peak_pixel.shape[1:])
+    found = torch.stack([peak_pixel - peak_y * width, peak_y], -1).float() + shift  # (B, K, P, 2)
+    distance = (regressed.transpose(1, 2)[:, :, :, None] - found[:, :, None]).norm(dim=-1)  # (B, K, D, P)
+    distance = distance.masked_fill((peak_scores < JOINT_SCORE_THRESHOLD)[:, :, None], float("inf"))
+    nearest_distance, nearest = distance.min(-1)  # (B, K, D)
+    nearest_point = found.gather(2, nearest[..., None].expand(-1, -1, -1, 2)).transpose(1, 2)  # (B, D, K, 2)
+    nearest_score = peak_scores.gather(2, nearest).transpose(1, 2)  # (B, D, K)
+    x1, y1, x2, y2 = (boxes[..., i, None].float() for i in range(4))  # (B, D, 1) each
+    reach = torch.maximum(x2 - x1, y2 - y1) * JOINT_SNAP_REACH
+    snap = ((nearest_point[..., 0] >= x1) & (nearest_point[..., 0] <= x2) & (nearest_point[..., 1] >= y1)
+            & (nearest_point[..., 1] <= y2) & (nearest_distance.transpose(1, 2) <= reach)
+            & (nearest_score >= JOINT_SCORE_THRESHOLD))
+    return (torch.where(snap[..., None], nearest_point, regressed), torch.where(snap, nearest_score, scores))

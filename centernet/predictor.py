@@ -181,11 +181,13 @@ class Predictor:
         decoded = to_image_frame(decoded, inverse_affine.to(self.device), image_sizes.to(self.device), STRIDE)
         boxes, scores, classes = (value.cpu().numpy() for value in (decoded.boxes, decoded.scores, decoded.classes))
         points = {name: value.cpu().numpy() for name, value in decoded.points.items()}
+        point_scores = {name: value.cpu().numpy() for name, value in decoded.point_scores.items()}
         results = []
         for row in range(len(scores)):
             keep = scores[row] >= self.inference.score_threshold
             labels = classes[row][keep].astype(np.int64)
-            fields = self.task.result_fields({name: value[row][keep] for name, value in points.items()})
+            fields = self.task.result_fields({name: value[row][keep] for name, value in points.items()},
+                                             {name: value[row][keep] for name, value in point_scores.items()})
             results.append(Detections(boxes[row][keep].astype(np.float32), scores[row][keep].astype(np.float32),
                                       labels, [self.class_names[label] for label in labels], **fields))
         return results

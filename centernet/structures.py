@@ -36,6 +36,11 @@ class Targets(Generic[Array]):
         per extreme; (M, 4, 2) float32 sub-pixel (dx, dy) = point - floor(point) in output pixels; (M, 4) int64
         peak position y * W + x; (M, 4) float32 1 where the offset is learned; (4, C, H, W) bool or None, as
         `ignore` for each extreme heatmap. `heatmap` is then the box-centre heatmap.
+    joint_heatmap, joint_vector, joint_mask, joint_index, joint_offset: the keypoints task's K joints (None for the
+        other tasks): (K, H, W) float32 Gaussian peaks of every object's joints, one class-agnostic map per joint;
+        (M, K, 2) float32 each joint's (dx, dy) from its object's peak pixel `index` in output pixels; (M, K)
+        float32 1 where the joint is labelled (its object's slot in `mask` too); (M, K) int64 the joint's own peak
+        position y * W + x; (M, K, 2) float32 its sub-pixel (dx, dy) = joint - floor(joint).
     """
 
     heatmap: Array
@@ -52,6 +57,11 @@ class Targets(Generic[Array]):
     extreme_index: Array | None = None
     extreme_mask: Array | None = None
     extreme_ignore: Array | None = None
+    joint_heatmap: Array | None = None
+    joint_vector: Array | None = None
+    joint_mask: Array | None = None
+    joint_index: Array | None = None
+    joint_offset: Array | None = None
 
 
 @dataclass
@@ -157,13 +167,18 @@ class DecodedBatch:
 
     boxes: (B, K, 4) float32 x1, y1, x2, y2; scores: (B, K) float32, descending, -1 in a slot without a detection;
     classes: (B, K) int64 contiguous class indices in [0, C); points: the task's points by the name of their
-    `Detections` field, each (B, K, P, 2) float32 x, y (e.g. "extreme_points", P = 4); empty for boxes.
+    `Detections` field, each (B, K, P, 2) float32 x, y (e.g. "extreme_points", P = 4); empty for boxes;
+    point_scores: (B, K, P) float32 in [0, 1] per point of `points` where the task scores them (keypoints' joints),
+    by the same names; pixel: (B, K) int64 each detection's peak y * W + x in the output map, where the decoder
+    read the heads at one peak (boxes, keypoints), else None.
     """
 
     boxes: torch.Tensor
     scores: torch.Tensor
     classes: torch.Tensor
     points: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
+    point_scores: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
+    pixel: torch.Tensor | None = None
 
 
 @dataclass
@@ -173,7 +188,8 @@ class Detections:
     boxes: (N, 4) float32 x1, y1, x2, y2; scores: (N,) float32 in [0, 1], descending; classes: (N,) int64
     contiguous class indices in [0, C); names: the N class names. A task adds its fields (None where it has none):
     extreme_points (N, 4, 2) float32 top, left, bottom, right (x, y) and octagons (N, 8, 2) float32
-    (`extreme_octagons`), for the exdet task.
+    (`extreme_octagons`), for the exdet task; keypoints (N, K, 3) float32 each joint's x, y and score in [0, 1],
+    for the keypoints task.
     """
 
     boxes: np.ndarray
@@ -182,6 +198,7 @@ class Detections:
     names: list[str]
     extreme_points: np.ndarray | None = None
     octagons: np.ndarray | None = None
+    keypoints: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scores)

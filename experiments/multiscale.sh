@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 DATA=${DATA:-data/hard}
 CHECKPOINT=${CHECKPOINT:-runs/learning_speed/default_seed0/best.pt}
 OUT=${OUT:-runs/multiscale}
+DOCS=${DOCS:-docs/multiscale}  # each evaluation's metrics and the summary (summary.log), for the README
 DEVICE=${DEVICE:-cpu}
 WORKERS=${WORKERS:-2}
 SCALES=${SCALES:-0.5 0.75 1 1.25 1.5}
@@ -33,7 +34,7 @@ if [ ! -f "$CHECKPOINT" ]; then
     --eval-interval 5
 fi
 
-mkdir -p "$OUT"
+mkdir -p "$OUT" "$DOCS"
 evaluate() {  # evaluate NAME [options...]: prints NAME and the mAP
   local name=$1
   shift
@@ -41,11 +42,12 @@ evaluate() {  # evaluate NAME [options...]: prints NAME and the mAP
   centernet evaluate --checkpoint "$CHECKPOINT" --ann "$DATA/annotations/val.json" --images "$DATA/val" \
     --out "$OUT/$name.json" --metrics "$OUT/${name}_metrics.json" --device "$DEVICE" --workers "$WORKERS" "$@" \
     > "$OUT/$name.log"
+  cp "$OUT/${name}_metrics.json" "$DOCS/"
   python -c "import json, sys; print(f\"{sys.argv[1]:<22} mAP {json.load(open(sys.argv[2]))['AP']:.4f}\")" \
-    "$name" "$OUT/${name}_metrics.json"
+    "$name" "$OUT/${name}_metrics.json" | tee -a "$DOCS/summary.log"
 }
 
-echo "$CHECKPOINT on $DATA/annotations/val.json:"
+echo "$CHECKPOINT on $DATA/annotations/val.json, commit $(git rev-parse --short HEAD):" | tee "$DOCS/summary.log"
 evaluate single_scale
 evaluate flip --flip-test
 # shellcheck disable=SC2086

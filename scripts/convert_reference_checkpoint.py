@@ -1,8 +1,14 @@
-"""Convert an original CenterNet checkpoint (ResNet, ResNet-DCN or DLA-34 ctdet) into our state dict, or with
---classes into a centernet checkpoint (for `centernet train --init-from`, evaluate, demo and export).
+"""Convert an original CenterNet checkpoint (ResNet, ResNet-DCN or DLA-34; ctdet, or multi_pose: boxes and joints)
+into our state dict, or with --classes into a centernet checkpoint (for `centernet train --init-from`, evaluate,
+demo and export).
 
     python scripts/convert_reference_checkpoint.py ctdet_coco_dla_2x.pth dla34.pt --arch dla34
     python scripts/convert_reference_checkpoint.py ctdet_coco_dla_2x.pth dla34_coco.pt --arch dla34 --classes coco
+    python scripts/convert_reference_checkpoint.py multi_pose_dla_3x.pth pose.pt --arch dla34 --classes person
+
+A multi_pose checkpoint (its `hps`, `hm_hp` and `hp_offset` heads) becomes a `--task keypoints` network; with
+--classes person, COCO's person class with its 17 joints and skeleton, or an annotation file whose category names
+the joints (`keypoints`, `skeleton`).
 
 The input is a state dict or a dict holding one under "state_dict" (the original checkpoints also hold
 "epoch"); it is read with torch.load(weights_only=True). The output is a plain state dict for
@@ -42,6 +48,7 @@ from centernet.catalog import ARCHITECTURES
 from centernet.checkpoint import save_checkpoint
 from centernet.config import Config, DataConfig, ModelConfig, config_to_dict, reference_neck_channels
 from centernet.tasks import build_model
+from centernet.tasks.keypoints import COCO_PERSON_JOINTS, joint_fields
 
 Replacement = str | Callable[[re.Match[str]], str]
 
@@ -58,6 +65,9 @@ PREFIX_RULES: list[tuple[re.Pattern[str], Replacement]] = [
     (re.compile(r"^hm\."), "heads.heatmap."),
     (re.compile(r"^wh\."), "heads.size."),
     (re.compile(r"^reg\."), "heads.offset."),
+    (re.compile(r"^hps\."), "heads.joints."),
+    (re.compile(r"^hm_hp\."), "heads.joint_heatmap."),
+    (re.compile(r"^hp_offset\."), "heads.joint_offset."),
 ]
 _MODULE_LISTS = {"proj": "projections", "node": "nodes"}
 # Inside an IDA-up the original numbers its parts from 1 and wraps conv, then BN + ReLU as `actf`.
@@ -89,11 +99,19 @@ def reference_to_ours(name: str) -> str | None:
     return name
 
 
-def reference_model_config(arch: str, num_classes: int, head_conv: int) -> ModelConfig:
+def reference_model_config(arch: str, num_classes: int, head_conv: int, joint_names: Sequence[str] = (),
+                           skeleton: Sequence[tuple[int, int]] = ()) -> ModelConfig:
     """The reference's ctdet network as our model config: the center box head, no neck shortcuts and the
-    reference's up path for `arch`."""
+    reference's up path for `arch`; with `joint_names` its multi_pose network (our keypoints task)."""
+    task = {"task": "keypoints", "joint_names": tuple(joint_names), "skeleton": tuple(skeleton)} if joint_names else {}
     return ModelConfig(arch=arch, num_classes=int(num_classes), head_conv=int(head_conv), box_head="center",
-                       dfl_bins=0, neck_shortcuts=False, neck_channels=reference_neck_channels(arch))
+                       dfl_bins=0, neck_shortcuts=False, neck_channels=reference_neck_channels(arch), **task)
+
+
+def placeholder_joints(converted: dict[str, torch.Tensor]) -> tuple[str, ...]:
+    """Names for the joints of a converted multi_pose state dict (one per `hm_hp` channel), none for ctdet."""
+    joint_heatmap = converted.get("heads.joint_heatmap.2.weight")
+    return () if joint_heatmap is None else tuple(f"joint_{index}" for index in range(joint_heatmap.shape[0]))
 
 
 def convert_state_dict(reference: dict[str, torch.Tensor], arch: str) -> tuple[dict[str, torch.Tensor], list[str]]:
@@ -113,7 +131,8 @@ def convert_state_dict(reference: dict[str, torch.Tensor], arch: str) -> tuple[d
     if "heads.heatmap.2.weight" not in renamed:
         raise ValueError("no heatmap head (`hm.2.weight`) in the input: not a CenterNet ctdet checkpoint")
     num_classes, head_conv = renamed["heads.heatmap.2.weight"].shape[:2]
-    expected = build_model(reference_model_config(arch, num_classes, head_conv)).state_dict()
+    model = reference_model_config(arch, num_classes, head_conv, placeholder_joints(renamed))
+    expected = build_model(model).state_dict()
     problems = []
     for name in renamed.keys() - expected.keys():
         report.append(f"unmatched (no such parameter in {arch}): {name}")
@@ -131,7 +150,9 @@ def convert_state_dict(reference: dict[str, torch.Tensor], arch: str) -> tuple[d
             converted[name] = renamed[name]
     if problems:
         raise ValueError(f"checkpoint does not fit {arch}:\n" + "\n".join(problems))
-    report.append(f"converted {len(renamed)} tensors for {arch} with {num_classes} classes, head_conv {head_conv}")
+    joints = f", {len(model.joint_names)} joints" if model.joint_names else ""
+    report.append(f"converted {len(renamed)} tensors for {arch} with {num_classes} classes{joints}, head_conv "
+                  f"{head_conv}")
     return converted, report
 
 
@@ -151,6 +172,9 @@ COCO_CATEGORY_IDS = (
 REFERENCE_BGR_MEAN = (0.408, 0.447, 0.470)  # the reference's COCO statistics, B, G, R
 REFERENCE_BGR_STD = (0.289, 0.274, 0.278)
 REFERENCE_INPUT_SIZE = 512
+# COCO's person keypoints (the reference's multi_pose): joint names as in our tasks.keypoints, skeleton 1-based
+COCO_PERSON_SKELETON = ((16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8), (7, 9),
+                        (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7))
 
 
 def _voc_classes() -> tuple[str, ...]:
@@ -160,28 +184,43 @@ def _voc_classes() -> tuple[str, ...]:
     return tuple(module.VOC_CLASSES)
 
 
-def named_classes(spec: str) -> tuple[list[str], list[int]]:
-    """(class names, category ids) of --classes: coco, voc, or a COCO annotation file (categories sorted by id)."""
+def named_classes(spec: str) -> tuple[list[str], list[int], list[dict]]:
+    """(class names, category ids, categories) of --classes: coco, voc, person (COCO's, with its keypoints), or a
+    COCO annotation file (categories sorted by id)."""
     if spec == "coco":
-        return list(COCO_CLASSES), list(COCO_CATEGORY_IDS)
+        return list(COCO_CLASSES), list(COCO_CATEGORY_IDS), []
     if spec == "voc":
         names = _voc_classes()
-        return list(names), list(range(1, len(names) + 1))
+        return list(names), list(range(1, len(names) + 1)), []
+    if spec == "person":
+        person = {"id": 1, "name": "person", "keypoints": list(COCO_PERSON_JOINTS),
+                  "skeleton": [list(limb) for limb in COCO_PERSON_SKELETON]}
+        return ["person"], [1], [person]
     categories = sorted(json.loads(Path(spec).read_text())["categories"], key=lambda category: category["id"])
-    return [str(category["name"]) for category in categories], [int(category["id"]) for category in categories]
+    return ([str(category["name"]) for category in categories], [int(category["id"]) for category in categories],
+            categories)
 
 
 def centernet_checkpoint(converted: dict[str, torch.Tensor], arch: str, class_names: Sequence[str],
                          category_ids: Sequence[int], bgr_mean: Sequence[float] = REFERENCE_BGR_MEAN,
-                         bgr_std: Sequence[float] = REFERENCE_BGR_STD, epoch: int = 0) -> dict:
+                         bgr_std: Sequence[float] = REFERENCE_BGR_STD, epoch: int = 0,
+                         categories: Sequence[dict] = ()) -> dict:
     """A centernet checkpoint of a converted state dict: the first convolution reads RGB instead of BGR, the
-    config is the reference's layout with its statistics in RGB order."""
+    config is the reference's layout with its statistics in RGB order; a multi_pose state dict takes its joint
+    names and skeleton from `categories` (COCO's, the --classes)."""
     num_classes, head_conv = converted["heads.heatmap.2.weight"].shape[:2]
     if len(class_names) != num_classes:
         raise ValueError(f"the checkpoint has {num_classes} classes, --classes names {len(class_names)}")
     first_conv = next(name for name, tensor in converted.items() if tensor.ndim == 4 and tensor.shape[1] == 3)
     weights = {**converted, first_conv: converted[first_conv].flip(1)}  # input channels B, G, R -> R, G, B
-    model = reference_model_config(arch, num_classes, head_conv)
+    joints = placeholder_joints(converted)
+    skeleton: tuple[tuple[int, int], ...] = ()
+    if joints:
+        fields = joint_fields(categories, "--classes")
+        if len(fields["joint_names"]) != len(joints):
+            raise ValueError(f"the checkpoint has {len(joints)} joints, --classes names {len(fields['joint_names'])}")
+        joints, skeleton = fields["joint_names"], fields["skeleton"]
+    model = reference_model_config(arch, num_classes, head_conv, joints, skeleton)
     data = DataConfig(input_size=REFERENCE_INPUT_SIZE, mean=tuple(bgr_mean)[::-1], std=tuple(bgr_std)[::-1])
     return {"model": weights, "epoch": epoch, "step": 0, "config": config_to_dict(Config(model=model, data=data)),
             "class_names": list(class_names), "category_ids": list(category_ids)}
@@ -192,8 +231,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("input", help="original checkpoint (.pth)")
     parser.add_argument("output", help="where to write our state dict (.pt), or with --classes our checkpoint")
     parser.add_argument("--arch", required=True, choices=sorted(ARCHITECTURES))
-    parser.add_argument("--classes", help="write a centernet checkpoint with these classes: coco, voc, or a COCO "
-                        "annotation file whose categories (sorted by id) are the checkpoint's")
+    parser.add_argument("--classes", help="write a centernet checkpoint with these classes: coco, voc, person "
+                        "(COCO's, with its 17 joints, for multi_pose), or a COCO annotation file whose categories "
+                        "(sorted by id) are the checkpoint's")
     parser.add_argument("--bgr-mean", type=float, nargs=3, default=REFERENCE_BGR_MEAN,
                         help="with --classes: the reference's normalisation mean, B G R (default: its COCO one)")
     parser.add_argument("--bgr-std", type=float, nargs=3, default=REFERENCE_BGR_STD,
@@ -210,9 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         converted, report = convert_state_dict(checkpoint, args.arch)
         if args.classes:
-            class_names, category_ids = named_classes(args.classes)
+            class_names, category_ids, categories = named_classes(args.classes)
             state = centernet_checkpoint(converted, args.arch, class_names, category_ids, args.bgr_mean, args.bgr_std,
-                                         epoch)
+                                         epoch, categories)
     except (ValueError, OSError, KeyError) as error:
         print(error, file=sys.stderr)
         return 1

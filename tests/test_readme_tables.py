@@ -67,3 +67,14 @@ def test_the_readme_holds_the_tables_the_docs_make():
     assert tables.update(readme, made) == readme, "run: python scripts/readme_tables.py --update README.md"
     for name, table in made.items():
         assert f"<!-- table: {name} -->\n{table}\n<!-- /table -->" in readme, name
+
+
+def test_keypoint_rows_join_the_runs_box_ap_with_both_decodings_of_its_last_checkpoint(tmp_path):
+    write_run(tmp_path / "keypoints_seed0.jsonl", [30, 30, 20, 21, 19], 0.30, [1.0, 1.0, 2.0, 2.1, 2.2])
+    write_run(tmp_path / "keypoints_seed1.jsonl", [30, 30, 20, 21, 19], 0.32, [1.0, 1.0, 2.0, 3.1, 2.2])
+    (tmp_path / "snapped_seed0.json").write_text(json.dumps({"AP": 0.3, "keypoints_AP": 0.41, "keypoints_AP50": 0.7}))
+    (tmp_path / "regressed_seed0.json").write_text(json.dumps({"keypoints_AP": 0.22, "keypoints_AP50": 0.5}))
+    rows = tables.keypoints_table(tmp_path).splitlines()
+    assert rows[2] == "| 0 | 5 | 0.3000 | 0.4100 | 0.7000 | 0.2200 | 0.5000 | 20.0 | 2.20 | - | - |"
+    assert rows[3] == "| 1 | 5 | 0.3200 | - | - | - | - | - | 3.10 | - | - |"  # not evaluated yet; shared cores
+    assert len(rows) == 4

@@ -60,15 +60,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def print_metrics(metrics: dict[str, float | None], per_class_ap: dict[str, float],
                   per_class_auroc: dict[str, float | None]) -> None:
-    """The COCO table in percent ("-": undefined, e.g. no small objects); per class, those with ground truth."""
+    """The COCO table in percent ("-": undefined, e.g. no small objects), a line for the boxes and one for each
+    other iou type of the task (its metrics named "TYPE_AP", ...: exdet's octagons "segm", keypoints' OKS
+    "keypoints"); per class, those with ground truth."""
     from centernet.engine.evaluate import format_metric
 
-    boxes = {name: value for name, value in metrics.items() if not name.startswith("segm_")}
-    print("  ".join(f"{name} {format_metric(value, 100, 5, 1)}" for name, value in boxes.items()))
-    octagons = {name.removeprefix("segm_"): value for name, value in metrics.items() if name.startswith("segm_")}
-    if octagons:  # exdet, where the annotations have polygons
-        print("octagons (segm): " + "  ".join(f"{name} {format_metric(value, 100, 5, 1)}"
-                                             for name, value in octagons.items()))
+    lines: dict[str, list[str]] = {}
+    for name, value in metrics.items():
+        iou_type, _, metric = name.rpartition("_")
+        lines.setdefault(iou_type, []).append(f"{metric} {format_metric(value, 100, 5, 1)}")
+    for iou_type, parts in lines.items():
+        print((f"{iou_type}: " if iou_type else "") + "  ".join(parts))
     for name, value in per_class_ap.items():
         auroc = per_class_auroc.get(name)
         print(f"  {name:<20} AP {format_metric(value, 100, 5, 1)}  heatmap AUROC {format_metric(auroc)}")

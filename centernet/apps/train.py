@@ -30,15 +30,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from centernet.engine.train import train
-    from centernet.tasks import task_for
 
     config = config_from_options(args)
     if bool(config.data.val_ann) != bool(config.data.val_images):
         raise CenterNetError("--val-ann and --val-images go together")
-    try:
-        task_for(config.model)  # a task refuses the options that do not apply to it
-    except ValueError as error:
-        raise CenterNetError(str(error)) from None
     metrics = train(config)
     if metrics:
         print(json.dumps({name: None if value is None else round(value, 4) for name, value in metrics.items()}))

@@ -30,7 +30,7 @@ class Evaluation:
     """What one pass over a validation set produced."""
 
     # AP, AP50, AP75, APs, APm, APl in [0, 1]; None: undefined (no ground truth); exdet on annotations with
-    # polygons also segm_AP, segm_AP50, ... of the octagons
+    # polygons also segm_AP, segm_AP50, ... of the octagons; keypoints also keypoints_AP, keypoints_AP50, ... (OKS)
     metrics: dict[str, float | None]
     per_class_ap: dict[str, float]  # classes with ground truth in the set only
     results: list[dict]  # COCO results format, original image and category ids
@@ -76,20 +76,26 @@ def _detections_index(coco_gt: COCO, results: list[dict]) -> COCO:
 
 
 def coco_metrics(coco_gt: COCO, results: list[dict], class_names: list[str], category_ids: list[int],
-                 iou_type: str = "bbox") -> tuple[dict[str, float | None], dict[str, float]]:
-    """COCOeval metrics and per-class AP@[.5:.95], of the boxes ("bbox") or of the results' polygons ("segm").
+                 iou_type: str = "bbox", params: dict[str, object] | None = None
+                 ) -> tuple[dict[str, float | None], dict[str, float]]:
+    """COCOeval metrics and per-class AP@[.5:.95], of the boxes ("bbox"), of the results' polygons ("segm") or of
+    their keypoints by OKS ("keypoints"; `params` gives e.g. its per-joint `kpt_oks_sigmas`).
 
-    A metric COCOeval reports as -1 (undefined: no ground truth in that area range) is None; classes without
-    ground truth are left out of the per-class dict.
+    Metrics: AP, AP50, AP75, then AP per area range of the iou type (bbox and segm: APs, APm, APl; keypoints:
+    APm, APl). A metric COCOeval reports as -1 (undefined: no ground truth in that area range) is None; classes
+    without ground truth are left out of the per-class dict.
     """
     with contextlib.redirect_stdout(io.StringIO()):
         evaluator = COCOeval(coco_gt, _detections_index(coco_gt, results), iou_type)
         evaluator.params.imgIds = sorted(coco_gt.getImgIds())
+        for name, value in (params or {}).items():
+            setattr(evaluator.params, name, value)
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
+    names = (*METRIC_NAMES[:3], *(f"AP{label[0]}" for label in evaluator.params.areaRngLbl[1:]))
     metrics = {name: None if value < 0 else float(value)
-               for name, value in zip(METRIC_NAMES, evaluator.stats[:6], strict=True)}
+               for name, value in zip(names, evaluator.stats[:len(names)], strict=True)}
     precision = evaluator.eval["precision"]  # (thresholds, recall, classes, areas, max dets); -1 = no ground truth
     per_class = {}
     for column, category_id in enumerate(evaluator.params.catIds):
@@ -184,7 +190,8 @@ def evaluate(predictor: Predictor, dataset: CocoDataset, batch_size: int = 16, w
     metrics, per_class = coco_metrics(dataset.coco, results, dataset.class_names, dataset.category_ids)
     for iou_type in predictor.task.iou_types(has_polygons(dataset.coco)):
         if iou_type != "bbox":
-            extra, _ = coco_metrics(dataset.coco, results, dataset.class_names, dataset.category_ids, iou_type)
+            extra, _ = coco_metrics(dataset.coco, results, dataset.class_names, dataset.category_ids, iou_type,
+                                    predictor.task.cocoeval_params(iou_type, predictor.inference))
             metrics.update({f"{iou_type}_{name}": value for name, value in extra.items()})
     losses = {name: total / max(scores.batches, 1) for name, total in scores.loss_sums.items()}
     per_class_auroc = dict(zip(dataset.class_names, scores.auroc.compute(), strict=True))

@@ -61,7 +61,7 @@ def restore(state: TrainState, saved: dict[str, Any]) -> None:
 RESUMABLE_CHANGES = frozenset({"train.resume", "train.epochs", "train.device", "train.out", "data.workers",
                                "train.log_interval", "train.eval_interval"})
 # Derived from the data set, not chosen by an option.
-DERIVED_FIELDS = frozenset({"model.num_classes"})
+DERIVED_FIELDS = frozenset({"model.num_classes", "model.joint_names", "model.skeleton"})
 
 
 def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

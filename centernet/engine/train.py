@@ -37,7 +37,7 @@ from centernet.losses.focal import class_balanced_weights
 from centernet.predictor import Predictor
 from centernet.structures import Batch
 from centernet.targets import TargetEncoder
-from centernet.tasks import build, task_for
+from centernet.tasks import build, fit_to_data, task_for
 
 MAX_BAD_STEPS_IN_A_ROW = 20
 
@@ -280,21 +280,20 @@ def decode_on_device(config: Config, dataset: CocoDataset) -> bool:
 
 
 def load_datasets(config: Config) -> tuple[CocoDataset, CocoDataset | None]:
-    """Validate the annotation files (every problem reported at once), then open the datasets."""
+    """Validate the annotation files (every problem reported at once), then open the datasets (without the task's
+    point source, which `fit_to_data` decides: see `_train`)."""
     data = config.data
     if not data.train_ann or not data.train_images:
         raise CenterNetError("training needs --train-ann FILE and --train-images DIR")
     check_coco(data.train_ann, data.train_images)
-    points = task_for(config.model).point_source()
     train_set = CocoDataset(data.train_ann, data.train_images, data.input_size, train=True, augment=data.augment,
-                            max_objects=data.max_objects, seed=config.train.seed, strict=config.train.strict,
-                            points=points)
+                            max_objects=data.max_objects, seed=config.train.seed, strict=config.train.strict)
     train_set.decode_on_device = decode_on_device(config, train_set)
     if not data.val_ann:
         return train_set, None
     check_coco(data.val_ann, data.val_images)
     val_set = CocoDataset(data.val_ann, data.val_images, data.input_size, train=False, max_objects=data.max_objects,
-                          strict=config.train.strict, points=points)
+                          strict=config.train.strict)
     if val_set.category_ids != train_set.category_ids:
         raise CenterNetError(f"categories of {data.val_ann} differ from those of {data.train_ann}")
     return train_set, val_set
@@ -352,7 +351,15 @@ def _train(config: Config, rank: int, local_rank: int, world_size: int) -> dict[
     if config.train.resume:
         config, saved = resume_config(config, out)
     train_set, val_set = load_datasets(config)
-    config = dataclasses.replace(config, model=dataclasses.replace(config.model, num_classes=train_set.num_classes))
+    categories = [train_set.coco.cats[category] for category in train_set.category_ids]
+    try:
+        config = dataclasses.replace(config, model=fit_to_data(config.model, categories, config.data.train_ann))
+        points = task_for(config.model).point_source()  # a task refuses the options that do not apply to it
+    except ValueError as error:
+        raise CenterNetError(str(error)) from None
+    for dataset in (train_set, val_set):
+        if dataset is not None:
+            dataset.points = points
     state = build_state(config, train_set, rank, local_rank, world_size, resuming=saved is not None)
     if saved is not None:
         restore(state, saved)

@@ -1,6 +1,6 @@
 """Regression losses: the masked L1 of the center head's size and offset (and the exdet task's extreme-point
-offsets) on gathered pixels, the ltrb head's GIoU (torchvision's) and Distribution Focal Loss on its sample
-pixels, and the reference's MSE heatmap criterion (its `mse_loss` option)."""
+offsets, the keypoints task's joint offsets) on gathered pixels, the ltrb head's GIoU (torchvision's) and
+Distribution Focal Loss on its sample pixels, and the reference's MSE heatmap criterion (its `mse_loss` option)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,16 @@ from centernet.tensors import DFL_BIN_WIDTH, gather_pixels, ltrb_distances, pixe
 
 
 def masked_l1_loss(pred: torch.Tensor, index: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L1 between pred (B, D, H, W) gathered at index (B, M) and target (B, M, D), over masked slots.
+    """L1 between pred (B, D, H, W) gathered at index (B, M) and target (B, M, D), over masked slots: mask (B, M),
+    or (B, M, D) per value (the keypoints' joints, labelled one by one).
 
-    Sum |gathered - target| * mask divided by (mask.sum() * D + 1e-4): zero when no slot is masked in.
+    Sum |gathered - target| * mask over the masked values, divided by their count + 1e-4: zero when none is
+    masked in.
     """
     gathered = gather_pixels(pred, index).float()
-    weights = mask.float().unsqueeze(-1)
+    weights = (mask.float() if mask.dim() == gathered.dim() else mask.float().unsqueeze(-1)).expand_as(gathered)
     loss = F.l1_loss(gathered * weights, target.float() * weights, reduction="sum")
-    return loss / (weights.sum() * gathered.shape[-1] + 1e-4)
+    return loss / (weights.sum() + 1e-4)
 
 
 def _samples(raw: torch.Tensor, box_index: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """Tasks: what CenterNet predicts from its centre heatmap, each a unit (`Task`): boxes (`boxes.py`, the center
-and ltrb parametrisations of --box-head) and extreme points (`extremes.py`).
+and ltrb parametrisations of --box-head), extreme points (`extremes.py`) and keypoints (`keypoints.py`, boxes and
+joints).
 
 `task_for(model_config)` is the task of a config; `build(config, ...)` returns the parts of a run side by side, as
 DETR's build does: the model, the criterion, the target encoder and the task itself (which decodes). The trainer,
@@ -8,8 +9,10 @@ evaluation, the Predictor, export and the demo ask the task and never name one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -28,6 +31,7 @@ from centernet.targets import TargetEncoder
 from centernet.tasks.base import Task
 from centernet.tasks.boxes import CenterBoxes, LtrbBoxes
 from centernet.tasks.extremes import ExtremePoints
+from centernet.tasks.keypoints import Keypoints, joint_fields
 
 # --box-head name -> the boxes task of that parametrisation
 BOX_TASKS: dict[str, Callable[[ModelConfig], Task]] = {
@@ -38,7 +42,11 @@ BOX_TASKS: dict[str, Callable[[ModelConfig], Task]] = {
 TASKS: dict[str, Callable[[ModelConfig], Task]] = {
     "detect": lambda model: _box_task(model),
     "exdet": ExtremePoints,
+    "keypoints": lambda model: Keypoints(model, _box_task(model)),
 }
+# --task name -> the ModelConfig fields it reads from the training set's categories (besides num_classes), given
+# the categories and the file's name for errors
+DATA_FIELDS: dict[str, Callable[[Sequence[dict], str], dict[str, Any]]] = {"keypoints": joint_fields}
 
 
 def _box_task(model: ModelConfig) -> Task:
@@ -54,6 +62,13 @@ def task_for(model: ModelConfig) -> Task:
     return TASKS[model.task](model)
 
 
+def fit_to_data(model: ModelConfig, categories: Sequence[dict], source: str) -> ModelConfig:
+    """The model config with the fields a training set decides: num_classes (its categories), and the task's
+    (keypoints: the joint names and skeleton); `source` names the annotation file in errors."""
+    fields = DATA_FIELDS[model.task](categories, source) if model.task in DATA_FIELDS else {}
+    return dataclasses.replace(model, num_classes=len(categories), **fields)
+
+
 def build_model(model: ModelConfig, data: DataConfig | None = None) -> CenterNet:
     """The network of a model config, with its task's heads; `data` gives the input normalisation (None: the
     default's, ImageNet statistics)."""
@@ -66,8 +81,8 @@ def build_criterion(task: Task, config: LossConfig, class_weights: torch.Tensor 
     terms, each with its weight. `compile_heatmap` runs the penalty-reduced loss through torch.compile."""
     criterion = heatmap_criterion(config.heatmap_loss, compile_heatmap)
 
-    def heatmap_term(head: str, target: HeatmapTarget) -> Term:
-        return HeatmapTerm(criterion, head, target, class_weights)
+    def heatmap_term(head: str, target: HeatmapTarget, per_class: bool = True) -> Term:
+        return HeatmapTerm(criterion, head, target, class_weights if per_class else None)
 
     return DetectionLoss({"heatmap": (heatmap_term("heatmap", centre_heatmap), config.heatmap_weight),
                           **task.loss_terms(config, heatmap_term)})
@@ -99,5 +114,5 @@ def build(config: Config, class_weights: torch.Tensor | None = None, compile_hea
                      build_target_encoder(task, config))
 
 
-__all__ = ["BOX_TASKS", "TASKS", "Task", "TaskParts", "build", "build_criterion", "build_model",
-           "build_target_encoder", "task_for"]
+__all__ = ["BOX_TASKS", "DATA_FIELDS", "TASKS", "Task", "TaskParts", "build", "build_criterion", "build_model",
+           "build_target_encoder", "fit_to_data", "task_for"]

@@ -17,17 +17,19 @@ import torch
 
 from centernet.config import InferenceConfig, LossConfig
 from centernet.data.points import PointSource
-from centernet.losses.aggregate import HeatmapTarget, Term
+from centernet.losses.aggregate import Term
 from centernet.model.heads import HeadLayout
 from centernet.structures import DecodedBatch, Detections
 from centernet.targets import TargetStep
 
-# (head name, the head's target) -> that heatmap head's term, with the run's criterion and class weights
-HeatmapTermFactory = Callable[[str, HeatmapTarget], Term]
+# (head name, the head's target, whether its channels are the classes) -> that heatmap head's term, with the run's
+# criterion and (for a head of class channels) its class weights
+HeatmapTermFactory = Callable[..., Term]
 
 
 class Task(ABC):
-    """One task's parts (see the module docstring). Subclasses: `centernet.tasks.boxes`, `centernet.tasks.extremes`."""
+    """One task's parts (see the module docstring). Subclasses: `centernet.tasks.boxes`, `centernet.tasks.extremes`,
+    `centernet.tasks.keypoints`."""
 
     # whether `decode` traces into an exported graph (`centernet export --with-decode`)
     decodes_in_graph: bool = True
@@ -53,8 +55,10 @@ class Task(ABC):
         """Head outputs (B, ...) float32 logits by name -> the batch's detections in output-map pixels; with
         `flip_test` the maps are (2B, ...), the images then their mirror images, merged first."""
 
-    def result_fields(self, points: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """One image's `Detections` fields of the task from its decoded points (N, P, 2) by name, in image pixels."""
+    def result_fields(self, points: dict[str, np.ndarray], point_scores: dict[str, np.ndarray]
+                      ) -> dict[str, np.ndarray]:
+        """One image's `Detections` fields of the task from its decoded points (N, P, 2) by name, in image pixels,
+        and their scores (N, P) where the task scores them (`DecodedBatch.point_scores`)."""
         return points
 
     def coco_fields(self, detections: Detections, index: int) -> dict:
@@ -64,6 +68,10 @@ class Task(ABC):
     def iou_types(self, has_polygons: bool) -> tuple[str, ...]:
         """The COCOeval iou types its results are scored with, given whether the ground truth has polygons."""
         return ("bbox",)
+
+    def cocoeval_params(self, iou_type: str, inference: InferenceConfig) -> dict[str, object]:
+        """COCOeval parameters (`COCOeval.params` attributes) of an iou type beyond pycocotools' defaults."""
+        return {}
 
     def draw(self, canvas: np.ndarray, detections: Detections, index: int, color: tuple[int, int, int],
              thickness: int) -> None:

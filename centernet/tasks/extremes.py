@@ -65,7 +65,8 @@ class ExtremePoints(Task):
             centre, extremes, offsets = merge_flip_extremes(centre, extremes, offsets)
         return decode_extremes(centre, extremes, offsets, inference.extreme_peaks, inference.top_k)
 
-    def result_fields(self, points: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def result_fields(self, points: dict[str, np.ndarray], point_scores: dict[str, np.ndarray]
+                      ) -> dict[str, np.ndarray]:
         extreme_points = points["extreme_points"].astype(np.float32)
         return {"extreme_points": extreme_points, "octagons": extreme_octagons(extreme_points)}
 
