@@ -36,6 +36,9 @@ def test_the_task_adds_joint_heads_to_the_box_heads_of_its_box_head():
     layout = task_for(MODEL).head_layout(2)
     assert layout.channels == {"heatmap": 2, "ltrb": 4, "joints": 6, "joint_heatmap": 3, "joint_offset": 2}
     assert layout.class_heads == ("heatmap",)  # the joint heatmaps are class-agnostic, as the reference's
+    assert layout.prior_heads == ("joint_heatmap",)  # but start at the heatmap prior, as the reference's hm_hp
+    biases = build_model(MODEL).heads["joint_heatmap"][-1].bias
+    torch.testing.assert_close(biases, torch.full((3,), -2.1972), atol=1e-4, rtol=0)
     assert task_for(CENTER_MODEL).head_layout(1).channels == {"heatmap": 1, "size": 2, "offset": 2, "joints": 6,
                                                               "joint_heatmap": 3, "joint_offset": 2}
 

@@ -22,11 +22,13 @@ HEATMAP_PRIOR = 0.1  # initial foreground probability: bias -log((1 - 0.1) / 0.1
 class HeadLayout:
     """A task's heads: `channels` the output channels of each head by name, in output order; `class_heads` the
     heads with one channel per class (heatmap logits: their last bias starts at the HEATMAP_PRIOR, and fine-tuning
-    moves their rows with the classes); `biases` the initial last-layer bias of other heads (default 0)."""
+    moves their rows with the classes); `biases` the initial last-layer bias of other heads (default 0);
+    `prior_heads` other heads of heatmap logits (keypoints' per-joint heatmaps), initialised as the class heads."""
 
     channels: dict[str, int]
     class_heads: tuple[str, ...]
     biases: dict[str, float] = field(default_factory=dict)
+    prior_heads: tuple[str, ...] = ()
 
 
 def _head(in_channels: int, head_conv: int, out_channels: int) -> nn.Sequential:
@@ -44,7 +46,7 @@ class CenterNetHeads(nn.ModuleDict):
     def __init__(self, in_channels: int, head_conv: int, layout: HeadLayout) -> None:
         super().__init__({name: _head(in_channels, head_conv, channels) for name, channels in layout.channels.items()})
         for name in layout.channels:
-            if name in layout.class_heads:
+            if name in layout.class_heads or name in layout.prior_heads:
                 nn.init.constant_(self[name][-1].bias, -math.log((1 - HEATMAP_PRIOR) / HEATMAP_PRIOR))
                 continue
             nn.init.normal_(self[name][-1].weight, std=0.001)

@@ -70,7 +70,7 @@ class Keypoints(Task):
     def head_layout(self, num_classes: int) -> HeadLayout:
         boxes = self.boxes.head_layout(num_classes)
         return HeadLayout({**boxes.channels, "joints": 2 * self.count, "joint_heatmap": self.count,
-                           "joint_offset": 2}, boxes.class_heads, boxes.biases)
+                           "joint_offset": 2}, boxes.class_heads, boxes.biases, prior_heads=("joint_heatmap",))
 
     def loss_terms(self, config: LossConfig, heatmap_term: HeatmapTermFactory) -> dict[str, tuple[Term, float]]:
         return {**self.boxes.loss_terms(config, heatmap_term),
