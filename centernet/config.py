@@ -171,7 +171,8 @@ class LossConfig:
 class TrainConfig:
     """The optimisation. `lr` is given for `reference_batch` images and scaled linearly to the global batch."""
 
-    out: str = option("runs/default", "run directory (checkpoints, TensorBoard events, metrics)", required=True)
+    out: str = option("runs/default", "run directory (checkpoints, TensorBoard events, metrics): a new or empty one; "
+                                      "required unless --resume RUN gives it", required=True)
     epochs: int = option(140, "epochs to train")
     batch_size: int = option(32, "images per process and step")
     lr: float = option(4e-3, "learning rate for --reference-batch images, scaled linearly to the global batch")
@@ -199,7 +200,8 @@ class TrainConfig:
     eval_interval: int = option(1, "evaluate every N epochs (and after the last)")
     log_interval: int = option(10, "write train scalars to TensorBoard every N steps")
     strict: bool = option(False, "a corrupt image fails the run instead of being skipped")
-    resume: bool = option(False, "continue from RUN_DIR/last.pt when it exists")
+    resume: bool = option(False, "continue the run in --out from its last.pt (`centernet train --resume RUN`)",
+                          cli=False)
     init_from: str | None = option(None, "start from the weights of a trained detector (best.pt / last.pt, or an "
                                          "original CenterNet checkpoint converted with --classes): those whose name "
                                          "and shape match, and the heatmap channels of classes of the same name; "

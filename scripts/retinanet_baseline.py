@@ -328,6 +328,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_config_options(parser, DataConfig)
     add_config_options(parser, TrainConfig)
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt when it "
+                                                               "exists")
     budget = parser.add_argument_group("budget").add_mutually_exclusive_group()
     budget.add_argument("--seconds", type=float, help="training-time budget in seconds (evaluation not counted); "
                                                       "--epochs stays the ceiling")
@@ -339,7 +341,8 @@ def get_parser() -> argparse.ArgumentParser:
 def config_from_arguments(args: argparse.Namespace) -> Config:
     """The Config of the parsed data and train options; SystemExit for options this script cannot honour."""
     try:  # the data config validates the input size when it is made
-        config = Config(data=config_from_options(args, DataConfig), train=config_from_options(args, TrainConfig))
+        train = dataclasses.replace(config_from_options(args, TrainConfig), resume=args.resume)
+        config = Config(data=config_from_options(args, DataConfig), train=train)
     except ValueError as error:
         raise SystemExit(str(error)) from error
     given = {**config_to_dict(config.data), **config_to_dict(config.train)}

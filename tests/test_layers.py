@@ -2,8 +2,8 @@
 catalog, structures, errors; (b) data, targets, model, losses, decode, viz and the helpers they share (tensors,
 device), where decode and losses never import each other; (c) the tasks, which put those together per task, and
 checkpoint reading and writing; (d) the predictor, its ONNX backend and the choice between them; (e) the engine
-(train, evaluate) and export; (f) the command-line apps and cli. Every import statement of the package counts, also
-those inside functions.
+(train, evaluate) and export; (f) the command-line apps, cli and the Python API (api). Every import statement of
+the package counts, also those inside functions.
 """
 
 import ast
@@ -18,7 +18,7 @@ TIERS = {
     "checkpoint": 2, "tasks": 2,
     "predictor": 3, "onnx_backend": 3, "backends": 3,
     "engine": 4, "export": 4,
-    "apps": 5, "cli": 5,
+    "apps": 5, "cli": 5, "api": 5,
 }
 NEVER = {("decode", "losses"), ("losses", "decode")}  # same tier, but kept apart
 

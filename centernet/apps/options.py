@@ -46,10 +46,12 @@ def _argument_type(annotation: Any) -> tuple[Any, dict[str, Any]]:
 
 def add_config_options(parser: argparse.ArgumentParser, cls: type = Config, *, overrides: bool = False,
                        only: Sequence[str] | None = None, group: str | None = None,
-                       help_suffix: dict[str, str] | None = None) -> None:
+                       help_suffix: dict[str, str] | None = None, track_given: bool = False) -> None:
     """One option per CLI field of `cls` (or of the dotted paths in `only`), grouped by section (or all in
     `group`). With `overrides`, every default is None: the option replaces a value read elsewhere (a checkpoint's
-    config) only when given. `help_suffix` adds text to a path's help (what an app does when it is not given)."""
+    config) only when given. With `track_given` too, but the help shows the field's default and no option is
+    required: `given_options` then tells the options given from the rest (a saved config is the base, or the
+    defaults). `help_suffix` adds text to a path's help (what an app does when it is not given)."""
     groups: dict[str, argparse._ArgumentGroup] = {}
     for path, item, annotation in config_fields(cls):
         if not item.metadata.get("cli", False) or (only is not None and path not in only):
@@ -57,7 +59,7 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type = Config, *, o
         section = group or (path.rsplit(".", 1)[0] if "." in path else (
             "the checkpoint's config, overridden when given" if overrides else "options"))
         arguments = groups.setdefault(section, parser.add_argument_group(section))
-        default = None if overrides else item.default
+        default = None if overrides or track_given else item.default
         shown = overrides or item.default is None or item.metadata["required"]
         help_text = item.metadata["help"] + ("" if shown else f" (default: {_shown(item.default)})")
         help_text += (help_suffix or {}).get(path, "")
@@ -75,7 +77,7 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type = Config, *, o
         else:
             extra["metavar"] = item.metadata.get("metavar") or item.name.upper()
         arguments.add_argument(option_name(item.name), dest=path, type=kind, default=default, help=help_text,
-                               required=item.metadata["required"] and not overrides, **extra)
+                               required=item.metadata["required"] and not overrides and not track_given, **extra)
 
 
 def _shown(value: Any) -> str:
@@ -83,23 +85,34 @@ def _shown(value: Any) -> str:
 
 
 def config_from_options(args: argparse.Namespace, cls: type = Config) -> Any:
-    """The config tree (an instance of `cls`) from parsed options; fields without an option keep defaults."""
-    values: dict[str, Any] = {}
+    """The config tree (an instance of `cls`) from parsed options; fields without an option, and options not given
+    where the parser tracks them (None), keep their defaults."""
+    return apply_options(cls(), given_options(args, cls))
+
+
+def given_options(args: argparse.Namespace, cls: type = Config) -> dict[str, Any]:
+    """{dotted path: value} of the options of `cls`'s fields that hold a value (with `overrides` or `track_given`:
+    the options given), lists as tuples."""
+    given = {}
     for path, item, _ in config_fields(cls):
-        if item.metadata.get("cli", False):
-            value = getattr(args, path)
-            *parents, name = path.split(".")
-            target = values
-            for parent in parents:
-                target = target.setdefault(parent, {})
-            target[name] = tuple(value) if isinstance(value, list) else value
-    return _build(cls, values)
+        value = getattr(args, path, None) if item.metadata.get("cli", False) else None
+        if value is not None:
+            given[path] = tuple(value) if isinstance(value, list) else value
+    return given
 
 
-def _build(cls: type, values: dict[str, Any]) -> Any:
-    hints = typing.get_type_hints(cls)
-    kwargs = {name: _build(hints[name], value) if isinstance(value, dict) else value for name, value in values.items()}
-    return cls(**kwargs)
+def apply_options(config: Any, values: dict[str, Any]) -> Any:
+    """`config` (a config dataclass) with the fields at the dotted paths of `values` replaced."""
+    nested: dict[str, dict[str, Any]] = {}
+    direct = {}
+    for path, value in values.items():
+        head, _, rest = path.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            direct[head] = value
+    parts = {name: apply_options(getattr(config, name), inner) for name, inner in nested.items()}
+    return dataclasses.replace(config, **direct, **parts)
 
 
 def overrides_from_options(args: argparse.Namespace, cls: type) -> dict[str, Any]:

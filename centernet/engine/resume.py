@@ -4,8 +4,11 @@ change."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from tqdm import tqdm
 
 from centernet.checkpoint import checkpoint_config, load_checkpoint
 from centernet.config import Config, config_to_dict, option_name
@@ -81,12 +84,14 @@ def changed_options(launched: Config, saved: Config) -> list[str]:
             for path in sorted(now) if path not in RESUMABLE_CHANGES | DERIVED_FIELDS and now[path] != before.get(path)]
 
 
-def resume_config(config: Config, out: Path) -> tuple[Config, dict[str, Any] | None]:
-    """With --resume and an existing last.pt: the saved config with this launch's epochs, device, workers,
-    output folder and intervals. Any other option that differs from the saved run is an error."""
+def resume_config(config: Config, out: Path) -> tuple[Config, dict[str, Any]]:
+    """With --resume: the config saved in out/last.pt with this launch's epochs, device, workers, output folder and
+    intervals, and the checkpoint. Any other option that differs from the saved run is an error, and so is a
+    missing last.pt (never a silent fresh start)."""
     last = out / "last.pt"
     if not last.is_file():
-        return config, None
+        raise CenterNetError(f"{last}: no checkpoint to resume; a run saves last.pt after each epoch (train into a "
+                             "new --out to start one)")
     saved = load_checkpoint(last)
     saved_config = checkpoint_config(saved, last)
     changes = changed_options(config, saved_config)
@@ -97,4 +102,9 @@ def resume_config(config: Config, out: Path) -> tuple[Config, dict[str, Any] | N
                                 out=config.train.out, log_interval=config.train.log_interval,
                                 eval_interval=config.train.eval_interval, resume=True)
     data = dataclasses.replace(saved_config.data, workers=config.data.workers)
+    if config.train.epochs != saved_config.train.epochs:
+        stretched = ("the cosine schedule is re-stretched over them" if saved_config.train.schedule == "cosine"
+                     else f"the step schedule keeps its steps at epochs {' '.join(map(str, train.lr_steps))}")
+        tqdm.write(f"--resume: {config.train.epochs} epochs where the run had {saved_config.train.epochs}; "
+                   f"{stretched}", file=sys.stderr)
     return dataclasses.replace(saved_config, train=train, data=data), saved

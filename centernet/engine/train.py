@@ -350,6 +350,9 @@ def _train(config: Config, rank: int, local_rank: int, world_size: int) -> dict[
     saved = None
     if config.train.resume:
         config, saved = resume_config(config, out)
+    elif out.is_dir() and any(out.iterdir()):
+        raise CenterNetError(f"{out} holds a run already (its files stay as they are): continue it with --resume "
+                             f"{out}, or train into another --out")
     train_set, val_set = load_datasets(config)
     categories = [train_set.coco.cats[category] for category in train_set.category_ids]
     try:
