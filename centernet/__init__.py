@@ -4,7 +4,7 @@
 importing the package (and `centernet --help`) does not import torch.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the one place of the version: setup.cfg reads it
 __all__ = ["Detector", "Result", "__version__", "train"]
 
 

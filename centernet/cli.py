@@ -11,6 +11,7 @@ from centernet.apps.demo import add_demo_arguments, run_demo
 from centernet.apps.evaluate import add_evaluate_arguments, run_evaluate
 from centernet.apps.export import add_export_arguments, run_export
 from centernet.apps.train import add_train_arguments, run_train
+from centernet import __version__
 from centernet.errors import CenterNetError
 
 COMMANDS = {
@@ -23,6 +24,7 @@ COMMANDS = {
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="centernet", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"centernet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (add_arguments, _, help_text) in COMMANDS.items():
         add_arguments(commands.add_parser(name, help=help_text, description=help_text))

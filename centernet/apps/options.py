@@ -122,7 +122,8 @@ def overrides_from_options(args: argparse.Namespace, cls: type) -> dict[str, Any
 
 
 class DeprecatedAlias(argparse.Action):
-    """An old spelling kept for one release: sets the new options' destinations and says what to use instead.
+    """An old spelling (of release 0.1) kept until 0.3.0: sets the new options' destinations and says what to use
+    instead.
 
     `targets` maps each destination to a fixed value, or to None to take the value given on the command line.
     """
@@ -134,8 +135,8 @@ class DeprecatedAlias(argparse.Action):
         super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
-        print(f"centernet: {option_string} is deprecated and will be removed in the next release; "
-              f"use {self.replacement}", file=sys.stderr)
+        print(f"centernet: {option_string} is deprecated (the 0.1 spelling, kept until 0.3.0); use {self.replacement}",
+              file=sys.stderr)
         for dest, value in self.targets.items():
             setattr(namespace, dest, values if value is None else value)
 

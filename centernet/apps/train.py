@@ -26,7 +26,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                       help="start from a saved config (a run's config.json) instead of the defaults, all but its "
                            "--out and --init-from; options given override it")
     add_config_options(parser, track_given=True)
-    old = parser.add_argument_group("deprecated spellings (kept for one release)")
+    old = parser.add_argument_group("deprecated spellings of release 0.1 (kept until 0.3.0)")
     add_deprecated(old, "--hm-loss", {"loss.heatmap_loss": None}, "--heatmap-loss", metavar="NAME")
     add_deprecated(old, "--hm-weight", {"loss.heatmap_weight": None}, "--heatmap-weight", type=float,
                    metavar="WEIGHT")
