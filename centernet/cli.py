@@ -7,11 +7,11 @@ import os
 import sys
 from collections.abc import Sequence
 
+from centernet import __version__
 from centernet.apps.demo import add_demo_arguments, run_demo
 from centernet.apps.evaluate import add_evaluate_arguments, run_evaluate
 from centernet.apps.export import add_export_arguments, run_export
 from centernet.apps.train import add_train_arguments, run_train
-from centernet import __version__
 from centernet.errors import CenterNetError
 
 COMMANDS = {

@@ -11,7 +11,7 @@ import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 
 from centernet.config import Config, config_to_dict
-from centernet.engine.evaluate import Evaluation
+from centernet.engine.evaluate import Evaluation, format_metric
 from centernet.viz import draw_detections, overlay_heatmap
 
 
@@ -68,3 +68,24 @@ class RunLogger:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def format_duration(seconds: float) -> str:
+    """3 h 05 min, 4 min 07 s, 12 s."""
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def epoch_line(epoch: int, epochs: int, losses: dict[str, float], lr: float, seconds: float, eta_seconds: float,
+               result: Evaluation | None) -> str:
+    """The line each epoch leaves on the console: the mean losses of its steps (the total, then each term), the
+    last lr, its training seconds, the run's ETA, and the evaluation where there was one."""
+    terms = ", ".join(f"{name.removesuffix('_loss')} {value:.3f}" for name, value in losses.items() if name != "loss")
+    line = (f"epoch {epoch}/{epochs}: loss {losses.get('loss', float('nan')):.3f} ({terms}), lr {lr:.2e}, "
+            f"{seconds:.1f} s, ETA {format_duration(eta_seconds)}")
+    if result is not None:
+        line += (f"; AP {format_metric(result.metrics['AP'])}, AP50 {format_metric(result.metrics['AP50'])}, "
+                 f"val loss {result.losses.get('loss', float('nan')):.4f}")
+    return line

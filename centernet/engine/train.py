@@ -27,9 +27,9 @@ from centernet.data.validate import check_coco
 from centernet.device import autocast, autocast_dtype, precision_line, precision_name, resolve_device
 from centernet.engine import distributed
 from centernet.engine.ema import ModelEMA
-from centernet.engine.evaluate import Evaluation, evaluate, format_metric
+from centernet.engine.evaluate import Evaluation, evaluate
 from centernet.engine.init_from import initialise_from
-from centernet.engine.logger import RunLogger, source_commit
+from centernet.engine.logger import RunLogger, epoch_line, source_commit
 from centernet.engine.resume import inference_checkpoint, restore, resume_checkpoint, resume_config
 from centernet.errors import CenterNetError, DataError
 from centernet.losses import DetectionLoss
@@ -213,6 +213,8 @@ class EpochReport:
     truncated_objects: int = 0
     truncated_images: int = 0
     stand_in_points: int = 0
+    losses: dict[str, float] = dataclasses.field(default_factory=dict)  # mean of each term over the epoch's steps
+    lr: float = 0.0  # at the epoch's last step
 
 
 def report_truncation(state: TrainState, batch: Batch, dataset: CocoDataset, report: EpochReport) -> None:
@@ -233,6 +235,8 @@ def train_one_epoch(state: TrainState, loader, dataset: CocoDataset, logger: Run
     report = EpochReport()
     start = time.perf_counter()
     window: dict[str, list[float]] = {}
+    totals: dict[str, float] = {}
+    steps = 0
     bar = tqdm(loader, desc=f"epoch {state.epoch + 1}/{state.config.train.epochs}", unit="it",
                disable=state.rank != 0, leave=False, dynamic_ncols=True)
     for position, batch in enumerate(bar):
@@ -252,13 +256,16 @@ def train_one_epoch(state: TrainState, loader, dataset: CocoDataset, logger: Run
             continue
         for name, value in values.items():
             window.setdefault(name, []).append(value)
-        lr = state.optimizer.param_groups[0]["lr"]
+            totals[name] = totals.get(name, 0.0) + value
+        steps += 1
+        lr = report.lr = state.optimizer.param_groups[0]["lr"]
         bar.set_postfix(loss=f"{values['loss']:.3f}", lr=f"{lr:.2e}")
         if logger is not None and state.step % logger.interval == 0:
             logger.scalars("train", {name: float(np.mean(v)) for name, v in window.items()}, state.step)
             logger.scalars("train", {"lr": lr}, state.step)
             window.clear()
     report.seconds = time.perf_counter() - start
+    report.losses = {name: total / max(steps, 1) for name, total in totals.items()}
     return report
 
 
@@ -372,6 +379,7 @@ def _train(config: Config, rank: int, local_rank: int, world_size: int) -> dict[
     if rank == 0:
         tqdm.write(precision_line(state.device, config.train.amp, config.train.channels_last))
     metrics: dict[str, Any] = {}
+    launched, first_epoch = time.perf_counter(), state.epoch  # the ETA: this launch's pace, evaluations included
     while state.epoch < config.train.epochs:
         report = train_one_epoch(state, make_loader(train_set, config, state.epoch, world_size, rank), train_set,
                                  logger)
@@ -382,7 +390,7 @@ def _train(config: Config, rank: int, local_rank: int, world_size: int) -> dict[
             if rank == 0:
                 tqdm.write(f"epoch {state.epoch}: {world_size} replicas in sync")
         if rank == 0:
-            metrics = _end_of_epoch(state, train_set, val_set, logger, report)
+            metrics = _end_of_epoch(state, train_set, val_set, logger, report, launched, first_epoch)
         distributed.barrier()
     if logger is not None:
         logger.close()
@@ -390,7 +398,7 @@ def _train(config: Config, rank: int, local_rank: int, world_size: int) -> dict[
 
 
 def _end_of_epoch(state: TrainState, train_set: CocoDataset, val_set: CocoDataset | None, logger: RunLogger,
-                  report: EpochReport) -> dict[str, Any]:
+                  report: EpochReport, launched: float, first_epoch: int) -> dict[str, Any]:
     config = state.config
     if report.skipped:
         warn(f"{report.skipped} corrupt images skipped in epoch {state.epoch}")
@@ -410,18 +418,19 @@ def _end_of_epoch(state: TrainState, train_set: CocoDataset, val_set: CocoDatase
         record["stand_in_points"] = report.stand_in_points
     logger.scalars("train", {"epoch_seconds": report.seconds}, state.step)
     due = state.epoch % config.train.eval_interval == 0 or state.epoch == config.train.epochs
+    result = None
     if val_set is not None and due:
         result = run_evaluation(state, val_set, logger)
         metrics = result.metrics
         record.update(result.metrics, per_class_ap=result.per_class_ap, per_class_auroc=result.per_class_auroc,
                       val_losses=result.losses)
-        tqdm.write(f"epoch {state.epoch}: AP {format_metric(result.metrics['AP'])}  "
-                   f"AP50 {format_metric(result.metrics['AP50'])}  "
-                   f"val loss {result.losses.get('loss', float('nan')):.4f}")
         ap = result.metrics["AP"] if result.metrics["AP"] is not None else -1.0
         if ap > state.best_ap:
             state.best_ap = ap
             save_checkpoint(logger.out / "best.pt", inference_checkpoint(state, train_set))
     logger.log_json(record)
     save_checkpoint(logger.out / "last.pt", resume_checkpoint(state, train_set))
+    pace = (time.perf_counter() - launched) / (state.epoch - first_epoch)
+    tqdm.write(epoch_line(state.epoch, config.train.epochs, report.losses, report.lr, report.seconds,
+                          pace * (config.train.epochs - state.epoch), result))
     return metrics
