@@ -107,7 +107,7 @@ class Detector:
     device: "auto" (CUDA when there is one), "cpu", "cuda", "cuda:N"; score_threshold: detections scoring below it
     are dropped (default DEFAULT_SCORE_THRESHOLD); input_size: (width, height) of the network input, multiples of
     32, each image letterboxed into it (default: the checkpoint's); `inference` keywords replace the checkpoint's
-    InferenceConfig fields (top_k, flip_test, scales, ...).
+    InferenceConfig fields (top_k, flip_test, test_scales, ...).
     """
 
     def __init__(self, weights: str | os.PathLike, device: str = "auto",

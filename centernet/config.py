@@ -215,9 +215,9 @@ class InferenceConfig:
     top_k: int = option(100, "detections kept per image")
     score_threshold: float = option(0.01, "detections scoring below this are dropped")
     flip_test: bool = option(False, "test-time flip: average the heads with those of the mirrored image")
-    scales: tuple[float, ...] = option((1.0,), "multi-scale test: run at each of these multiples of the input size "
-                                               "(sides rounded to multiples of 32) and merge the detections with "
-                                               "class-wise NMS", nargs="+", metavar="SCALE")
+    test_scales: tuple[float, ...] = option((1.0,), "multi-scale test: run at each of these multiples of the input "
+                                                    "size (sides rounded to multiples of 32) and merge the detections "
+                                                    "with class-wise NMS", nargs="+", metavar="SCALE")
     nms_iou: float = option(0.5, "IoU above which NMS merges two same-class detections of different scales")
     extreme_peaks: int = option(40, "--task exdet: the peaks of each extreme-point heatmap the centre grouping "
                                     "combines (the reference's K)")
@@ -229,9 +229,9 @@ class InferenceConfig:
                                            nargs="+", metavar="SIGMA")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "scales", tuple(float(scale) for scale in self.scales))  # a list from the CLI
-        if not self.scales or min(self.scales) <= 0:
-            raise ValueError(f"--scales must be positive numbers, got {list(self.scales)}")
+        object.__setattr__(self, "test_scales", tuple(float(scale) for scale in self.test_scales))  # a CLI list
+        if not self.test_scales or min(self.test_scales) <= 0:
+            raise ValueError(f"--test-scales must be positive numbers, got {list(self.test_scales)}")
         if not 0 < self.nms_iou <= 1:
             raise ValueError(f"--nms-iou must be in (0, 1], got {self.nms_iou}")
 
@@ -292,7 +292,8 @@ MIGRATIONS: dict[int, dict[str, dict[str, Any]]] = {
         "derived": {"model.neck_channels": _reference_neck}},
     4: {"renamed": {}, "added": {"model.task": "detect", "inference.extreme_peaks": 40}},
     5: {"renamed": {}, "added": {}, "converted": {"train.amp": _amp_mode}},  # --amp became auto | on | off
-    6: {"renamed": {}, "added": {"model.joint_names": [], "model.skeleton": [], "model.flip_pairs": [],
+    6: {"renamed": {"inference.scales": "inference.test_scales"},  # beside --scale, the augmentation
+        "added": {"model.joint_names": [], "model.skeleton": [], "model.flip_pairs": [],
                                  "loss.joint_weight": 1.0, "inference.snap_joints": True, "inference.oks_sigmas": []}},
 }
 

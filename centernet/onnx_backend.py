@@ -112,7 +112,7 @@ class OnnxPredictor(Predictor):
         predictor = cls(OnnxNetwork(session), config, metadata["class_names"], torch.device("cpu"), inference,
                         amp="off", channels_last=False, category_ids=metadata["category_ids"])
         if any(size != predictor.input_size for size in predictor.input_sizes()):
-            raise CenterNetError(f"--scales {' '.join(map(str, inference.scales))}: {path} takes "
+            raise CenterNetError(f"--test-scales {' '.join(map(str, inference.test_scales))}: {path} takes "
                                  f"{predictor.input_size[0]}x{predictor.input_size[1]} inputs only; a multi-scale "
                                  "test needs --backend pytorch")
         return predictor

@@ -1,6 +1,6 @@
 """The one inference path: preprocess -> model -> decode -> original pixels, used by evaluate, demo and export.
 
-A multi-scale test (`InferenceConfig.scales`) runs that path once per scale, at the input size times the scale,
+A multi-scale test (`InferenceConfig.test_scales`) runs that path once per scale, at the input size times the scale,
 and merges the detections of all scales with class-wise NMS (`merge_scales`).
 
 `centernet.backends.load_predictor` picks the backend: PyTorch on a checkpoint (this module's `Predictor`), or
@@ -146,8 +146,8 @@ class Predictor:
         self.config = dataclasses.replace(self.config, data=dataclasses.replace(self.config.data, input_size=size))
 
     def input_sizes(self) -> list[tuple[int, int]]:
-        """(width, height) of the input at each test scale (`InferenceConfig.scales`), in their order."""
-        return [scaled_input_size(self.input_size, scale) for scale in self.inference.scales]
+        """(width, height) of the input at each test scale (`InferenceConfig.test_scales`), in their order."""
+        return [scaled_input_size(self.input_size, scale) for scale in self.inference.test_scales]
 
     def preprocess(self, images_rgb: Sequence[np.ndarray], input_size: int | Sequence[int] | None = None
                    ) -> PreparedBatch:

@@ -51,4 +51,4 @@ echo "$CHECKPOINT on $DATA/annotations/val.json, commit $(git rev-parse --short 
 evaluate single_scale
 evaluate flip --flip-test
 # shellcheck disable=SC2086
-evaluate flip_multiscale --flip-test --scales $SCALES
+evaluate flip_multiscale --flip-test --test-scales $SCALES

@@ -49,7 +49,7 @@ def test_a_version_1_config_loads_with_renamed_fields_mapped():
         "center", False, "round", False)
     assert config.model.neck_channels == (256, 256, 256)  # 0.1.0's plain ResNet up path
     assert (config.train.lr, config.train.schedule, config.train.warmup_iters) == (1.25e-4, "step", 0)  # as saved
-    assert (config.train.init_from, config.inference.scales) == (None, (1.0,))  # no fine-tuning, one test scale
+    assert (config.train.init_from, config.inference.test_scales) == (None, (1.0,))  # no fine-tuning, one test scale
 
 
 def test_a_version_4_config_loads_as_the_detect_task():
@@ -64,7 +64,7 @@ def test_a_version_2_config_loads_its_input_side_as_a_square():
     saved = config_to_dict(Config())
     saved.update(version=2)
     saved["data"]["input_size"] = 384
-    for section, name in (("train", "init_from"), ("inference", "scales"), ("inference", "nms_iou")):
+    for section, name in (("train", "init_from"), ("inference", "test_scales"), ("inference", "nms_iou")):
         del saved[section][name]
     config = config_from_dict(saved)
     assert config.data.input_size == (384, 384) and config.data.output_size == (96, 96)
@@ -88,8 +88,8 @@ def test_test_scales_multiply_the_input_size_to_multiples_of_32():
     assert [scaled_input_size((512, 288), scale) for scale in (0.5, 0.75, 1, 1.25, 1.5)] == [
         (256, 160), (384, 224), (512, 288), (640, 352), (768, 448)]  # 144 -> 160, 216 -> 224, 360 -> 352, 432 -> 448
     assert scaled_input_size(64, 0.25) == (32, 32)  # never below 32
-    with pytest.raises(ValueError, match="--scales"):
-        InferenceConfig(scales=(1.0, 0.0))
+    with pytest.raises(ValueError, match="--test-scales"):
+        InferenceConfig(test_scales=(1.0, 0.0))
 
 
 def test_the_frame_aspect_ratio_keeps_the_longer_side_and_holds_the_frame():

@@ -167,7 +167,7 @@ class ScaledOnePeak(torch.nn.Module):
 def test_a_multi_scale_evaluation_merges_the_scales_with_class_wise_nms(tmp_path):
     dataset, config = one_object_set(tmp_path, width=64, height=64, bbox=[16.0, 16.0, 32.0, 24.0])
     for scales, kept in (((1.0,), 2), ((0.5, 1.0, 1.5), 2), ((0.5, 1.0, 1.5, 1.0), 2)):
-        inference = dataclasses.replace(config.inference, scales=scales)
+        inference = dataclasses.replace(config.inference, test_scales=scales)
         predictor = Predictor(ScaledOnePeak(), config, dataset.class_names, torch.device("cpu"), inference,
                               category_ids=[4, 9])
         result = evaluate(predictor, dataset, batch_size=1, progress=False)
@@ -189,7 +189,7 @@ def test_evaluate_with_scales_and_flip_through_the_cli_writes_the_predictors_det
     out, metrics = tmp_path / "detections.json", tmp_path / "metrics.json"
     assert main(["evaluate", "--checkpoint", str(ema_run / "best.pt"), "--ann", str(shapes / "annotations/val.json"),
                  "--images", str(shapes / "val"), "--out", str(out), "--metrics", str(metrics), "--device", "cpu",
-                 "--workers", "0", "--scales", "0.5", "1", "1.5", "--nms-iou", "0.6", "--flip-test"]) == 0
+                 "--workers", "0", "--test-scales", "0.5", "1", "1.5", "--nms-iou", "0.6", "--flip-test"]) == 0
     assert "evaluate: input 64x64, scales 0.5 1 1.5 (32x32 64x64 96x96), NMS IoU 0.6, flip test" in (
         capsys.readouterr().out)
     results = json.loads(out.read_text())
@@ -197,7 +197,7 @@ def test_evaluate_with_scales_and_flip_through_the_cli_writes_the_predictors_det
     coco = COCO(str(shapes / "annotations/val.json"))
     assert {r["image_id"] for r in results} <= set(coco.imgs) and {r["category_id"] for r in results} <= {1, 3, 7}
     # the one inference path: the Predictor on the same images, at the same scales, merged the same way
-    predictor = Predictor.from_file(ema_run / "best.pt", device="cpu", scales=(0.5, 1.0, 1.5), nms_iou=0.6,
+    predictor = Predictor.from_file(ema_run / "best.pt", device="cpu", test_scales=(0.5, 1.0, 1.5), nms_iou=0.6,
                                     flip_test=True)
     for image_id, info in coco.imgs.items():
         found = predictor([read_image_rgb(shapes / "val" / info["file_name"])])[0]

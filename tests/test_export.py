@@ -168,7 +168,7 @@ def test_onnxruntime_predictor_gives_the_pytorch_detections(resnet, tmp_path, ca
 
 def test_a_rectangular_export_runs_in_onnxruntime_like_pytorch(resnet, tmp_path, capsys):
     """--input-size 96 64: the graph takes (B, 3, 64, 96), its heads are (16, 24) and match PyTorch's; the
-    onnxruntime predictor letterboxes into 96 x 64 as the PyTorch one does at that size, and refuses --scales."""
+    onnxruntime predictor letterboxes into 96 x 64 as the PyTorch one does at that size, and refuses --test-scales."""
     checkpoint, model = resnet
     path = tmp_path / "wide.onnx"
     export(capsys, "--checkpoint", str(checkpoint), "--output", str(path), "--input-size", "96", "64")
@@ -192,7 +192,7 @@ def test_a_rectangular_export_runs_in_onnxruntime_like_pytorch(resnet, tmp_path,
     with pytest.raises(CenterNetError, match="takes 96x64 inputs only"):
         ours.set_input_size(128)
     with pytest.raises(CenterNetError, match="multi-scale test needs --backend pytorch"):
-        load_predictor(path, "onnxruntime", device="cpu", scales=(0.5, 1.0))
+        load_predictor(path, "onnxruntime", device="cpu", test_scales=(0.5, 1.0))
 
 
 def test_the_predictor_refuses_a_decoding_export_and_a_foreign_file(resnet, tmp_path, capsys):

@@ -168,7 +168,9 @@ def add_predictor_options(parser: argparse.ArgumentParser, *, batch_size: int,
                                         f"{name}: {text}" for name, text in AMP_MODES.items())})
     parser.add_argument("--batch-size", type=int, default=batch_size, help=f"images per network call "
                         f"(default: {batch_size})")
-    add_config_options(parser, InferenceConfig, overrides=True)
+    shown = (f"; default here: {score_threshold:g}, not the checkpoint's" if score_threshold is not None
+             else f"; default: the checkpoint's ({InferenceConfig().score_threshold:g} unless trained with another)")
+    add_config_options(parser, InferenceConfig, overrides=True, help_suffix={"score_threshold": shown})
     if score_threshold is not None:
         parser.set_defaults(**{"score_threshold": score_threshold})
     add_deprecated(parser, "--flip", {"flip_test": True}, "--flip-test")
@@ -180,9 +182,9 @@ def predictor_setting(predictor: Predictor) -> str:
     reports."""
     width, height = predictor.input_size
     text = f"input {width}x{height}"
-    if len(predictor.inference.scales) > 1 or predictor.inference.scales[0] != 1.0:
+    if len(predictor.inference.test_scales) > 1 or predictor.inference.test_scales[0] != 1.0:
         sizes = " ".join(f"{w}x{h}" for w, h in predictor.input_sizes())
-        text += (f", scales {' '.join(f'{scale:g}' for scale in predictor.inference.scales)} ({sizes}), "
+        text += (f", scales {' '.join(f'{scale:g}' for scale in predictor.inference.test_scales)} ({sizes}), "
                  f"NMS IoU {predictor.inference.nms_iou:g}")
     text += ", flip test" if predictor.inference.flip_test else ""
     from centernet.device import precision_label  # here: this module is imported by `--help`, without torch

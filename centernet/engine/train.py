@@ -84,6 +84,25 @@ def warn(message: str) -> None:
     tqdm.write(f"warning: {message}", file=sys.stderr)
 
 
+# a loss weight -> the criterion's terms it weighs (a term whose name contains one of these)
+WEIGHTED_TERMS = {"size_weight": ("size",), "offset_weight": ("offset",), "box_weight": ("box",),
+                  "dfl_weight": ("dfl",), "joint_weight": ("joints",)}
+
+
+def warn_ignored_options(config: Config, criterion: DetectionLoss) -> None:
+    """One line for each option set away from its default that this run ignores: a loss weight of a term its task
+    and box head do not have, --lr-steps without the step schedule."""
+    defaults = Config()
+    for name, parts in WEIGHTED_TERMS.items():
+        value = getattr(config.loss, name)
+        if value != getattr(defaults.loss, name) and not any(part in term for term in criterion.terms
+                                                             for part in parts):
+            warn(f"--{name.replace('_', '-')} {value:g} is ignored: this run's loss has no such term "
+                 f"({', '.join(criterion.terms)})")
+    if config.train.lr_steps != defaults.train.lr_steps and config.train.schedule != "step":
+        warn(f"--lr-steps is ignored: it sets the step schedule, and this run's --schedule is {config.train.schedule}")
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -371,6 +390,8 @@ def _train(config: Config, rank: int, local_rank: int, world_size: int) -> dict[
         if dataset is not None:
             dataset.points = points
     state = build_state(config, train_set, rank, local_rank, world_size, resuming=saved is not None)
+    if rank == 0:
+        warn_ignored_options(config, state.criterion)
     if saved is not None:
         restore(state, saved)
     provenance = {"commit": source_commit(), "precision": precision_name(state.amp_dtype),
