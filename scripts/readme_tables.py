@@ -1,6 +1,6 @@
-"""The README's tables, made from the run logs and metrics in docs/, and the README blocks they fill.
+"""The documentation's tables, made from the run logs and metrics in docs/, and the blocks they fill.
 
-Each table stands in the README between `<!-- table: NAME -->` and `<!-- /table -->`:
+Each table stands in README.md or a page of docs/ between `<!-- table: NAME -->` and `<!-- /table -->`:
 - benchmark_train: each training-step path of `docs/cpu_speed/benchmark_train.log` (scripts/benchmark.py
   --sections train): images/s, ratio to float32 NCHW, peak extra memory.
 - cpu_precision: experiments/cpu_precision.sh's runs (`docs/cpu_speed/ROW_seedS.jsonl`): per seed, the float32
@@ -26,7 +26,7 @@ Each table stands in the README between `<!-- table: NAME -->` and `<!-- /table 
 Usage:
     python scripts/readme_tables.py                          # print every table
     python scripts/readme_tables.py --table cpu_precision    # one of them
-    python scripts/readme_tables.py --update README.md       # rewrite the blocks between the markers
+    python scripts/readme_tables.py --update                 # rewrite the blocks in README.md and docs/*.md
 """
 
 from __future__ import annotations
@@ -250,6 +250,11 @@ TABLE_FOLDERS = {"benchmark_train": "cpu_speed", "cpu_precision": "cpu_speed", "
                  "heatmap_losses": "heatmap_losses", "keypoints": "keypoints"}  # the folder of docs/ each table reads
 
 
+def documents() -> list[Path]:
+    """The markdown files that hold the tables: README.md and the pages of docs/."""
+    return [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))]
+
+
 def update(text: str, tables: dict[str, str]) -> str:
     """`text` with each `<!-- table: NAME -->` ... `<!-- /table -->` block holding tables[NAME]."""
     def fill(match: re.Match) -> str:
@@ -262,15 +267,17 @@ def update(text: str, tables: dict[str, str]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--update", type=Path, metavar="MARKDOWN", help="rewrite the table blocks of this file")
+    parser.add_argument("--update", type=Path, nargs="*", metavar="MARKDOWN",
+                        help="rewrite the table blocks of these files (none named: README.md and docs/*.md)")
     parser.add_argument("--table", choices=tuple(TABLES), action="append", help="only these tables (default: all)")
     parser.add_argument("--docs", type=Path, help="the folder of the runs and logs of the --table given (default: "
                                                   "its folder of docs/)")
     args = parser.parse_args(argv)
     tables = {name: make(args.docs or DOCS / TABLE_FOLDERS[name]) for name, make in TABLES.items()
               if not args.table or name in args.table}
-    if args.update:
-        args.update.write_text(update(args.update.read_text(), tables))
+    if args.update is not None:
+        for path in args.update or documents():
+            path.write_text(update(path.read_text(), tables))
         return
     for name, table in tables.items():
         print(f"{name}:\n{table}\n")

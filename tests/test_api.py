@@ -160,3 +160,17 @@ def test_a_saved_config_is_the_starting_point_of_a_new_run(ema_run, tmp_path):
             key: value for key, value in old[section].items() if key != "workers"}, section
     assert {key: value for key, value in new["train"].items() if key not in {"out", "batch_size"}} == {
         key: value for key, value in old["train"].items() if key not in {"out", "batch_size"}}
+
+
+def test_the_readmes_python_snippet_runs_as_written(trained_shapes, shapes, tmp_path, monkeypatch, capsys):
+    from tests.conftest import ROOT
+
+    snippet = (ROOT / "README.md").read_text().split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "runs/mine").mkdir(parents=True)
+    shutil.copy(trained_shapes / "best.pt", tmp_path / "runs/mine/best.pt")
+    image = sorted((shapes / "train").iterdir())[6]
+    cv2.imwrite(str(tmp_path / "photo.jpg"), cv2.imread(str(image)))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(snippet, "README.md", "exec"), {})  # noqa: S102
+    assert cv2.imread(str(tmp_path / "annotated.jpg")).shape == (64, 64, 3)
+    assert "[" in capsys.readouterr().out  # it printed the names, scores and boxes
