@@ -23,7 +23,7 @@ from centernet import catalog
 
 STRIDE = 4  # output stride R of every architecture: heads are input_size / 4
 INPUT_MULTIPLE = 32  # every input side is a multiple of the bodies' total downsampling
-CONFIG_VERSION = 7
+CONFIG_VERSION = 8
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB on the [0, 1] scale, what torchvision backbones expect
@@ -292,9 +292,10 @@ MIGRATIONS: dict[int, dict[str, dict[str, Any]]] = {
         "derived": {"model.neck_channels": _reference_neck}},
     4: {"renamed": {}, "added": {"model.task": "detect", "inference.extreme_peaks": 40}},
     5: {"renamed": {}, "added": {}, "converted": {"train.amp": _amp_mode}},  # --amp became auto | on | off
-    6: {"renamed": {"inference.scales": "inference.test_scales"},  # beside --scale, the augmentation
+    6: {"renamed": {},
         "added": {"model.joint_names": [], "model.skeleton": [], "model.flip_pairs": [],
                                  "loss.joint_weight": 1.0, "inference.snap_joints": True, "inference.oks_sigmas": []}},
+    7: {"renamed": {"inference.scales": "inference.test_scales"}, "added": {}},  # beside --scale, the augmentation
 }
 
 

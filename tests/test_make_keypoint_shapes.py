@@ -84,3 +84,19 @@ def test_a_visible_joint_lies_on_its_figures_pixels_in_the_image(keypoint_set):
 def test_the_validation_split_does_not_change_with_the_training_size(generator, keypoint_set, tmp_path):
     generator.make_keypoint_shapes(tmp_path, num_train=2, num_val=3, seed=0)
     assert annotations(tmp_path, "val") == annotations(keypoint_set, "val")
+
+
+def test_a_figures_area_is_its_silhouette_the_convex_hull_of_its_pixels(generator):
+    mask = np.zeros((12, 12), bool)
+    mask[0, :10] = True  # an L of two 10-pixel bars: 19 pixels
+    mask[:10, 0] = True
+    # the hull of the pixels' squares: (0, 0), (10, 0), (10, 1), (1, 10), (0, 10)
+    assert generator.silhouette_area(mask) == pytest.approx(59.5)
+    assert generator.silhouette_area(np.eye(1, dtype=bool)) == 1.0  # one pixel: its square
+
+
+def test_the_annotations_area_is_the_silhouettes_not_the_thin_limbs(keypoint_set):
+    fractions = [annotation["area"] / (annotation["bbox"][2] * annotation["bbox"][3])
+                 for annotation in annotations(keypoint_set)["annotations"]]
+    assert max(fractions) <= 1 + 1e-6
+    assert np.median(fractions) > 0.4  # the limbs alone cover about a fifth of the box
