@@ -16,9 +16,9 @@ Each table stands in README.md or a page of docs/ between `<!-- table: NAME -->`
   after epoch 5 and at the end, the end's AP as a ratio of the reference row of the same seed, the median epoch
   seconds of epochs 3-15 (shown only where the highest load over them stayed <= MAX_TIMED_LOAD), precision and
   commit.
-- keypoints: experiments/keypoints.sh's runs (`docs/keypoints/keypoints_seedS.jsonl`) and the evaluations of
-  their last checkpoints (`snapped_seedS.json`, `regressed_seedS.json`): per seed, box AP, keypoint OKS AP and AP50
-  with the joints snapped to the joint heatmaps and regressed only, epoch seconds, load, precision and commit.
+- keypoints: experiments/keypoints.sh's runs (`docs/keypoints/SET_seedS.jsonl`) and the evaluations of their last
+  checkpoints (`SET_snapped_seedS.json`, `SET_regressed_seedS.json`): per set and seed, box AP, keypoint OKS AP and
+  AP50 with the joints snapped to the joint heatmaps and regressed only, epoch seconds, load, precision and commit.
 - heatmap_losses: experiments/heatmap_losses.sh's runs (`docs/heatmap_losses/ROW_seedS.jsonl`):
   scripts/loss_study_table.py's table, the rarest class being the last of make_hard_shapes.py's (its --long-tail
   frequencies decay to it).
@@ -162,26 +162,31 @@ def exdet_table(folder: Path = DOCS / "exdet") -> str:
                      "s / epoch (3-15)", "max load", "precision", "commit"], rows)
 
 
+KEYPOINT_SETS = ("clean", "clutter")  # experiments/keypoints.sh's sets, in table order
+
+
 def keypoints_table(folder: Path = DOCS / "keypoints") -> str:
-    """Per seed, the last evaluation's box AP and the keypoint OKS AP of the last checkpoint's joints, snapped and
-    regressed only, with epoch seconds (where the load allowed) and provenance."""
+    """Per set and seed, the last evaluation's box AP and the keypoint OKS AP of the last checkpoint's joints,
+    snapped and regressed only, with epoch seconds (where the load allowed) and provenance."""
     rows = []
-    for path in sorted(folder.glob("keypoints_seed*.jsonl"), key=lambda path: row_and_seed(path)[1]):
-        seed = row_and_seed(path)[1]
+    runs = sorted(folder.glob("*_seed*.jsonl"), key=lambda path: (KEYPOINT_SETS.index(row_and_seed(path)[0]),
+                                                                   row_and_seed(path)[1]))
+    for path in runs:
+        keypoint_set, seed = row_and_seed(path)
         records = read_records(path)
         last = last_evaluation(records, path)
         seconds, load = epoch_timing(records)
         timed = seconds is not None and load <= MAX_TIMED_LOAD
-        decoded = {}
+        decoded = []
         for decoding in ("snapped", "regressed"):
-            metrics_file = folder / f"{decoding}_seed{seed}.json"
+            metrics_file = folder / f"{keypoint_set}_{decoding}_seed{seed}.json"
             metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-            decoded[decoding] = [metrics.get(f"keypoints_{name}") for name in ("AP", "AP50")]
-        rows.append([str(seed), str(last["epoch"]), f"{last['AP']:.4f}",
-                     *("-" if value is None else f"{value:.4f}" for value in decoded["snapped"] + decoded["regressed"]),
+            decoded += [metrics.get(f"keypoints_{name}") for name in ("AP", "AP50")]
+        rows.append([keypoint_set, str(seed), str(last["epoch"]), f"{last['AP']:.4f}",
+                     *("-" if value is None else f"{value:.4f}" for value in decoded),
                      f"{seconds:.1f}" if timed else "-", "-" if load is None else f"{load:.2f}",
                      str(last.get("precision", "-")), str(last.get("commit", "-"))])
-    return markdown(["seed", "epochs", "box AP", "keypoint AP", "keypoint AP50", "regressed only: AP", "AP50",
+    return markdown(["set", "seed", "epochs", "box AP", "keypoint AP", "keypoint AP50", "regressed only: AP", "AP50",
                      "s / epoch (3-15)", "max load", "precision", "commit"], rows)
 
 

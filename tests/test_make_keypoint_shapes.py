@@ -100,3 +100,16 @@ def test_the_annotations_area_is_the_silhouettes_not_the_thin_limbs(keypoint_set
                  for annotation in annotations(keypoint_set)["annotations"]]
     assert max(fractions) <= 1 + 1e-6
     assert np.median(fractions) > 0.4  # the limbs alone cover about a fifth of the box
+
+
+def test_the_clean_set_has_no_figure_under_forty_pixels(generator):
+    head, pelvis = generator.JOINTS.index("head"), generator.JOINTS.index("pelvis")
+
+    def smallest_reach(clean: bool) -> float:
+        """The shortest head-to-pelvis distance over the figures of 30 scenes (about half a figure's height)."""
+        rng = np.random.default_rng(3)
+        figures = [figure for _ in range(30) for figure in generator.render_scene(rng, 200, 160, clean)[1]]
+        return min(float(np.linalg.norm(figure.joints[head] - figure.joints[pelvis])) for figure in figures)
+
+    assert smallest_reach(clean=True) >= 0.4 * 40
+    assert smallest_reach(clean=False) < 0.4 * 40  # the full set's smallest figures are 24 pixels tall

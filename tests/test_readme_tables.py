@@ -73,11 +73,14 @@ def test_the_documentation_holds_the_tables_the_docs_make():
 
 
 def test_keypoint_rows_join_the_runs_box_ap_with_both_decodings_of_its_last_checkpoint(tmp_path):
-    write_run(tmp_path / "keypoints_seed0.jsonl", [30, 30, 20, 21, 19], 0.30, [1.0, 1.0, 2.0, 2.1, 2.2])
-    write_run(tmp_path / "keypoints_seed1.jsonl", [30, 30, 20, 21, 19], 0.32, [1.0, 1.0, 2.0, 3.1, 2.2])
-    (tmp_path / "snapped_seed0.json").write_text(json.dumps({"AP": 0.3, "keypoints_AP": 0.41, "keypoints_AP50": 0.7}))
-    (tmp_path / "regressed_seed0.json").write_text(json.dumps({"keypoints_AP": 0.22, "keypoints_AP50": 0.5}))
+    write_run(tmp_path / "clutter_seed0.jsonl", [30, 30, 20, 21, 19], 0.10, [1.0, 1.0, 2.0, 2.1, 2.2])
+    write_run(tmp_path / "clean_seed0.jsonl", [30, 30, 20, 21, 19], 0.30, [1.0, 1.0, 2.0, 2.1, 2.2])
+    write_run(tmp_path / "clean_seed1.jsonl", [30, 30, 20, 21, 19], 0.32, [1.0, 1.0, 2.0, 3.1, 2.2])
+    (tmp_path / "clean_snapped_seed0.json").write_text(json.dumps({"AP": 0.3, "keypoints_AP": 0.41,
+                                                                   "keypoints_AP50": 0.7}))
+    (tmp_path / "clean_regressed_seed0.json").write_text(json.dumps({"keypoints_AP": 0.22, "keypoints_AP50": 0.5}))
     rows = tables.keypoints_table(tmp_path).splitlines()
-    assert rows[2] == "| 0 | 5 | 0.3000 | 0.4100 | 0.7000 | 0.2200 | 0.5000 | 20.0 | 2.20 | - | - |"
-    assert rows[3] == "| 1 | 5 | 0.3200 | - | - | - | - | - | 3.10 | - | - |"  # not evaluated yet; shared cores
-    assert len(rows) == 4
+    assert rows[2] == "| clean | 0 | 5 | 0.3000 | 0.4100 | 0.7000 | 0.2200 | 0.5000 | 20.0 | 2.20 | - | - |"
+    assert rows[3] == "| clean | 1 | 5 | 0.3200 | - | - | - | - | - | 3.10 | - | - |"  # not evaluated; shared cores
+    assert rows[4] == "| clutter | 0 | 5 | 0.1000 | - | - | - | - | 20.0 | 2.20 | - | - |"
+    assert len(rows) == 5
