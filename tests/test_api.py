@@ -174,3 +174,38 @@ def test_the_readmes_python_snippet_runs_as_written(trained_shapes, shapes, tmp_
     exec(compile(snippet, "README.md", "exec"), {})  # noqa: S102
     assert cv2.imread(str(tmp_path / "annotated.jpg")).shape == (64, 64, 3)
     assert "[" in capsys.readouterr().out  # it printed the names, scores and boxes
+
+
+def test_the_readmes_first_screen_shows_before_it_tells():
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    first_screen = readme[:readme.index("## What is different")]
+    for item in ("](docs/hard_detections.png)", "](docs/ablation/map_vs_seconds.png)",
+                 "| | centernet (this) | original CenterNet | mmdetection's CenterNet | TTFNet |",
+                 "bash experiments/quickstart.sh", "bash scripts/run_tests.sh", "from centernet import Detector"):
+        assert item in first_screen, item
+    for page in ("training", "tasks", "deployment", "results", "performance", "development"):
+        assert f"](docs/{page}.md)" in readme and (ROOT / "docs" / f"{page}.md").is_file(), page
+
+
+def test_the_version_is_written_once_and_printed(capsys):
+    from tests.conftest import ROOT
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"centernet {centernet.__version__}"
+    assert "version = attr: centernet.__version__" in (ROOT / "setup.cfg").read_text()
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_each_epoch_leaves_one_line_with_its_losses_lr_seconds_eta_and_ap():
+    from centernet.engine.evaluate import Evaluation
+    from centernet.engine.logger import epoch_line, format_duration
+
+    assert [format_duration(seconds) for seconds in (12.4, 247, 11_100)] == ["12 s", "4 min 07 s", "3 h 05 min"]
+    losses = {"loss": 2.5, "heatmap_loss": 1.25, "box_loss": 0.25}
+    assert epoch_line(3, 15, losses, 3.2e-3, 18.64, 247, None) == (
+        "epoch 3/15: loss 2.500 (heatmap 1.250, box 0.250), lr 3.20e-03, 18.6 s, ETA 4 min 07 s")
+    evaluated = Evaluation({"AP": 0.05, "AP50": None}, {}, [], losses={"loss": 2.75})
+    assert epoch_line(5, 15, losses, 1e-3, 18.0, 180, evaluated).endswith("; AP 0.0500, AP50 -, val loss 2.7500")
