@@ -63,6 +63,13 @@ BOX_HEADS: dict[str, str] = {
 }
 DEFAULT_BOX_HEAD = "ltrb"
 
+# --head-norm name -> the normalisation after each head's hidden 3x3 convolution (`centernet.model.heads` builds it)
+HEAD_NORMS: dict[str, str] = {
+    "none": "the reference's heads: conv, ReLU, conv",
+    "batch": "BatchNorm after the hidden conv (ScratchDet: normalised heads converge from scratch at higher lr)",
+    "group": "GroupNorm (32 groups) after the hidden conv, as FCOS's heads",
+}
+
 # --gaussian name -> the shape of the heatmap's Gaussian peaks
 GAUSSIANS: dict[str, str] = {
     "round": "CenterNet: radius from CornerNet's overlap formula, sigma = (2r + 1) / 6",

@@ -87,6 +87,7 @@ class ModelConfig:
     arch: str = option("resnet18", "backbone and neck", choices=catalog.ARCHITECTURES)
     num_classes: int = option(80, "object classes (from the training set)", cli=False)
     head_conv: int | None = option(None, "hidden channels of each head (default: 64 for ResNet, 256 for DLA)")
+    head_norm: str = option("none", "normalisation after each head's hidden convolution", choices=catalog.HEAD_NORMS)
     backbone_weights: str | None = option(None, 'ImageNet weights: a local state-dict file, or "imagenet" for '
                                                 "torchvision's (cached or online)")
     box_head: str = option(catalog.DEFAULT_BOX_HEAD, "what the box head predicts (--task detect; exdet has its own "
@@ -295,7 +296,8 @@ MIGRATIONS: dict[int, dict[str, dict[str, Any]]] = {
     6: {"renamed": {},
         "added": {"model.joint_names": [], "model.skeleton": [], "model.flip_pairs": [],
                                  "loss.joint_weight": 1.0, "inference.snap_joints": True, "inference.oks_sigmas": []}},
-    7: {"renamed": {"inference.scales": "inference.test_scales"}, "added": {}},  # beside --scale, the augmentation
+    7: {"renamed": {"inference.scales": "inference.test_scales"},  # beside --scale, the augmentation
+        "added": {"model.head_norm": "none"}},
 }
 
 

@@ -115,3 +115,22 @@ def test_the_neck_channels_set_the_resnet_up_path():
     assert thin(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))["heatmap"].shape == (1, 3, 16, 16)
     with pytest.raises(ValueError, match="three positive"):
         build_model(reference("resnet18", 3, neck_channels=(256, 128)))
+
+
+@pytest.mark.parametrize(("norm", "layer"), [("batch", torch.nn.BatchNorm2d), ("group", torch.nn.GroupNorm)])
+def test_normalised_heads_put_a_norm_after_each_hidden_conv_and_keep_the_prior(norm, layer):
+    plain = build_model(ModelConfig(num_classes=3))
+    normed = build_model(ModelConfig(num_classes=3, head_norm=norm))
+    for name, head in normed.heads.items():
+        assert [type(module) for module in head] == [torch.nn.Conv2d, layer, torch.nn.ReLU, torch.nn.Conv2d], name
+        assert head[0].bias is None  # the norm's shift replaces it
+    if norm == "group":
+        assert normed.heads["heatmap"][1].num_groups == 32
+    torch.testing.assert_close(normed.heads["heatmap"][-1].bias, plain.heads["heatmap"][-1].bias)
+    # the same body: only the heads' parameters differ
+    extra = sum(p.numel() for p in normed.parameters()) - sum(p.numel() for p in plain.parameters())
+    assert extra == sum(2 * 64 - 64 for _ in normed.heads)  # + weight and shift of the norm, - the conv's bias
+    normed.eval()
+    outputs = normed(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))
+    assert {name: tuple(value.shape) for name, value in outputs.items()} == {
+        name: tuple(value.shape) for name, value in plain.eval()(torch.zeros(1, 3, 64, 64, dtype=torch.uint8)).items()}

@@ -99,6 +99,6 @@ def build_model(config: ModelConfig, data: DataConfig, layout: HeadLayout) -> Ce
     if neck_channels is None:
         neck_channels = reference_neck_channels(config.arch)
     body = BODIES[spec.body](spec, config.backbone_weights, config.neck_shortcuts, tuple(neck_channels))
-    heads = [CenterNetHeads(body.out_channels, config.head_conv or spec.head_conv, layout)
+    heads = [CenterNetHeads(body.out_channels, config.head_conv or spec.head_conv, layout, config.head_norm)
              for _ in range(getattr(body, "num_stacks", 1))]
     return CenterNet(body, heads[-1], data.mean, data.std, stack_heads=heads[:-1])
