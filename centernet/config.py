@@ -111,13 +111,19 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Training augmentation, as in the reference; 0 turns each one off."""
+    """Training augmentation, as in the reference, and the batch-level mosaic and mix-up; 0 turns each one off."""
 
     scale: float = option(0.4, "random scale in [1 - scale, 1 + scale] of the image")
     shift: float = option(0.1, "random centre shift, a fraction of the image size")
     flip_probability: float = option(0.5, "probability of a horizontal flip")
     color_jitter: float = option(0.4, "brightness / contrast / saturation jitter strength")
     pca_lighting: float = option(0.1, "standard deviation of the PCA lighting noise")
+    mosaic: float = option(0.0, "probability that a training image becomes a 2x2 mosaic of itself and three other "
+                                "images of its batch, each at half size (YOLOX), their objects with them")
+    mixup: float = option(0.0, "probability that a training image is blended half and half with another image of "
+                               "its batch, both images' objects targets (YOLOX)")
+    plain_last_epochs: int = option(0, "the last this many epochs train without mosaic and mix-up (YOLOX: 15 of "
+                                       "300)")
 
 
 @dataclass(frozen=True)
@@ -297,7 +303,8 @@ MIGRATIONS: dict[int, dict[str, dict[str, Any]]] = {
         "added": {"model.joint_names": [], "model.skeleton": [], "model.flip_pairs": [],
                                  "loss.joint_weight": 1.0, "inference.snap_joints": True, "inference.oks_sigmas": []}},
     7: {"renamed": {"inference.scales": "inference.test_scales"},  # beside --scale, the augmentation
-        "added": {"model.head_norm": "none"}},
+        "added": {"model.head_norm": "none", "data.augment.mosaic": 0.0, "data.augment.mixup": 0.0,
+                  "data.augment.plain_last_epochs": 0}},
 }
 
 

@@ -23,6 +23,7 @@ from centernet.config import Config, TrainConfig
 from centernet.data.coco import CocoDataset
 from centernet.data.colour import augment_colour
 from centernet.data.gpu_decode import decode_and_warp_jpegs
+from centernet.data.mixing import BatchObjects, mix_batch
 from centernet.data.validate import check_coco
 from centernet.device import autocast, autocast_dtype, precision_line, precision_name, resolve_device
 from centernet.engine import distributed
@@ -195,10 +196,16 @@ def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
     config = state.config
     batch = batch.to(state.device, non_blocking=True)
     images = network_inputs(batch, config)  # the model normalises them
+    objects = BatchObjects(batch.boxes_xyxy, batch.classes, batch.valid, batch.crowd, batch.points,
+                           batch.point_labelled)
+    augment = config.data.augment
+    if state.epoch < config.train.epochs - augment.plain_last_epochs:
+        generator = torch.Generator().manual_seed(config.train.seed * 1_000_003 + state.step)  # resumes exactly
+        images, objects = mix_batch(images, objects, augment.mosaic, augment.mixup, generator)
     if config.train.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
-    targets = state.encoder(batch.boxes_xyxy, batch.classes, batch.valid, batch.crowd, batch.points,
-                            batch.point_labelled)
+    targets = state.encoder(objects.boxes_xyxy, objects.classes, objects.valid, objects.crowd, objects.points,
+                            objects.point_labelled)
     with autocast(state.device, state.amp_dtype):  # the heads' outputs are float32 (`model.heads`)
         outputs = state.model(images)
     loss, stats = state.criterion(outputs, targets)
