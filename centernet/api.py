@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from centernet.structures import Detections
 
 DEFAULT_SCORE_THRESHOLD = 0.3  # the demo's: what is worth drawing (evaluate keeps everything down to 0.01)
 IMAGE_BATCH = 8  # images per network call for a list input
+TRACK_LOW_SCORE = 0.1  # `Detector.track`: detections from this score keep tracks alive (ByteTrack's second stage)
 
 
 @dataclasses.dataclass
@@ -40,6 +41,8 @@ class Result:
     detections: Detections
     image: np.ndarray
     draw_extras: Any = None  # the task's drawing of its fields (`Task.draw`)
+    frame: int | None = None  # `Detector.track`: the frame's index in its source
+    trails: list | None = None  # `Detector.track`: (track id, class index, recent box centres) of the tracks in view
 
     @property
     def boxes(self) -> np.ndarray:
@@ -68,9 +71,12 @@ class Result:
 
     def plot(self) -> np.ndarray:
         """An annotated copy of the image: boxes, class names and scores, and the task's fields; (H, W, 3) uint8 RGB."""
-        from centernet.viz import draw_detections
+        from centernet.viz import draw_detections, draw_trails
 
-        return draw_detections(self.image, self.detections, draw_extras=self.draw_extras)
+        drawn = draw_detections(self.image, self.detections, draw_extras=self.draw_extras)
+        if self.trails:
+            draw_trails(drawn, self.trails)
+        return drawn
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write `plot()` to `path` (any format OpenCV writes: .jpg, .png, ...); returns the path."""
@@ -116,8 +122,10 @@ class Detector:
         from centernet.backends import load_predictor
 
         backend = "onnxruntime" if Path(weights).suffix.lower() == ".onnx" else "pytorch"
-        self.predictor = load_predictor(weights, backend, device=device, score_threshold=score_threshold,
-                                        **inference)
+        self.threshold = score_threshold
+        # the network's detections reach down to what tracking needs; __call__ keeps those of the threshold
+        self.predictor = load_predictor(weights, backend, device=device,
+                                        score_threshold=min(score_threshold, TRACK_LOW_SCORE), **inference)
         if input_size is not None:
             self.predictor.set_input_size(input_size)
 
@@ -128,7 +136,10 @@ class Detector:
 
     @property
     def score_threshold(self) -> float:
-        return self.predictor.inference.score_threshold
+        return self.threshold
+
+    def _above(self, detections: Detections) -> Detections:
+        return detections.select(detections.scores >= self.threshold)
 
     def __call__(self, source: Any, bgr: bool = False) -> Result | list[Result]:
         """Detections in one image (a path, an array, a PIL image: see `read_image`), or in each of a list."""
@@ -136,10 +147,28 @@ class Detector:
             images = [read_image(item, bgr) for item in source]
             found = [detections for start in range(0, len(images), IMAGE_BATCH)
                      for detections in self.predictor(images[start:start + IMAGE_BATCH])]
-            return [Result(detections, image, self.predictor.task.draw) for detections, image in
+            return [Result(self._above(detections), image, self.predictor.task.draw) for detections, image in
                     zip(found, images, strict=True)]
         image = read_image(source, bgr)
-        return Result(self.predictor([image])[0], image, self.predictor.task.draw)
+        return Result(self._above(self.predictor([image])[0]), image, self.predictor.task.draw)
+
+    def track(self, source: str | os.PathLike, max_missed: int = 30) -> Iterator[Result]:
+        """The frames of a video file, a camera index ("0"), an image folder or an image (as `centernet demo
+        --input`), one `Result` each, in order, its detections with their track ids (`Result.track_id`, ByteTrack-
+        style: `centernet.tracking`); a track survives `max_missed` frames without a detection. The tracker of
+        the run is `self.tracker` (its `summary()` counts and times the tracks)."""
+        from centernet.apps.video import open_source
+        from centernet.tracking import Tracker
+
+        self.tracker = Tracker(high=self.threshold, low=min(self.threshold, TRACK_LOW_SCORE), max_missed=max_missed)
+        frames = open_source(os.fspath(source))
+        try:
+            for frame in frames:
+                tracked = self.tracker.update(self.predictor([frame.image_rgb])[0], frame.index)
+                yield Result(tracked, frame.image_rgb, self.predictor.task.draw, frame.index,
+                             list(self.tracker.trails()))
+        finally:
+            frames.close()
 
 
 def train(**options: Any) -> dict[str, Any]:

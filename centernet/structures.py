@@ -189,7 +189,7 @@ class Detections:
     contiguous class indices in [0, C); names: the N class names. A task adds its fields (None where it has none):
     extreme_points (N, 4, 2) float32 top, left, bottom, right (x, y) and octagons (N, 8, 2) float32
     (`extreme_octagons`), for the exdet task; keypoints (N, K, 3) float32 each joint's x, y and score in [0, 1],
-    for the keypoints task.
+    for the keypoints task; track_id (N,) int64 each detection's track (`centernet.tracking`), when tracked.
     """
 
     boxes: np.ndarray
@@ -199,6 +199,7 @@ class Detections:
     extreme_points: np.ndarray | None = None
     octagons: np.ndarray | None = None
     keypoints: np.ndarray | None = None
+    track_id: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scores)

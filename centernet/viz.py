@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -37,12 +37,23 @@ def draw_detections(image_rgb: np.ndarray, detections: Detections, score_thresho
         cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
         if draw_extras is not None:
             draw_extras(canvas, detections, index, color, thickness)
-        text = f"{name} {score:.2f}"
+        track = "" if detections.track_id is None else f" #{detections.track_id[index]}"
+        text = f"{name}{track} {score:.2f}"
         (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         top = max(y1 - height - baseline, 0)
         cv2.rectangle(canvas, (x1, top), (x1 + width, top + height + baseline), color, -1)
         cv2.putText(canvas, text, (x1, top + height), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
     return canvas
+
+
+def draw_trails(canvas: np.ndarray, trails: Iterable[tuple[int, int, Sequence[tuple[float, float]]]]) -> None:
+    """Each tracked object's recent box centres (track id, class index, centres oldest first) as a line in its
+    class's colour, on `canvas` (H, W, 3) uint8, in place."""
+    thickness = max(1, round(min(canvas.shape[:2]) / 300))
+    for _, label, centres in trails:
+        if len(centres) > 1:
+            points = np.round(np.asarray(centres, np.float32)).astype(np.int32).reshape(-1, 1, 2)
+            cv2.polylines(canvas, [points], False, class_color(int(label)), thickness, cv2.LINE_AA)
 
 
 def overlay_heatmap(image_rgb: np.ndarray, heatmap: np.ndarray, strength: float = 0.5) -> np.ndarray:

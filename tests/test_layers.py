@@ -1,9 +1,9 @@
 """Layers point one way: a module imports only modules of its own tier or lower ones. Tiers, lowest first: (a) config,
-catalog, structures, errors; (b) data, targets, model, losses, decode, viz and the helpers they share (tensors,
-device), where decode and losses never import each other; (c) the tasks, which put those together per task, and
-checkpoint reading and writing; (d) the predictor, its ONNX backend and the choice between them; (e) the engine
-(train, evaluate) and export; (f) the command-line apps, cli and the Python API (api). Every import statement of
-the package counts, also those inside functions.
+catalog, structures, errors; (b) data, targets, model, losses, decode, viz, tracking and the helpers they share
+(tensors, device), where decode and losses never import each other; (c) the tasks, which put those together per task,
+and checkpoint reading and writing; (d) the predictor, its ONNX backend and the choice between them; (e) the engine
+(train, evaluate) and export; (f) the command-line apps, cli and the Python API (api). Every import statement of the
+package counts, also those inside functions.
 """
 
 import ast
@@ -14,7 +14,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "centernet"
 TIERS = {
     "config": 0, "catalog": 0, "structures": 0, "errors": 0,
-    "data": 1, "targets": 1, "model": 1, "losses": 1, "decode": 1, "viz": 1, "tensors": 1, "device": 1,
+    "data": 1, "targets": 1, "model": 1, "losses": 1, "decode": 1, "viz": 1, "tensors": 1, "device": 1, "tracking": 1,
     "checkpoint": 2, "tasks": 2,
     "predictor": 3, "onnx_backend": 3, "backends": 3,
     "engine": 4, "export": 4,

@@ -20,7 +20,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from tqdm import tqdm
 from centernet.data.images import read_image_rgb
 from centernet.errors import CenterNetError, DataError
 from centernet.structures import Detections
-from centernet.viz import DrawExtras, draw_detections, frame_strip
+from centernet.viz import DrawExtras, draw_detections, draw_trails, frame_strip
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_FOURCCS = {".mp4": "mp4v", ".avi": "MJPG"}  # output suffix -> codec every OpenCV build can write
@@ -308,9 +308,12 @@ class Display:
             cv2.destroyWindow(self.window)
 
 
-def _rounded(values: np.ndarray) -> list:
-    """Nested lists of floats rounded to 4 decimals, for JSON."""
-    return np.round(np.asarray(values, dtype=np.float64), 4).tolist()
+def _rounded(values: np.ndarray) -> list | int:
+    """Nested lists of floats rounded to 4 decimals (integers stay integers), for JSON."""
+    values = np.asarray(values)
+    if values.dtype.kind in "iu":
+        return values.tolist()
+    return np.round(values.astype(np.float64), 4).tolist()
 
 
 # the fields of `Detections` every detection has; the rest are a task's (None where it has none)
@@ -320,7 +323,7 @@ COMMON_FIELDS = ("boxes", "scores", "classes", "names")
 def detection_record(frame: Frame, detections: Detections) -> dict:
     """One JSON line: boxes are [x1, y1, x2, y2] in the frame's pixels; each detection also carries its task's
     fields of `Detections` by name, in the same pixels (exdet: "extreme_points" [[x, y] top, left, bottom, right]
-    and "octagons" [[x, y] x 8])."""
+    and "octagons" [[x, y] x 8]; keypoints: "keypoints" [[x, y, score] x K]; with --track: "track_id")."""
     extras = {f.name: getattr(detections, f.name) for f in dataclasses.fields(detections)
               if f.name not in COMMON_FIELDS and getattr(detections, f.name) is not None}
     records = [{"box": [round(float(value), 4) for value in box], "score": round(float(score), 6),
@@ -342,8 +345,10 @@ class FrameOutputs:
     annotated frames at `strip_indices`, kept for the example strip."""
 
     def __init__(self, sink: VideoSink | ImageFolderSink | None, json_path: str | None, display: Display | None,
-                 strip_indices: set[int], draw_extras: DrawExtras | None = None) -> None:
+                 strip_indices: set[int], draw_extras: DrawExtras | None = None,
+                 trails: Callable[[], Iterable] | None = None) -> None:
         self.sink, self.display, self.strip_indices, self.draw_extras = sink, display, strip_indices, draw_extras
+        self.trails = trails  # the tracker's trails of the frame last tracked (`Tracker.trails`), with --track
         self.strip_frames: list[np.ndarray] = []
         self.json_file = open(json_path, "w") if json_path else None  # noqa: SIM115 (closed by close())
 
@@ -356,6 +361,8 @@ class FrameOutputs:
         keep_for_strip = frame.index in self.strip_indices
         if self.sink is not None or self.display is not None or keep_for_strip:  # else nothing to draw on
             drawn = draw_detections(frame.image_rgb, detections, draw_extras=self.draw_extras)
+            if self.trails is not None:
+                draw_trails(drawn, self.trails())
             if self.sink is not None:
                 self.sink.write(frame, drawn)
             if keep_for_strip:
