@@ -22,9 +22,9 @@ the validation set), its hull about two thirds. A figure is annotated when at le
 20 pixels of it are visible and at least one joint is labelled.
 
 `--clean` makes the same kind of set without the clutter (the textured background stays), without faint figures
-and without figures under 40 pixels: occlusion, border cuts and visibility flags as above. Stick figures over
-clutter of lines and arcs are hard: after 15 CPU epochs at 256 px the default recipe finds few of their joints
-(docs/results.md, "Keypoints on our stick figures"); the clean set is the one a 15-epoch run can learn.
+and without figures under 40 pixels: occlusion, border cuts and visibility flags as above. It is the set of the
+15-epoch CPU runs in docs/results.md ("Keypoints on our stick figures"); stick figures among clutter of lines and
+arcs are the harder set, for longer runs.
 
 Layout written under OUT:
     OUT/train/000001.jpg ...    OUT/val/...
