@@ -34,7 +34,7 @@ fi
 python -c "import trackeval" 2>/dev/null || { echo "tracking.sh: TrackEval is missing: python -m pip install --no-deps trackeval==1.3.0 tabulate" >&2; exit 1; }
 echo "commit: $(git rev-parse --short HEAD), load average before: $(cut -d' ' -f1-3 /proc/loadavg)" > "$DOCS/demo.log"
 centernet demo --checkpoint "$detector/best.pt" --input "$DATA/video.avi" --device "$DEVICE" --track \
-  --json "$OUT/tracked.jsonl" --mot-out "$OUT/tracks.txt" --tracks-out "$DOCS/tracks.json" 2>/dev/null \
+  --json "$OUT/tracked.jsonl" --mot-out "$OUT/tracks.txt" --tracks-out "$DOCS/tracks.json" \
   | tee -a "$DOCS/demo.log"
 python scripts/track_eval.py --gt "$DATA/gt/gt.txt" --json "$OUT/tracked.jsonl" --out "$DOCS/metrics.json" \
   > "$DOCS/eval.log"

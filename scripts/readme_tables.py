@@ -246,13 +246,35 @@ def heatmap_losses_table(folder: Path = DOCS / "heatmap_losses") -> str:
     return loss_study_table.table([loss_study_table.run_summary(path, rarest) for path in paths], rarest)
 
 
+TRACKERS = {"ours": "ours (ByteTrack-style)", "naive": "naive (greedy IoU, no memory)",
+            "ours_on_dropped_gt": "ours on the ground truth, 10% dropped, 2 px jitter"}  # track_eval.py's rows
+
+
+def tracking_table(folder: Path = DOCS / "tracking") -> str:
+    """scripts/track_eval.py's rows (metrics.json), with the commits of the evaluation and of the detector."""
+    rows = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
+    detector = last_evaluation(read_records(folder / "detector.jsonl"), "detector") if rows else {}
+    log = (folder / "eval.log").read_text() if rows else ""
+    commit = re.search(r"commit: (\w+)", log)
+    lines = [[label, *(f"{rows[row][name]:.3f}" for name in ("HOTA", "DetA", "AssA", "MOTA", "IDF1")),
+              *(str(round(rows[row][name])) for name in ("IDSW", "CLR_FN", "CLR_FP")),
+              f"{detector['AP']:.3f}" if row != "ours_on_dropped_gt" else "-",
+              commit[1] if commit else "-",
+              str(detector.get("commit", "-")) if row != "ours_on_dropped_gt" else "-"]
+             for row, label in TRACKERS.items() if row in rows]
+    return markdown(["tracker", "HOTA", "DetA", "AssA", "MOTA", "IDF1", "ID switches", "misses", "false positives",
+                     "detector AP", "commit", "detector's commit"], lines)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {"benchmark_train": train_table, "cpu_precision": precision_table,
                                         "cpu_latency": latency_table, "exdet": exdet_table,
                                         "finetune": finetune_table, "ablation": ablation_table,
-                                        "heatmap_losses": heatmap_losses_table, "keypoints": keypoints_table}
+                                        "heatmap_losses": heatmap_losses_table, "keypoints": keypoints_table,
+                                        "tracking": tracking_table}
 TABLE_FOLDERS = {"benchmark_train": "cpu_speed", "cpu_precision": "cpu_speed", "cpu_latency": "cpu_speed",
                  "exdet": "exdet", "finetune": "finetune", "ablation": "ablation",
-                 "heatmap_losses": "heatmap_losses", "keypoints": "keypoints"}  # the folder of docs/ each table reads
+                 "heatmap_losses": "heatmap_losses", "keypoints": "keypoints",
+                 "tracking": "tracking"}  # the folder of docs/ each table reads
 
 
 def documents() -> list[Path]:
