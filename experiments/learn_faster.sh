@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The learn-faster study (issue 26): each candidate change to the default recipe of `centernet train`, alone and
+# together, on the learning-speed ablation's harder shapes set (scripts/make_hard_shapes.py --train 600 --val 150
+# --seed 0), ResNet-18 from random init, 256 px, 15 epochs, batch 16, CPU, evaluated after every epoch (the AP after
+# epoch 5 is half of the question). Rows are chosen on seed 0 and the chosen ones confirmed on seeds 1 and 2.
+#
+#   ROWS="default mosaic" SEEDS=0 bash experiments/learn_faster.sh   # about 5 minutes a row on 2 bf16 cores
+#
+# Each run's metrics.jsonl is copied to docs/learn_faster/ROW_seedS.jsonl (a row whose copy there is finished is
+# skipped; a run interrupted with a last.pt resumes); the table is `python scripts/readme_tables.py --table
+# learn_faster`. Run one row at a time, alone on the cores: its epoch seconds are part of the result.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source experiments/runs.sh
+
+DATA=${DATA:-data/hard}
+OUT=${OUT:-runs/learn_faster}
+DOCS=${DOCS:-docs/learn_faster}
+DEVICE=${DEVICE:-cpu}
+WORKERS=${WORKERS:-2}
+ROWS=${ROWS:-default mosaic mixup head_group head_batch lr_2x}
+SEEDS=${SEEDS:-0}
+
+row_flags() {  # the flags of a row: the default recipe and the row's change
+  case "$1" in
+    default) echo "" ;;
+    mosaic) echo "--mosaic 0.5 --plain-last-epochs 2" ;;
+    mosaic_full) echo "--mosaic 1.0 --plain-last-epochs 2" ;;
+    mixup) echo "--mixup 0.3 --plain-last-epochs 2" ;;
+    head_group) echo "--head-norm group" ;;
+    head_batch) echo "--head-norm batch" ;;
+    lr_2x) echo "--lr 8e-3" ;;
+    head_group_lr_2x) echo "--head-norm group --lr 8e-3" ;;
+    iou_aware) echo "--iou-aware-heatmap" ;;
+    *) echo "unknown row $1" >&2; exit 2 ;;
+  esac
+}
+
+[ -f "$DATA/annotations/train.json" ] || python scripts/make_hard_shapes.py --out "$DATA" --train 600 --val 150 --seed 0
+mkdir -p "$DOCS"
+for seed in $SEEDS; do
+  for row in $ROWS; do
+    copy="$DOCS/${row}_seed$seed.jsonl"
+    if finished "$copy" 15; then echo "$copy: finished, skipped"; continue; fi
+    run="$OUT/${row}_seed$seed"
+    # shellcheck disable=SC2046  # the row's flags are words
+    centernet train $(row_flags "$row") --seed "$seed" $(resume_or_clear "$run") \
+      --train-ann "$DATA/annotations/train.json" --train-images "$DATA/train" \
+      --val-ann "$DATA/annotations/val.json" --val-images "$DATA/val" --out "$run" \
+      --input-size 256 --epochs 15 --batch-size 16 --workers "$WORKERS" --device "$DEVICE" --eval-interval 1
+    cp "$run/metrics.jsonl" "$copy"
+  done
+done
