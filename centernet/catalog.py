@@ -54,6 +54,8 @@ HEATMAP_LOSSES: dict[str, str] = {
     "quality_focal": "GFL's quality focal loss, the Gaussian value as the soft target",
     "sigmoid_focal": "RetinaNet's focal loss, the peaks positive and every other pixel negative",
     "mse": "the reference's mse_loss option: sigmoid against the Gaussian target",
+    "iou_aware": "quality focal loss, the soft target the Gaussian value times the IoU of the box predicted at the "
+                 "pixel (--box-head ltrb): the score ranks boxes by quality",
 }
 
 # --box-head name -> what the box head predicts at each stride-4 pixel

@@ -34,3 +34,12 @@ def pixel_centres(index: torch.Tensor, width: int, stride: int) -> torch.Tensor:
     """(..., 2) x, y in input pixels of the centres of output pixels at flat index (...) = y * W + x."""
     y = torch.div(index, width, rounding_mode="floor")
     return torch.stack([index - y * width, y], dim=-1).float().add(0.5).mul(stride)
+
+
+def paired_box_iou(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """(N,) IoU of the pairs of boxes (N, 4) and (N, 4), x1, y1, x2, y2 (torchvision's box_iou is all pairs, N x N);
+    0 where both are empty."""
+    top_left, bottom_right = torch.maximum(first[:, :2], second[:, :2]), torch.minimum(first[:, 2:], second[:, 2:])
+    inter = (bottom_right - top_left).clamp(min=0).prod(dim=1)
+    area = lambda boxes: (boxes[:, 2:] - boxes[:, :2]).clamp(min=0).prod(dim=1)  # noqa: E731
+    return inter / (area(first) + area(second) - inter).clamp(min=1e-6)

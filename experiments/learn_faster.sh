@@ -31,7 +31,7 @@ row_flags() {  # the flags of a row: the default recipe and the row's change
     head_batch) echo "--head-norm batch" ;;
     lr_2x) echo "--lr 8e-3" ;;
     head_group_lr_2x) echo "--head-norm group --lr 8e-3" ;;
-    iou_aware) echo "--iou-aware-heatmap" ;;
+    iou_aware) echo "--heatmap-loss iou_aware" ;;
     *) echo "unknown row $1" >&2; exit 2 ;;
   esac
 }

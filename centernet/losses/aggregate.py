@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from centernet.losses.focal import heatmap_quality_focal_loss, heatmap_sigmoid_focal_loss
+from centernet.losses.focal import heatmap_iou_aware_focal_loss, heatmap_quality_focal_loss, heatmap_sigmoid_focal_loss
 from centernet.losses.penalty_reduced import DenseKernels, penalty_reduced_focal_loss
 from centernet.losses.regression import heatmap_mse_loss
 from centernet.structures import Targets
@@ -17,6 +17,8 @@ HeadOutputs = Mapping[str, torch.Tensor]
 Term = Callable[[HeadOutputs, Targets], torch.Tensor]
 # Targets -> (Gaussian target (B, C, H, W), ignore mask (B, C, H, W) bool or None) of one heatmap head
 HeatmapTarget = Callable[[Targets], tuple[torch.Tensor, torch.Tensor | None]]
+# (head outputs, targets) -> (B, 1 or C, H, W) quality in [0, 1] of each pixel's prediction, for "iou_aware"
+HeatmapQuality = Callable[[HeadOutputs, Targets], torch.Tensor]
 
 
 # --heatmap-loss name (`centernet.catalog.HEATMAP_LOSSES`) -> dense criterion (logits, target, class_weights=None,
@@ -26,7 +28,9 @@ HEATMAP_CRITERIA: dict[str, Callable[..., torch.Tensor]] = {
     "quality_focal": heatmap_quality_focal_loss,
     "sigmoid_focal": heatmap_sigmoid_focal_loss,
     "mse": heatmap_mse_loss,
+    "iou_aware": heatmap_iou_aware_focal_loss,
 }
+QUALITY_CRITERIA = ("iou_aware",)  # the criteria that take a `quality` map (the task's `heatmap_quality`)
 
 
 def heatmap_criterion(name: str, compiled: bool = False) -> Callable[..., torch.Tensor]:
@@ -42,15 +46,18 @@ def heatmap_criterion(name: str, compiled: bool = False) -> Callable[..., torch.
 
 class HeatmapTerm:
     """A heatmap head's term: a dense criterion on (the head's logits, its Gaussian target), optionally
-    class-weighted; `target` picks the target and ignore mask of the head from the `Targets`."""
+    class-weighted; `target` picks the target and ignore mask of the head from the `Targets`; `quality` (for the
+    criteria of QUALITY_CRITERIA) the quality of each pixel's prediction."""
 
     def __init__(self, criterion: Callable[..., torch.Tensor], head: str, target: HeatmapTarget,
-                 class_weights: torch.Tensor | None = None) -> None:
+                 class_weights: torch.Tensor | None = None, quality: HeatmapQuality | None = None) -> None:
         self.criterion, self.head, self.target, self.class_weights = criterion, head, target, class_weights
+        self.quality = quality
 
     def __call__(self, outputs: HeadOutputs, targets: Targets) -> torch.Tensor:
         target, ignore = self.target(targets)
-        return self.criterion(outputs[self.head], target, class_weights=self.class_weights, ignore=ignore)
+        extra = {} if self.quality is None else {"quality": self.quality(outputs, targets)}
+        return self.criterion(outputs[self.head], target, class_weights=self.class_weights, ignore=ignore, **extra)
 
 
 def centre_heatmap(targets: Targets) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -216,6 +216,21 @@ def heatmap_quality_focal_loss(logits: torch.Tensor, target: torch.Tensor, class
     return _sum_over_peaks(_quality_focal_elementwise(logits, target, beta=2.0), target, class_weights, ignore)
 
 
+def heatmap_iou_aware_focal_loss(logits: torch.Tensor, target: torch.Tensor, class_weights: torch.Tensor | None = None,
+                                 ignore: torch.Tensor | None = None, quality: torch.Tensor | None = None
+                                 ) -> torch.Tensor:
+    """Quality focal loss (beta = 2) on a CenterNet heatmap, each pixel's soft target its Gaussian value times its
+    box quality (VarifocalNet / GFL: a peak's target is the IoU of the box predicted there, so the score ranks boxes).
+
+    logits, target: (B, C, H, W), target in [0, 1] with peaks exactly 1; quality: (B, 1 or C, H, W) in [0, 1], no
+    gradient (None: 1, the plain quality focal loss); class_weights: (C,) or None; ignore: (B, C, H, W) bool or
+    None, pixels that count for nothing (peaks excepted).
+    L = sum(w_c BCE(x, y q) |y q - sigmoid(x)|^2) / max(number of peaks, 1), a scalar.
+    """
+    soft = target if quality is None else target.float() * quality.detach().float()
+    return _sum_over_peaks(_quality_focal_elementwise(logits, soft, beta=2.0), target, class_weights, ignore)
+
+
 def heatmap_sigmoid_focal_loss(logits: torch.Tensor, target: torch.Tensor, class_weights: torch.Tensor | None = None,
                                ignore: torch.Tensor | None = None) -> torch.Tensor:
     """RetinaNet focal loss (alpha 0.25, gamma 2) on a CenterNet heatmap: peaks positive, every other pixel negative.

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torchvision.ops import generalized_box_iou_loss
 
 from centernet.losses.focal import distribution_focal_loss
-from centernet.tensors import DFL_BIN_WIDTH, gather_pixels, ltrb_distances, pixel_centres
+from centernet.tensors import DFL_BIN_WIDTH, gather_pixels, ltrb_distances, paired_box_iou, pixel_centres
 
 
 def masked_l1_loss(pred: torch.Tensor, index: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -43,12 +43,30 @@ def ltrb_giou_loss(raw: torch.Tensor, box_index: torch.Tensor, box_target: torch
     box_target (S, 4) x1, y1, x2, y2 in input pixels; box_weight (S,). A sample's box is its pixel centre minus
     (left, top) and plus (right, bottom). Returns the weighted mean of the GIoU losses, float32.
     """
+    loss = generalized_box_iou_loss(ltrb_sample_boxes(raw, box_index, stride, dfl_bins), box_target.float(),
+                                    reduction="none")
+    return _weighted_mean(loss, box_weight.float())
+
+
+def ltrb_sample_boxes(raw: torch.Tensor, box_index: torch.Tensor, stride: int, dfl_bins: int = 0) -> torch.Tensor:
+    """The boxes (S, 4) x1, y1, x2, y2 in input pixels, float32, that the ltrb head's raw output (B, K, H, W)
+    predicts at the S sample pixels box_index (S,) = b * H * W + y * W + x: the pixel centre minus (left, top),
+    plus (right, bottom)."""
     height, width = raw.shape[-2:]
     distances = ltrb_distances(_samples(raw, box_index), dfl_bins)  # (S, 4)
     centres = pixel_centres(box_index % (height * width), width, stride)  # (S, 2)
-    boxes = torch.cat([centres - distances[:, :2], centres + distances[:, 2:]], dim=1)
-    loss = generalized_box_iou_loss(boxes, box_target.float(), reduction="none")
-    return _weighted_mean(loss, box_weight.float())
+    return torch.cat([centres - distances[:, :2], centres + distances[:, 2:]], dim=1)
+
+
+def ltrb_iou_map(raw: torch.Tensor, box_index: torch.Tensor, box_target: torch.Tensor, stride: int,
+                 dfl_bins: int = 0) -> torch.Tensor:
+    """(B, 1, H, W) float32, no gradient: at each of the S sample pixels box_index (S,) the IoU of the box the ltrb
+    head's raw output (B, K, H, W) predicts there with its target box_target (S, 4), 1 at every other pixel."""
+    batch, _, height, width = raw.shape
+    with torch.no_grad():
+        iou = paired_box_iou(ltrb_sample_boxes(raw.detach(), box_index, stride, dfl_bins), box_target.float())
+        quality = torch.ones(batch * height * width, device=raw.device, dtype=torch.float32)
+        return quality.index_copy(0, box_index, iou).view(batch, 1, height, width)
 
 
 def ltrb_dfl_loss(raw: torch.Tensor, box_index: torch.Tensor, box_target: torch.Tensor, box_weight: torch.Tensor,

@@ -18,6 +18,7 @@ import torch
 
 from centernet.config import Config, DataConfig, LossConfig, ModelConfig
 from centernet.losses.aggregate import (
+    QUALITY_CRITERIA,
     DetectionLoss,
     HeatmapTarget,
     HeatmapTerm,
@@ -80,12 +81,19 @@ def build_criterion(task: Task, config: LossConfig, class_weights: torch.Tensor 
     """The criterion: the centre heatmap's term (--heatmap-loss, `class_weights` (C,) or None), then the task's
     terms, each with its weight. `compile_heatmap` runs the penalty-reduced loss through torch.compile."""
     criterion = heatmap_criterion(config.heatmap_loss, compile_heatmap)
+    quality = None
+    if config.heatmap_loss in QUALITY_CRITERIA:
+        quality = task.heatmap_quality
+        if quality is None:
+            raise ValueError(f"--heatmap-loss {config.heatmap_loss} needs a box predicted at every pixel: "
+                             "--box-head ltrb")
 
     def heatmap_term(head: str, target: HeatmapTarget, per_class: bool = True) -> Term:
         return HeatmapTerm(criterion, head, target, class_weights if per_class else None)
 
-    return DetectionLoss({"heatmap": (heatmap_term("heatmap", centre_heatmap), config.heatmap_weight),
-                          **task.loss_terms(config, heatmap_term)})
+    # the centre heatmap's term takes the task's box quality; other heatmaps (extreme points, joints) none
+    centre = HeatmapTerm(criterion, "heatmap", centre_heatmap, class_weights, quality)
+    return DetectionLoss({"heatmap": (centre, config.heatmap_weight), **task.loss_terms(config, heatmap_term)})
 
 
 def build_target_encoder(task: Task, config: Config, output_size: tuple[int, int] | None = None,

@@ -17,7 +17,7 @@ import torch
 
 from centernet.config import InferenceConfig, LossConfig
 from centernet.data.points import PointSource
-from centernet.losses.aggregate import Term
+from centernet.losses.aggregate import HeatmapQuality, Term
 from centernet.model.heads import HeadLayout
 from centernet.structures import DecodedBatch, Detections
 from centernet.targets import TargetStep
@@ -33,6 +33,9 @@ class Task(ABC):
 
     # whether `decode` traces into an exported graph (`centernet export --with-decode`)
     decodes_in_graph: bool = True
+    # (head outputs, targets) -> (B, 1, H, W) quality of the box predicted at each pixel, for --heatmap-loss
+    # iou_aware; None: the task predicts no box at every pixel
+    heatmap_quality: HeatmapQuality | None = None
 
     @abstractmethod
     def head_layout(self, num_classes: int) -> HeadLayout:

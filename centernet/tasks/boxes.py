@@ -17,7 +17,7 @@ import torch
 from centernet.config import STRIDE, InferenceConfig, LossConfig
 from centernet.decode import decode, decode_ltrb, merge_flip, merge_flip_ltrb
 from centernet.losses.aggregate import Term
-from centernet.losses.regression import ltrb_dfl_loss, ltrb_giou_loss, masked_l1_loss
+from centernet.losses.regression import ltrb_dfl_loss, ltrb_giou_loss, ltrb_iou_map, masked_l1_loss
 from centernet.model.heads import HeadLayout
 from centernet.structures import DecodedBatch, Targets
 from centernet.targets import (
@@ -89,6 +89,11 @@ class LtrbBoxes(Task):
 
     def target_step(self) -> LtrbSamples:
         return LtrbSamples()
+
+    def heatmap_quality(self, outputs: Mapping[str, torch.Tensor], targets: Targets) -> torch.Tensor:
+        """--heatmap-loss iou_aware: (B, 1, H, W) the IoU of the box predicted at each regression sample pixel with
+        its target box (the smallest object's where Gaussian areas overlap), 1 elsewhere."""
+        return ltrb_iou_map(outputs["ltrb"], targets.box_index, targets.box_target, STRIDE, self.dfl_bins)
 
     def decode(self, maps: Mapping[str, torch.Tensor], inference: InferenceConfig, flip_test: bool) -> DecodedBatch:
         heatmap, distances = maps["heatmap"].float().sigmoid(), ltrb_distances(maps["ltrb"], self.dfl_bins)

@@ -57,6 +57,7 @@ class Keypoints(Task):
         if len(model.flip_pairs) % 2:
             raise ValueError(f"--flip-pairs takes joint indices in pairs, got {len(model.flip_pairs)} of them")
         self.boxes = boxes
+        self.heatmap_quality = boxes.heatmap_quality
         self.names = tuple(model.joint_names)
         self.skeleton = tuple(tuple(limb) for limb in model.skeleton)
         pairs = list(zip(model.flip_pairs[::2], model.flip_pairs[1::2], strict=True)) or None
