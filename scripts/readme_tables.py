@@ -19,6 +19,9 @@ Each table stands in README.md or a page of docs/ between `<!-- table: NAME -->`
 - keypoints: experiments/keypoints.sh's runs (`docs/keypoints/SET_seedS.jsonl`) and the evaluations of their last
   checkpoints (`SET_snapped_seedS.json`, `SET_regressed_seedS.json`): per set and seed, box AP, keypoint OKS AP and
   AP50 with the joints snapped to the joint heatmaps and regressed only, epoch seconds, load, precision and commit.
+- learn_faster: experiments/learn_faster.sh's runs (`docs/learn_faster/ROW_seedS.jsonl`): as the ablation, with
+  the AP after epoch 5 as a ratio of the end's, ratios to the default row of the study's start.
+- tracking: experiments/tracking.sh's scripts/track_eval.py rows (`docs/tracking/metrics.json`).
 - heatmap_losses: experiments/heatmap_losses.sh's runs (`docs/heatmap_losses/ROW_seedS.jsonl`):
   scripts/loss_study_table.py's table, the rarest class being the last of make_hard_shapes.py's (its --long-tail
   frequencies decay to it).
@@ -49,6 +52,8 @@ ROWS = ("fp32", "bf16")  # experiments/cpu_precision.sh's rows, the baseline fir
 FIRST_TIMED_EPOCH = 3
 MAX_TIMED_LOAD = 2.5  # seconds columns only from runs that had the 2 cores to themselves (main process + workers)
 ABLATION_ROWS = ("reference", "lr_schedule", "ltrb_giou", "ema", "elliptical", "ttf_neck", "dfl", "default")
+LEARN_FASTER_ROWS = ("default", "mosaic", "mosaic_full", "mixup", "head_group", "head_batch", "lr_2x",
+                     "head_group_lr_2x", "iou_aware")  # experiments/learn_faster.sh's rows, in table order
 LOSS_STUDY_ROWS = ("penalty_reduced", "quality_focal", "sigmoid_focal", "longtail_plain", "longtail_balanced",
                    "retinanet")  # experiments/heatmap_losses.sh's rows, in its order
 FIGURE = r"baseline\s+(?P<baseline>[0-9.]+) \S+\s+ours\s+(?P<ours>[0-9.]+) \S+\s+ratio"
@@ -213,15 +218,16 @@ def _ap_after(records: list[dict], epoch: int) -> float | None:
     return next((record["AP"] for record in evaluations(records) if record["epoch"] == epoch), None)
 
 
-def ablation_table(folder: Path = DOCS / "ablation") -> str:
-    """Per seed, each row of the learning-speed ablation that has run: AP after epoch 5 and at the end, the ratio
-    to the reference of the same seed, seconds per epoch where the load allowed, precision and commit."""
+def one_change_table(folder: Path, rows: Sequence[str], baseline: str) -> str:
+    """Per seed, each row of a one-change study that has run (`ROW_seedS.jsonl` in `folder`): AP after epoch 5 and
+    at the end, their ratio, the end's AP as a ratio of the `baseline` row of the same seed, seconds per epoch
+    where the load allowed, precision and commit."""
     found = {row_and_seed(path): read_records(path) for path in folder.glob("*_seed*.jsonl")}
     lines = []
     for seed in sorted({seed for _, seed in found}):
-        reference = found.get(("reference", seed))
-        baseline = last_evaluation(reference, "reference")["AP"] if reference else None
-        for row in ABLATION_ROWS:
+        reference = found.get((baseline, seed))
+        baseline_ap = last_evaluation(reference, baseline)["AP"] if reference else None
+        for row in rows:
             records = found.get((row, seed))
             if records is None:
                 continue
@@ -230,12 +236,22 @@ def ablation_table(folder: Path = DOCS / "ablation") -> str:
             timed = seconds is not None and load <= MAX_TIMED_LOAD
             early = _ap_after(records, 5)
             lines.append([str(seed), row, str(last["epoch"]), "-" if early is None else f"{early:.4f}",
-                          f"{last['AP']:.4f}", f"{last['AP50']:.4f}",
-                          f"{last['AP'] / baseline:.2f}" if baseline else "-",
+                          f"{last['AP']:.4f}", "-" if early is None or not last["AP"] else f"{early / last['AP']:.2f}",
+                          f"{last['AP50']:.4f}", f"{last['AP'] / baseline_ap:.2f}" if baseline_ap else "-",
                           f"{seconds:.1f}" if timed else "-", "-" if load is None else f"{load:.2f}",
                           str(last.get("precision", "-")), str(last.get("commit", "-"))])
-    return markdown(["seed", "row", "epochs", "AP after 5", "AP", "AP50", "x reference", "s / epoch (3-15)",
-                     "max load", "precision", "commit"], lines)
+    return markdown(["seed", "row", "epochs", "AP after 5", "AP", "after 5 / end", "AP50", f"x {baseline}",
+                     "s / epoch (3-15)", "max load", "precision", "commit"], lines)
+
+
+def ablation_table(folder: Path = DOCS / "ablation") -> str:
+    """The learning-speed ablation (experiments/learning_speed.sh): ratios to the reference row."""
+    return one_change_table(folder, ABLATION_ROWS, "reference")
+
+
+def learn_faster_table(folder: Path = DOCS / "learn_faster") -> str:
+    """The learn-faster study (experiments/learn_faster.sh): ratios to the default row of its start."""
+    return one_change_table(folder, LEARN_FASTER_ROWS, "default")
 
 
 def heatmap_losses_table(folder: Path = DOCS / "heatmap_losses") -> str:
@@ -270,11 +286,11 @@ TABLES: dict[str, Callable[[Path], str]] = {"benchmark_train": train_table, "cpu
                                         "cpu_latency": latency_table, "exdet": exdet_table,
                                         "finetune": finetune_table, "ablation": ablation_table,
                                         "heatmap_losses": heatmap_losses_table, "keypoints": keypoints_table,
-                                        "tracking": tracking_table}
+                                        "tracking": tracking_table, "learn_faster": learn_faster_table}
 TABLE_FOLDERS = {"benchmark_train": "cpu_speed", "cpu_precision": "cpu_speed", "cpu_latency": "cpu_speed",
                  "exdet": "exdet", "finetune": "finetune", "ablation": "ablation",
                  "heatmap_losses": "heatmap_losses", "keypoints": "keypoints",
-                 "tracking": "tracking"}  # the folder of docs/ each table reads
+                 "tracking": "tracking", "learn_faster": "learn_faster"}  # the folder of docs/ each table reads
 
 
 def documents() -> list[Path]:
