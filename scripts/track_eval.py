@@ -2,7 +2,10 @@
 identity switches, misses and false positives): our tracker's (the ids in `centernet demo --track --json`'s lines),
 a naive baseline's on the same detections (each frame's boxes matched greedily by IoU to the previous frame's, no
 memory, no motion), and our tracker's on the ground truth itself with 10% of its boxes dropped and 2 px of jitter
-(the tracker alone, without a detector's errors).
+(the tracker alone, without a detector's errors). With `--raw` (the JSON lines of `centernet demo --json
+--score-threshold 0.1` without --track: every detection the trackers may see) two more rows on those same
+detections: our tracker run here (`ours_offline`, the demo's ids again) and Roboflow's ByteTrack (`trackers`
+package, `bytetrack_trackers`, where it is installed) at our thresholds, with each one's milliseconds per frame.
 
 Classes are kept apart: a track and a ground-truth object of different categories never match (similarity 0), as
 each class evaluated on its own and the counts summed. TrackEval (MIT) declares opencv-python and matplotlib as
@@ -17,8 +20,12 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
+import importlib.util
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +39,7 @@ from centernet.tracking import Tracker, box_iou  # noqa: E402
 NAIVE_IOU = 0.3  # the naive baseline's match threshold between consecutive frames
 METRICS = ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW", "MOTP", "CLR_FN", "CLR_FP", "GT_IDs")
 
+NO_DETECTIONS = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), [])
 Track = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes x1 y1 x2 y2 (N, 4), ids (N,), category ids (N,)
 
 
@@ -131,21 +139,84 @@ def dropped_ground_truth(gt: dict[int, Track], frames: int, seed: int = 0, drop:
     return tracked
 
 
+def offline_ours(raw: dict[int, Detections], frames: int, high: float, low: float = 0.1, max_missed: int = 30
+                 ) -> tuple[dict[int, Detections], float]:
+    """Our tracker on the raw detections (scores >= `low`), as the demo runs it: (frame -> tracked detections,
+    milliseconds per frame of its updates)."""
+    tracker, tracked, seconds = Tracker(high=high, low=low, max_missed=max_missed), {}, 0.0
+    for frame in range(frames):
+        found = raw.get(frame, NO_DETECTIONS)
+        start = time.perf_counter()
+        tracked[frame] = tracker.update(found, frame)
+        seconds += time.perf_counter() - start
+    return tracked, 1000 * seconds / max(frames, 1)
+
+
+def library_bytetrack(raw: dict[int, Detections], frames: int, high: float, frame_rate: float, max_missed: int = 30
+                      ) -> tuple[dict[int, Detections], float]:
+    """Roboflow's ByteTrack (`trackers.ByteTrackTracker`, Apache-2.0) on the raw detections, one tracker per class
+    (it matches boxes of any class; ids are per class here, as ours), at our thresholds (reported and starting
+    tracks from `high`, `max_missed` frames of memory, a track confirmed at once), the detections it reports
+    scoring at least `high`: (frame -> tracked detections, milliseconds per frame)."""
+    import supervision as sv
+    from trackers import ByteTrackTracker
+
+    classes = sorted({int(c) for found in raw.values() for c in found.classes})
+    trackers = {c: ByteTrackTracker(lost_track_buffer=max_missed, frame_rate=frame_rate,
+                                    track_activation_threshold=high, high_conf_det_threshold=high,
+                                    minimum_consecutive_frames=1) for c in classes}
+    tracked, seconds = {}, 0.0
+    for frame in range(frames):
+        found = raw.get(frame, NO_DETECTIONS)
+        rows, ids = [], []
+        for label, tracker in trackers.items():
+            mine = np.flatnonzero(found.classes == label)
+            detections = sv.Detections(xyxy=found.boxes[mine].astype(np.float64).reshape(-1, 4),
+                                       confidence=found.scores[mine], class_id=found.classes[mine],
+                                       data={"row": mine})
+            start = time.perf_counter()
+            out = tracker.update(detections)
+            seconds += time.perf_counter() - start
+            if not len(out):
+                continue
+            keep = (out.tracker_id >= 0) & (out.confidence >= high)
+            rows.append(out.data["row"][keep])
+            ids.append(out.tracker_id[keep].astype(np.int64) * len(classes) + label)  # unique over the classes
+        rows_all = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        tracked[frame] = dataclasses.replace(found.select(rows_all),
+                                             track_id=np.concatenate(ids) if ids else np.zeros(0, np.int64))
+    return tracked, 1000 * seconds / max(frames, 1)
+
+
 def evaluate(gt_path: str | Path, json_path: str | Path, categories_path: str | Path | None = None,
-             frames: int | None = None) -> dict[str, dict[str, float]]:
-    """The three rows (ours, naive, ours on the dropped ground truth) of a sequence. `categories_path` (default:
-    categories.json beside gt/) maps the detections' class names to the ground truth's category ids."""
+             frames: int | None = None, raw_path: str | Path | None = None, high: float = 0.3,
+             frame_rate: float = 25.0) -> dict[str, dict[str, float]]:
+    """The rows of a sequence: ours (the demo's ids), naive, ours on the dropped ground truth; with `raw_path`
+    also ours_offline and bytetrack_trackers (where `trackers` is installed) on the raw detections, with
+    `ms_per_frame`. `categories_path` (default: categories.json beside gt/) maps the detections' class names to the
+    ground truth's category ids; `high` is the demo's --score-threshold."""
     gt, detections = read_gt(gt_path), read_tracked(json_path)
     categories_path = categories_path or Path(gt_path).parents[1] / "categories.json"
     category_id = {c["name"]: c["id"] for c in json.loads(Path(categories_path).read_text())}
     frames = frames or max(max(gt, default=0), max(detections, default=0)) + 1
     naive = naive_ids(detections)
-    classes = {f: np.array([category_id.get(name, -1) for name in d.names], np.int64) for f, d in detections.items()}
-    return {
-        "ours": score(gt, {f: (d.boxes, d.track_id, classes[f]) for f, d in detections.items()}, frames),
-        "naive": score(gt, {f: (d.boxes, naive[f], classes[f]) for f, d in detections.items()}, frames),
-        "ours_on_dropped_gt": score(gt, dropped_ground_truth(gt, frames), frames),
-    }
+
+    def scored(tracked: dict[int, Detections], ids: dict[int, np.ndarray] | None = None) -> dict[str, float]:
+        return score(gt, {f: (d.boxes, d.track_id if ids is None else ids[f],
+                              np.array([category_id.get(name, -1) for name in d.names], np.int64))
+                          for f, d in tracked.items()}, frames)
+
+    rows = {"ours": scored(detections), "naive": scored(detections, naive),
+            "ours_on_dropped_gt": score(gt, dropped_ground_truth(gt, frames), frames)}
+    if raw_path is not None:
+        raw = read_tracked(raw_path)
+        trackers = {"ours_offline": offline_ours}
+        if importlib.util.find_spec("trackers") is not None:
+            trackers["bytetrack_trackers"] = functools.partial(library_bytetrack, frame_rate=frame_rate)
+        for name, run in trackers.items():
+            tracked, milliseconds = run(raw, frames, high=high)
+            rows[name] = {**scored(tracked), "ms_per_frame": milliseconds}
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -153,12 +224,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--gt", required=True, help="MOTChallenge gt.txt")
     parser.add_argument("--json", required=True, help="the JSON lines of `centernet demo --track --json`")
     parser.add_argument("--categories", help="categories.json (default: beside the gt folder)")
+    parser.add_argument("--raw", help="the JSON lines of `centernet demo --json --score-threshold 0.1` without "
+                                      "--track: the rows of trackers run here on every detection")
+    parser.add_argument("--score-threshold", type=float, default=0.3, help="the demo's --score-threshold")
+    parser.add_argument("--frame-rate", type=float, default=25.0, help="frames per second of the video")
     parser.add_argument("--out", help="write the metrics here (json)")
     args = parser.parse_args(argv)
-    rows = evaluate(args.gt, args.json, args.categories)
-    print(f"{'tracker':<20}" + "".join(f"{name:>9}" for name in METRICS))
+    rows = evaluate(args.gt, args.json, args.categories, raw_path=args.raw, high=args.score_threshold,
+                    frame_rate=args.frame_rate)
+    names = (*METRICS, "ms_per_frame")
+    print(f"{'tracker':<20}" + "".join(f"{name:>13}" for name in names))
     for row, metrics in rows.items():
-        print(f"{row:<20}" + "".join(f"{metrics[name]:>9.4f}" for name in METRICS))
+        print(f"{row:<20}" + "".join(f"{metrics[name]:>13.4f}" if name in metrics else f"{'-':>13}" for name in names))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")

@@ -98,3 +98,31 @@ def test_evaluate_maps_class_names_to_the_ground_truths_categories(sequence, tmp
     rows = track_eval.evaluate(sequence / "gt/gt.txt", tmp_path / "tracked.jsonl")
     assert rows["ours"]["IDF1"] == pytest.approx(1.0) and rows["ours"]["MOTA"] == pytest.approx(1.0)
     assert rows["naive"]["IDSW"] >= rows["ours"]["IDSW"]
+
+
+def test_our_tracker_run_offline_on_the_raw_detections_gives_the_demos_ids(sequence, tmp_path):
+    """The raw lines (scores down to 0.1, no ids) tracked here score exactly as the demo's tracked lines, which our
+    tracker made from the same detections inside the demo."""
+    gt = track_eval.read_gt(sequence / "gt/gt.txt")
+    name = {c["id"]: c["name"] for c in json.loads((sequence / "categories.json").read_text())}
+    rng = np.random.default_rng(0)
+    raw_lines, tracked_lines = [], []
+    tracker = track_eval.Tracker(high=0.3, low=0.1)
+    for t in range(60):
+        boxes, _, categories = gt.get(t, (np.zeros((0, 4), np.float32), [], np.zeros(0, np.int64)))
+        scores = rng.uniform(0.05, 1.0, len(boxes)).astype(np.float32)  # some below 0.3, some below 0.1
+        order = np.argsort(-scores)
+        found = Detections(boxes[order], scores[order], categories[order], [name[int(c)] for c in categories[order]])
+        kept = found.select(found.scores >= 0.1)
+        raw_lines.append({"frame": t, "detections": [
+            {"box": b.tolist(), "score": float(s), "class": n, "class_index": int(c)}
+            for b, s, n, c in zip(kept.boxes, kept.scores, kept.names, kept.classes, strict=True)]})
+        out = tracker.update(kept, t)
+        tracked_lines.append({"frame": t, "detections": [
+            {"box": b.tolist(), "score": float(s), "class": n, "class_index": int(c), "track_id": int(i)}
+            for b, s, n, c, i in zip(out.boxes, out.scores, out.names, out.classes, out.track_id, strict=True)]})
+    for path, lines in (("raw.jsonl", raw_lines), ("tracked.jsonl", tracked_lines)):
+        (tmp_path / path).write_text("".join(json.dumps(line) + "\n" for line in lines))
+    rows = track_eval.evaluate(sequence / "gt/gt.txt", tmp_path / "tracked.jsonl", raw_path=tmp_path / "raw.jsonl")
+    offline = {name: value for name, value in rows["ours_offline"].items() if name != "ms_per_frame"}
+    assert offline == rows["ours"] and rows["ours_offline"]["ms_per_frame"] > 0
