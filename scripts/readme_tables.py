@@ -262,7 +262,9 @@ def heatmap_losses_table(folder: Path = DOCS / "heatmap_losses") -> str:
     return loss_study_table.table([loss_study_table.run_summary(path, rarest) for path in paths], rarest)
 
 
-TRACKERS = {"ours": "ours (ByteTrack-style)", "naive": "naive (greedy IoU, no memory)",
+TRACKERS = {"ours": "ours (`demo --track`)", "naive": "naive (greedy IoU, no memory)",
+            "ours_offline": "ours, run on the raw detections",
+            "bytetrack_trackers": "`trackers` 2.6.1 ByteTrack, per class",
             "ours_on_dropped_gt": "ours on the ground truth, 10% dropped, 2 px jitter"}  # track_eval.py's rows
 
 
@@ -274,12 +276,13 @@ def tracking_table(folder: Path = DOCS / "tracking") -> str:
     commit = re.search(r"commit: (\w+)", log)
     lines = [[label, *(f"{rows[row][name]:.3f}" for name in ("HOTA", "DetA", "AssA", "MOTA", "IDF1")),
               *(str(round(rows[row][name])) for name in ("IDSW", "CLR_FN", "CLR_FP")),
+              f"{rows[row]['ms_per_frame']:.2f}" if "ms_per_frame" in rows[row] else "-",
               f"{detector['AP']:.3f}" if row != "ours_on_dropped_gt" else "-",
               commit[1] if commit else "-",
               str(detector.get("commit", "-")) if row != "ours_on_dropped_gt" else "-"]
              for row, label in TRACKERS.items() if row in rows]
     return markdown(["tracker", "HOTA", "DetA", "AssA", "MOTA", "IDF1", "ID switches", "misses", "false positives",
-                     "detector AP", "commit", "detector's commit"], lines)
+                     "ms / frame", "detector AP", "commit", "detector's commit"], lines)
 
 
 TABLES: dict[str, Callable[[Path], str]] = {"benchmark_train": train_table, "cpu_precision": precision_table,
