@@ -32,6 +32,9 @@ row_flags() {  # the flags of a row: the default recipe and the row's change
     lr_2x) echo "--lr 8e-3" ;;
     head_group_lr_2x) echo "--head-norm group --lr 8e-3" ;;
     iou_aware) echo "--heatmap-loss iou_aware" ;;
+    head_batch_lr_2x) echo "--head-norm batch --lr 8e-3" ;;
+    head_batch_iou_aware) echo "--head-norm batch --heatmap-loss iou_aware" ;;
+    head_batch_ema_short) echo "--head-norm batch --ema-decay 0.99 --ema-ramp 50" ;;
     *) echo "unknown row $1" >&2; exit 2 ;;
   esac
 }
