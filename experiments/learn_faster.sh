@@ -35,6 +35,9 @@ row_flags() {  # the flags of a row: the default recipe and the row's change
     head_batch_lr_2x) echo "--head-norm batch --lr 8e-3" ;;
     head_batch_iou_aware) echo "--head-norm batch --heatmap-loss iou_aware" ;;
     head_batch_ema_short) echo "--head-norm batch --ema-decay 0.99 --ema-ramp 50" ;;
+    head_batch_lr_half) echo "--head-norm batch --lr 2e-3" ;;
+    head_batch_warmup_20) echo "--head-norm batch --warmup-iters 20" ;;
+    head_batch_conv128) echo "--head-norm batch --head-conv 128" ;;
     *) echo "unknown row $1" >&2; exit 2 ;;
   esac
 }
