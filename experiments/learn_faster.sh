@@ -38,6 +38,7 @@ row_flags() {  # the flags of a row: the default recipe and the row's change
     head_batch_lr_half) echo "--head-norm batch --lr 2e-3" ;;
     head_batch_warmup_20) echo "--head-norm batch --warmup-iters 20" ;;
     head_batch_conv128) echo "--head-norm batch --head-conv 128" ;;
+    head_batch_conv256) echo "--head-norm batch --head-conv 256" ;;
     *) echo "unknown row $1" >&2; exit 2 ;;
   esac
 }
