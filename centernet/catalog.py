@@ -22,11 +22,14 @@ class Architecture:
     head_conv: int
 
 
+# The plain ResNets' heads have 128 hidden channels (with BatchNorm, measured on resnet18 from scratch:
+# docs/results.md, "Learning faster from scratch"); the reference's have 64 (--head-conv 64, configs of version 8
+# and older keep theirs).
 ARCHITECTURES: dict[str, Architecture] = {
-    "resnet18": Architecture("resnet", "resnet18", 64),
-    "resnet34": Architecture("resnet", "resnet34", 64),
-    "resnet50": Architecture("resnet", "resnet50", 64),
-    "resnet101": Architecture("resnet", "resnet101", 64),
+    "resnet18": Architecture("resnet", "resnet18", 128),
+    "resnet34": Architecture("resnet", "resnet34", 128),
+    "resnet50": Architecture("resnet", "resnet50", 128),
+    "resnet101": Architecture("resnet", "resnet101", 128),
     "resnet18_dcn": Architecture("resnet_dcn", "resnet18", 64),
     "resnet50_dcn": Architecture("resnet_dcn", "resnet50", 64),
     "resnet101_dcn": Architecture("resnet_dcn", "resnet101", 64),

@@ -23,7 +23,7 @@ from centernet import catalog
 
 STRIDE = 4  # output stride R of every architecture: heads are input_size / 4
 INPUT_MULTIPLE = 32  # every input side is a multiple of the bodies' total downsampling
-CONFIG_VERSION = 8
+CONFIG_VERSION = 9
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB on the [0, 1] scale, what torchvision backbones expect
@@ -86,8 +86,11 @@ class ModelConfig:
                                              "CenterNet's multi_pose)", choices=catalog.TASKS)
     arch: str = option("resnet18", "backbone and neck", choices=catalog.ARCHITECTURES)
     num_classes: int = option(80, "object classes (from the training set)", cli=False)
-    head_conv: int | None = option(None, "hidden channels of each head (default: 64 for ResNet, 256 for DLA)")
-    head_norm: str = option("none", "normalisation after each head's hidden convolution", choices=catalog.HEAD_NORMS)
+    head_conv: int | None = option(None, "hidden channels of each head (default: 128 for the plain ResNets, 64 for "
+                                         "the DCN ones, 256 for DLA and Hourglass)")
+    # measured (docs/results.md, "Learning faster from scratch"): BatchNorm in the heads learns more per epoch from
+    # scratch (ScratchDet) at 1.03x the epoch time; the reference's heads have none (--head-norm none)
+    head_norm: str = option("batch", "normalisation after each head's hidden convolution", choices=catalog.HEAD_NORMS)
     backbone_weights: str | None = option(None, 'ImageNet weights: a local state-dict file, or "imagenet" for '
                                                 "torchvision's (cached or online)")
     box_head: str = option(catalog.DEFAULT_BOX_HEAD, "what the box head predicts (--task detect; exdet has its own "
@@ -278,6 +281,15 @@ def _reference_neck(values: dict[str, Any]) -> list[int]:
     return list(reference_neck_channels(values.get("model", {}).get("arch", "resnet18")))
 
 
+def _old_head_conv(values: dict[str, Any]) -> int | None:
+    """The heads' hidden channels a config of version 8 or older built when it left them unset: 64 for every
+    ResNet, 256 for DLA and Hourglass."""
+    model = values.get("model", {})
+    if model.get("head_conv") is not None:
+        return model["head_conv"]
+    return 64 if model.get("arch", "resnet18").startswith("resnet") else 256
+
+
 def _amp_mode(value: Any) -> Any:
     """--amp of a config before version 6, a bool (True: mixed precision on CUDA only), as a mode: True -> "on",
     False -> "off" (a version-5 CPU run was fp32, as "off" keeps it)."""
@@ -305,6 +317,7 @@ MIGRATIONS: dict[int, dict[str, dict[str, Any]]] = {
     7: {"renamed": {"inference.scales": "inference.test_scales"},  # beside --scale, the augmentation
         "added": {"model.head_norm": "none", "data.augment.mosaic": 0.0, "data.augment.mixup": 0.0,
                   "data.augment.plain_last_epochs": 0}},
+    8: {"renamed": {}, "added": {}, "derived": {"model.head_conv": _old_head_conv}},  # plain ResNets: 64 -> 128
 }
 
 

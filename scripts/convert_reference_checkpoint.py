@@ -105,7 +105,8 @@ def reference_model_config(arch: str, num_classes: int, head_conv: int, joint_na
     reference's up path for `arch`; with `joint_names` its multi_pose network (our keypoints task)."""
     task = {"task": "keypoints", "joint_names": tuple(joint_names), "skeleton": tuple(skeleton)} if joint_names else {}
     return ModelConfig(arch=arch, num_classes=int(num_classes), head_conv=int(head_conv), box_head="center",
-                       dfl_bins=0, neck_shortcuts=False, neck_channels=reference_neck_channels(arch), **task)
+                       dfl_bins=0, neck_shortcuts=False, neck_channels=reference_neck_channels(arch),
+                       head_norm="none", **task)
 
 
 def placeholder_joints(converted: dict[str, torch.Tensor]) -> tuple[str, ...]:

@@ -27,7 +27,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "convert_reference_ch
 
 def reference(arch: str, num_classes: int) -> ModelConfig:
     """The reference's ctdet network: the center box head, no neck shortcuts, the reference's up path."""
-    return ModelConfig(arch=arch, num_classes=num_classes, box_head="center", neck_shortcuts=False, neck_channels=None)
+    return ModelConfig(arch=arch, num_classes=num_classes, box_head="center", neck_shortcuts=False, neck_channels=None,
+                       head_norm="none", head_conv=64 if arch.startswith("resnet") else None)
 
 
 @pytest.fixture(autouse=True, scope="module")

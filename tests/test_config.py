@@ -24,6 +24,7 @@ from centernet.config import (
 )
 from centernet.data.images import read_image_rgb
 from centernet.predictor import Predictor
+from centernet.tasks import build_model
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "v1"
 
@@ -69,8 +70,9 @@ def test_a_version_2_config_loads_its_input_side_as_a_square():
     config = config_from_dict(saved)
     assert config.data.input_size == (384, 384) and config.data.output_size == (96, 96)
     expected = dataclasses.replace(Config(), data=dataclasses.replace(Config().data, input_size=(384, 384)),
-                                   model=dataclasses.replace(Config().model, neck_channels=(256, 256, 256)))
-    assert config == expected  # and version 2's plain ResNet up path (version 4)
+                                   model=dataclasses.replace(Config().model, neck_channels=(256, 256, 256),
+                                                             head_norm="none", head_conv=64))
+    assert config == expected  # and version 2's plain ResNet up path (version 4), its heads (version 9)
 
 
 def test_input_sizes_are_width_then_height_and_one_side_is_a_square():
@@ -135,3 +137,15 @@ def test_a_version_3_config_keeps_the_up_path_its_architecture_had():
         del saved["model"]["neck_channels"]
         assert config_from_dict(saved).model.neck_channels == channels, arch
     assert Config().model.neck_channels == (256, 128, 64)  # today's default: TTFNet's up path
+
+
+def test_a_version_8_config_keeps_the_head_channels_its_architecture_had():
+    for arch, head_conv, expected in (("resnet18", None, 64), ("resnet50_dcn", None, 64), ("dla34", None, 256),
+                                      ("resnet18", 32, 32)):
+        saved = config_to_dict(Config(model=ModelConfig(arch=arch, head_conv=head_conv, head_norm="none")))
+        saved.update(version=8)
+        config = config_from_dict(saved)
+        assert config.model.head_conv == expected and config.model.head_norm == "none", arch
+    # today's default: the plain ResNets' heads have 128 channels with BatchNorm
+    assert ModelConfig().head_conv is None and ModelConfig().head_norm == "batch"
+    assert build_model(ModelConfig(num_classes=2)).heads["heatmap"][0].out_channels == 128

@@ -45,7 +45,7 @@ def test_training_with_ema_saves_both_weights_and_inference_reads_the_averaged_o
     last = torch.load(ema_run / "last.pt", weights_only=True)
     best = torch.load(ema_run / "best.pt", weights_only=True)
     assert last["ema_updates"] == last["step"] > 0
-    name = "heads.heatmap.2.weight"
+    name = "heads.heatmap.3.weight"  # the output layer after conv, BatchNorm, ReLU
     assert not torch.equal(last["model"][name], last["ema_model"][name])
     assert torch.equal(best["model"][name], last["ema_model"][name])  # the last epoch was the best here
     predictor = Predictor.from_file(ema_run / "last.pt", device="cpu")

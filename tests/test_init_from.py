@@ -25,7 +25,9 @@ from tests.conftest import load_script
 from tests.test_backbones import reference_name
 
 PRIOR_BIAS = -math.log((1 - 0.1) / 0.1)  # -2.19
-HEATMAP_WEIGHT, HEATMAP_BIAS = "heads.heatmap.2.weight", "heads.heatmap.2.bias"
+# the heatmap head's output layer: conv, BatchNorm, ReLU, conv by default; conv, ReLU, conv in the reference's layout
+HEATMAP_WEIGHT, HEATMAP_BIAS = "heads.heatmap.3.weight", "heads.heatmap.3.bias"
+REFERENCE_HEATMAP_WEIGHT, REFERENCE_HEATMAP_BIAS = "heads.heatmap.2.weight", "heads.heatmap.2.bias"
 # the new task: square (kept, in capitals), triangle replaced by a new class, circle (kept) moved to the end
 NEW_CATEGORIES = [{"id": 3, "name": "SQUARE"}, {"id": 5, "name": "wedge"}, {"id": 50, "name": "Circle"}]
 OLD_TO_NEW_IDS = {3: 3, 7: 5, 1: 50}  # old index: circle 0, square 1, triangle 2 -> new: SQUARE 0, wedge 1, Circle 2
@@ -137,7 +139,7 @@ def test_a_converted_original_checkpoint_loads_the_same_way(shapes, tmp_path, ca
     torch.manual_seed(0)
     # the reference's layout: center head, no shortcuts, the reference's up path
     original_model = build_model(ModelConfig(arch="resnet18", num_classes=4, box_head="center", neck_shortcuts=False,
-                                             neck_channels=None))
+                                             neck_channels=None, head_norm="none", head_conv=64))
     original = {reference_name(name, "resnet18"): tensor.clone() for name, tensor in original_model.state_dict().items()
                 if not name.endswith("num_batches_tracked")}
     torch.save({"epoch": 70, "state_dict": original}, tmp_path / "ctdet_original.pth")
@@ -152,12 +154,12 @@ def test_a_converted_original_checkpoint_loads_the_same_way(shapes, tmp_path, ca
     capsys.readouterr()
     state, _ = fine_tune_state(shapes, shapes / "annotations/train.json", tmp_path / "run",
                                tmp_path / "converted.pt", box_head="center", neck_shortcuts=False,
-                               neck_channels=reference_neck_channels("resnet18"))
+                               neck_channels=reference_neck_channels("resnet18"), head_norm="none", head_conv=64)
     new, old = state.bare_model.state_dict(), original_model.state_dict()
     torch.testing.assert_close(new["body.trunk.0.weight"], old["body.trunk.0.weight"].flip(1))  # BGR -> RGB
-    for name in (HEATMAP_WEIGHT, HEATMAP_BIAS):  # circle <- Circle (1), square <- square (3), triangle: new
+    for name in (REFERENCE_HEATMAP_WEIGHT, REFERENCE_HEATMAP_BIAS):  # circle <- Circle, square <- square, triangle
         torch.testing.assert_close(new[name][[0, 1]], old[name][[1, 3]], rtol=0, atol=0)
-    assert float(new[HEATMAP_BIAS][2]) == pytest.approx(PRIOR_BIAS, abs=1e-4)
+    assert float(new[REFERENCE_HEATMAP_BIAS][2]) == pytest.approx(PRIOR_BIAS, abs=1e-4)
     printed = capsys.readouterr().out
     assert f"loaded {len(new) - 2} tensors, remapped 2" in printed
     assert "triangle  new: heatmap from the prior" in printed
@@ -207,7 +209,7 @@ def test_fine_tuning_an_exdet_model_moves_the_rows_of_its_centre_and_all_four_ex
     old = random_heads_checkpoint(tmp_path / "exdet.pt", config, OLD_CLASS_NAMES)
     model = build_model(config)
     report = initialise_from(model, tmp_path / "exdet.pt", NEW_CLASS_NAMES, config)
-    class_rows = {f"heads.{head}.2.{kind}" for kind in ("weight", "bias")
+    class_rows = {f"heads.{head}.3.{kind}" for kind in ("weight", "bias")
                   for head in ("heatmap", "heatmap_top", "heatmap_left", "heatmap_bottom", "heatmap_right")}
     new = model.state_dict()
     assert_class_rows_moved_and_the_rest_loaded(new, old, class_rows)
@@ -223,7 +225,7 @@ def test_fine_tuning_a_hourglass_moves_the_heatmap_rows_of_every_stack(tmp_path)
     torch.manual_seed(0)
     model = build_model(config)
     report = initialise_from(model, tmp_path / "hourglass.pt", NEW_CLASS_NAMES, config)
-    class_rows = {f"{stack}.heatmap.2.{kind}" for stack in ("stack_heads.0", "heads") for kind in ("weight", "bias")}
+    class_rows = {f"{stack}.heatmap.3.{kind}" for stack in ("stack_heads.0", "heads") for kind in ("weight", "bias")}
     new = model.state_dict()
     assert_class_rows_moved_and_the_rest_loaded(new, old, class_rows)
     heads = sum("heads." in name for name in new)

@@ -385,7 +385,7 @@ def test_init_from_a_keypoints_checkpoint_loads_its_joint_heads(keypoint_run):
     saved = load_checkpoint(keypoint_run / "last.pt")
     weights = saved.get("ema_model", saved["model"])
     for head in ("joints", "joint_heatmap", "joint_offset"):
-        torch.testing.assert_close(model.state_dict()[f"heads.{head}.2.weight"], weights[f"heads.{head}.2.weight"])
+        torch.testing.assert_close(model.state_dict()[f"heads.{head}.3.weight"], weights[f"heads.{head}.3.weight"])
 
 
 def test_keypoints_on_a_set_without_joint_names_is_one_clear_line(shapes, tmp_path, capsys):

@@ -18,7 +18,8 @@ def reference(arch: str, num_classes: int, **changes) -> ModelConfig:
     shortcuts and with the reference's channels for the body (None: 256 256 256 for the plain ResNets), but for
     the `changes`."""
     return dataclasses.replace(ModelConfig(arch=arch, num_classes=num_classes, box_head="center",
-                                           neck_shortcuts=False, neck_channels=None), **changes)
+                                           neck_shortcuts=False, neck_channels=None, head_norm="none",
+                                           head_conv=64 if arch.startswith("resnet") else None), **changes)
 
 
 def test_resnet18_has_the_reference_parameter_count():
