@@ -3,7 +3,8 @@
 # evaluate COCO mAP, render a demo video. The README's quickstart figures are what this script printed.
 # The shapes are easy and small (64 px images): no scale, shift or colour augmentation, 24 epochs.
 # Override any variable from the environment (EPOCHS=8 for a two-minute run; AMP=off CHANNELS_LAST=no for the
-# float32 path this script took before 0.2, with OUT=runs/quickstart_fp32 to keep both).
+# float32 path this script took before 0.2, with OUT=runs/quickstart_fp32 to keep both; TRAIN_FLAGS="--head-norm none
+# --head-conv 64" for the heads of before 0.2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ ARCH=${ARCH:-resnet18}
 EPOCHS=${EPOCHS:-24}
 AMP=${AMP:-auto}  # --amp of train, evaluate and demo
 CHANNELS_LAST=${CHANNELS_LAST:-yes}  # yes: --channels-last, no: --no-channels-last
+read -r -a EXTRA <<< "${TRAIN_FLAGS:-}"  # more `centernet train` options
 PRECISION=(--amp "$AMP" "$([ "$CHANNELS_LAST" = no ] && echo --no-channels-last || echo --channels-last)")
 
 python -m pip install --quiet --disable-pip-version-check -e .
@@ -27,7 +29,7 @@ centernet train --arch "$ARCH" \
   --train-ann "$DATA/annotations/train.json" --train-images "$DATA/train" \
   --val-ann "$DATA/annotations/val.json" --val-images "$DATA/val" \
   --out "$OUT" --input-size 64 --epochs "$EPOCHS" --batch-size 16 --eval-interval 8 --workers 0 --device "$DEVICE" \
-  --scale 0 --shift 0 --color-jitter 0 --pca-lighting 0 "${PRECISION[@]}"
+  --scale 0 --shift 0 --color-jitter 0 --pca-lighting 0 "${PRECISION[@]}" ${EXTRA[@]+"${EXTRA[@]}"}
 seconds=$(( $(date +%s) - start ))
 
 centernet evaluate --checkpoint "$OUT/best.pt" --ann "$DATA/annotations/val.json" --images "$DATA/val" \
