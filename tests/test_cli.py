@@ -16,7 +16,7 @@ from centernet.cli import main
 from centernet.losses import aggregate
 from centernet.losses.focal import class_balanced_weights
 
-HM_LOSSES = ("penalty_reduced", "quality_focal", "sigmoid_focal", "mse")
+HM_LOSSES = ("penalty_reduced", "quality_focal", "sigmoid_focal", "mse", "iou_aware")
 
 
 def recording(name, criterion, calls):

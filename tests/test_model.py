@@ -120,7 +120,7 @@ def test_the_neck_channels_set_the_resnet_up_path():
 
 @pytest.mark.parametrize(("norm", "layer"), [("batch", torch.nn.BatchNorm2d), ("group", torch.nn.GroupNorm)])
 def test_normalised_heads_put_a_norm_after_each_hidden_conv_and_keep_the_prior(norm, layer):
-    plain = build_model(ModelConfig(num_classes=3))
+    plain = build_model(ModelConfig(num_classes=3, head_norm="none"))
     normed = build_model(ModelConfig(num_classes=3, head_norm=norm))
     for name, head in normed.heads.items():
         assert [type(module) for module in head] == [torch.nn.Conv2d, layer, torch.nn.ReLU, torch.nn.Conv2d], name
@@ -130,7 +130,9 @@ def test_normalised_heads_put_a_norm_after_each_hidden_conv_and_keep_the_prior(n
     torch.testing.assert_close(normed.heads["heatmap"][-1].bias, plain.heads["heatmap"][-1].bias)
     # the same body: only the heads' parameters differ
     extra = sum(p.numel() for p in normed.parameters()) - sum(p.numel() for p in plain.parameters())
-    assert extra == sum(2 * 64 - 64 for _ in normed.heads)  # + weight and shift of the norm, - the conv's bias
+    hidden = normed.heads["heatmap"][0].out_channels
+    assert hidden == 128  # the plain ResNets' default
+    assert extra == sum(2 * hidden - hidden for _ in normed.heads)  # + weight and shift of the norm, - conv's bias
     normed.eval()
     outputs = normed(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))
     assert {name: tuple(value.shape) for name, value in outputs.items()} == {
