@@ -44,6 +44,8 @@ row_flags() {  # the flags of a row: the default recipe at the study's start and
     head_batch_warmup_20) echo "$START_DEFAULT --head-norm batch --warmup-iters 20" ;;
     head_batch_conv128) echo "$START_DEFAULT --head-norm batch --head-conv 128" ;;
     head_batch_conv256) echo "$START_DEFAULT --head-norm batch --head-conv 256" ;;
+    head_group_conv128) echo "$START_DEFAULT --head-norm group --head-conv 128" ;;
+    head_batch_conv128_ema_short) echo "$START_DEFAULT --head-norm batch --head-conv 128 --ema-decay 0.99 --ema-ramp 50" ;;
     *) echo "unknown row $1" >&2; exit 2 ;;
   esac
 }

@@ -55,7 +55,8 @@ ABLATION_ROWS = ("reference", "lr_schedule", "ltrb_giou", "ema", "elliptical", "
 LEARN_FASTER_ROWS = ("default", "mosaic", "mosaic_full", "mixup", "head_group", "head_batch", "lr_2x",
                      "head_group_lr_2x", "iou_aware", "head_batch_lr_2x", "head_batch_iou_aware",
                      "head_batch_ema_short", "head_batch_lr_half", "head_batch_warmup_20",
-                     "head_batch_conv128", "head_batch_conv256")  # experiments/learn_faster.sh's rows, in table order
+                     "head_batch_conv128", "head_batch_conv256", "head_group_conv128",
+                     "head_batch_conv128_ema_short")  # experiments/learn_faster.sh's rows, in table order
 LOSS_STUDY_ROWS = ("penalty_reduced", "quality_focal", "sigmoid_focal", "longtail_plain", "longtail_balanced",
                    "retinanet")  # experiments/heatmap_losses.sh's rows, in its order
 FIGURE = r"baseline\s+(?P<baseline>[0-9.]+) \S+\s+ours\s+(?P<ours>[0-9.]+) \S+\s+ratio"
