@@ -125,8 +125,11 @@ class AugmentConfig:
                                 "images of its batch, each at half size (YOLOX), their objects with them")
     mixup: float = option(0.0, "probability that a training image is blended half and half with another image of "
                                "its batch, both images' objects targets (YOLOX)")
-    plain_last_epochs: int = option(0, "the last this many epochs train without mosaic and mix-up (YOLOX: 15 of "
-                                       "300)")
+    copy_paste: float = option(0.0, "probability that a training image gets the objects with polygons of another "
+                                    "image of its batch pasted onto it, pixels inside their polygons (Simple "
+                                    "Copy-Paste); objects it hides mostly are dropped")
+    plain_last_epochs: int = option(0, "the last this many epochs train without mosaic, mix-up and copy-paste "
+                                       "(YOLOX: 15 of 300)")
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,10 @@ class Batch:
         point source (a task's: exdet's extreme points top, left, bottom, right; keypoints' joints), else None;
         point_labelled: (B, M, P) bool, the points with a position to learn; points_from_annotation: (B, M) bool,
         False where the source stood in for an object's points (exdet: box edge midpoints without a polygon).
+    instance_map: (B, H, W) int16 at the input size, k + 1 on the pixels inside slot k's polygons (its COCO
+        `segmentation` polygons warped like the image), 0 elsewhere; objects without a polygon (RLE, crowd regions,
+        none) have no pixel. Only training batches with copy-paste on (`centernet.data.mixing.copy_paste`) carry
+        it, else None.
     """
 
     images: torch.Tensor
@@ -107,6 +111,7 @@ class Batch:
     points: torch.Tensor | None = None
     point_labelled: torch.Tensor | None = None
     points_from_annotation: torch.Tensor | None = None
+    instance_map: torch.Tensor | None = None
 
     def _map(self, function) -> Batch:
         tensors = {f.name: function(getattr(self, f.name)) for f in dataclasses.fields(self)

@@ -1,5 +1,6 @@
 """Mosaic and mix-up on the training device (`centernet.data.mixing`): the objects, crowd regions and points follow
-the pixels, rows left alone stay as they were, empty tiles add nothing, and a training run takes both options."""
+the pixels, rows left alone stay as they were, empty tiles add nothing, and a training run takes both options (and
+copy-paste's, whose own tests are in test_copy_paste.py)."""
 
 from __future__ import annotations
 
@@ -71,17 +72,23 @@ def test_nothing_is_drawn_or_changed_at_probability_zero_and_partners_are_other_
     assert mixed_images.dtype == torch.float32 and mixed.valid.shape == (4, 8)
 
 
-def test_training_with_mosaic_and_mixup_turns_them_off_for_the_last_epochs(shapes, tmp_path, monkeypatch):
+def test_training_with_copy_paste_mosaic_and_mixup_turns_them_off_for_the_last_epochs(shapes, tmp_path, monkeypatch):
     from centernet.cli import main
     from centernet.engine import train as engine
 
     calls = []
     real = engine.mix_batch
-    monkeypatch.setattr(engine, "mix_batch", lambda *args: calls.append(args[2:4]) or real(*args))
+
+    def recorded(*args, **kwargs):
+        calls.append((*args[2:4], kwargs["copy_paste_probability"], tuple(kwargs["instance_map"].shape)))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "mix_batch", recorded)
     assert main(["train", "--train-ann", str(shapes / "annotations/train.json"), "--train-images",
                  str(shapes / "train"), "--out", str(tmp_path / "run"), "--input-size", "64", "--epochs", "2",
                  "--batch-size", "8", "--workers", "0", "--device", "cpu", "--mosaic", "1", "--mixup", "0.5",
-                 "--plain-last-epochs", "1"]) == 0
-    assert calls == [(1.0, 0.5)] * 2  # the 2 steps of epoch 1; epoch 2 is plain
+                 "--copy-paste", "0.5", "--plain-last-epochs", "1"]) == 0
+    assert calls == [(1.0, 0.5, 0.5, (8, 64, 64))] * 2  # the 2 steps of epoch 1, with the workers' instance maps
     config = json.loads((tmp_path / "run/config.json").read_text())
-    assert config["data"]["augment"]["mosaic"] == 1.0 and config["data"]["augment"]["plain_last_epochs"] == 1
+    augment = config["data"]["augment"]
+    assert augment["mosaic"] == 1.0 and augment["copy_paste"] == 0.5 and augment["plain_last_epochs"] == 1

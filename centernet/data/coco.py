@@ -24,6 +24,7 @@ from pycocotools.coco import COCO
 from centernet.config import MAX_OBJECTS, AugmentConfig, input_size_pair
 from centernet.data.colour import draw_colour_parameters, identity_colour_parameters
 from centernet.data.images import read_image_rgb, read_jpeg_for_device
+from centernet.data.instances import instance_map
 from centernet.data.points import PointSource
 from centernet.data.transforms import letterbox_affine, random_affine, transform_boxes, warp_image
 from centernet.data.validate import load_coco_json
@@ -51,6 +52,8 @@ class Sample:
     points: (N, P, 2) float32 per-object points in input pixels, where the dataset has a point source (a task's:
         exdet's extreme points, keypoints' joints; `centernet.data.points`), else None; point_labelled: (N, P) bool,
         the points with a position to learn; points_from_annotation: (N,) bool, False where the source stood in.
+    instance_map: (H, W) int16, k + 1 on the pixels of object k's polygons, 0 elsewhere
+        (`centernet.data.instances.instance_map`), for training samples with copy-paste on, else None.
     """
 
     image: torch.Tensor
@@ -66,6 +69,7 @@ class Sample:
     points: torch.Tensor | None = None
     point_labelled: torch.Tensor | None = None
     points_from_annotation: torch.Tensor | None = None
+    instance_map: torch.Tensor | None = None
 
 
 def _load_coco(ann_file: str) -> COCO:
@@ -91,6 +95,7 @@ class CocoDataset(torch.utils.data.Dataset):
     A missing or corrupt image raises DataError when `strict`, else warns and yields None (see `collate`).
     With a point source `points` (a task's, `centernet.data.points.PointSource`) samples also carry each object's
     points (exdet: its extreme points, from its polygons, and then the box they span; keypoints: its joints).
+    Training samples carry their objects' instance map when `augment.copy_paste` is on (drawn only then).
     """
 
     def __init__(
@@ -202,6 +207,12 @@ class CocoDataset(torch.utils.data.Dataset):
         # drawn after the affine crop, as when the workers applied them: the same stream gives the same draws
         return affine, inverse, flipped, draw_colour_parameters(self.augment, rng)
 
+    def _instance_map(self, annotations: list[dict], affine: np.ndarray) -> torch.Tensor | None:
+        """The sample's instance map (see `Sample`), drawn only for training with copy-paste on."""
+        if not (self.train and self.augment.copy_paste > 0):
+            return None
+        return torch.from_numpy(instance_map(annotations, affine, self.input_size))
+
     def __getitem__(self, index: int) -> Sample | None:
         image_id = self.image_ids[index]
         encoded_jpeg = self._read_jpeg_for_device(image_id)
@@ -220,10 +231,10 @@ class CocoDataset(torch.utils.data.Dataset):
             index, width, height)
         boxes_xyxy, classes, crowd = self.annotations(image_id)
         boxes_xyxy, keep = transform_boxes(boxes_xyxy, affine, self.input_size)
+        kept = [annotation for annotation, inside in zip(self._sorted_annotations(image_id), keep, strict=True)
+                if inside]  # in slot order
         point_set = None
         if self.points is not None:
-            kept = [annotation for annotation, kept in zip(self._sorted_annotations(image_id), keep, strict=True)
-                    if kept]
             point_set = self.points(kept, boxes_xyxy, affine, flipped, self.input_size)
             if point_set.boxes_xyxy is not None:
                 boxes_xyxy = point_set.boxes_xyxy
@@ -236,6 +247,7 @@ class CocoDataset(torch.utils.data.Dataset):
                       classes=torch.from_numpy(classes[keep]), crowd=torch.from_numpy(crowd[keep]),
                       image_id=int(image_id), inverse_affine=torch.from_numpy(inverse), colour_order=colour_order,
                       colour_factors=colour_factors, lighting_alpha=lighting_alpha, encoded_jpeg=encoded_jpeg,
+                      instance_map=self._instance_map(kept, affine),
                       **({} if point_set is None else {
                           "points": torch.from_numpy(point_set.points),
                           "point_labelled": torch.from_numpy(point_set.labelled),
@@ -250,7 +262,8 @@ def collate(samples: list[Sample | None], max_objects: int) -> Batch:
     beyond M are left out (crowd regions first, as samples list them last) and each such image is listed in
     `Batch.truncated` with its object count, so that the trainer can say so. If every sample was dropped, the
     batch has B = 0 and images of shape (0, 3, 0, 0). Samples with points give `Batch.points`,
-    `Batch.point_labelled` and `Batch.points_from_annotation`, padded alike.
+    `Batch.point_labelled` and `Batch.points_from_annotation`, padded alike; samples with instance maps give
+    `Batch.instance_map`, without the pixels of objects left out.
     """
     kept = [sample for sample in samples if sample is not None]
     batch_size = len(kept)
@@ -276,6 +289,10 @@ def collate(samples: list[Sample | None], max_objects: int) -> Batch:
             points[row, :count] = sample.points[:count]
             point_labelled[row, :count] = sample.point_labelled[:count]
             from_annotation[row, :count] = sample.points_from_annotation[:count]
+    instance_map = None
+    if kept and all(sample.instance_map is not None for sample in kept):
+        instance_map = torch.stack([sample.instance_map for sample in kept])
+        instance_map[instance_map > max_objects] = 0  # value k + 1 of slot k
     if kept:
         images = torch.stack([sample.image for sample in kept])
         inverse_affine = torch.stack([sample.inverse_affine for sample in kept])
@@ -299,6 +316,7 @@ def collate(samples: list[Sample | None], max_objects: int) -> Batch:
         points=points,
         point_labelled=point_labelled,
         points_from_annotation=from_annotation,
+        instance_map=instance_map,
     )
 
 

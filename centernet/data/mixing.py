@@ -1,11 +1,19 @@
-"""Batch-level augmentation on the training device: mosaic (four images of the batch tiled into one) and mix-up
-(two images of the batch blended), computed on the images the workers already produced, after the colour
-augmentation and before the model normalises them.
+"""Batch-level augmentation on the training device: Simple Copy-Paste (the objects of one image of the batch pasted
+onto another), mosaic (four images of the batch tiled into one) and mix-up (two images of the batch blended),
+computed on the images the workers already produced, after the colour augmentation and before the model
+normalises them.
 
 Frames: images (B, 3, H, W) float RGB in [0, 255] at the input size; boxes (B, M, 4) x1, y1, x2, y2 and points
-(B, M, P, 2) x, y in input pixels. The objects of the images that make up a sample become its objects, in slots
-appended after its own (so M grows: 4M for mosaic, 2M for mix-up), crowd regions and points with them; a slot
-that was padding stays padding.
+(B, M, P, 2) x, y in input pixels; instance maps (B, H, W) int16 k + 1 on slot k's polygon pixels, 0 elsewhere
+(`centernet.structures.Batch.instance_map`). The objects of the images that make up a sample become its objects,
+in slots appended after its own (so M grows: 2M for copy-paste, 4M for mosaic, 2M for mix-up), crowd regions
+(not for copy-paste) and points with them; a slot that was padding stays padding.
+
+Simple Copy-Paste (Ghiasi et al. 2021): every polygon object of the other image, its pixels inside its polygons,
+on top of the sample's image; no blending of the edges (the paper finds it unnecessary) and no jitter of its own:
+each image of the batch already comes with its own random scale, shift and flip from the workers, as the paper's
+two independently jittered images. The pasted objects keep their boxes and points; the sample's own objects that
+the pasted pixels hide mostly are dropped, the others keep theirs.
 
 Mosaic (YOLOv4, YOLOX): each of the 2 x 2 tiles is one image shrunk to half its width and height (area
 averaging), the sample's own image top left; its boxes and points halve and move with it. Mix-up (as YOLOX's):
@@ -23,6 +31,11 @@ import torch
 import torch.nn.functional as F
 
 TILE_OFFSETS = ((0, 0), (1, 0), (0, 1), (1, 1))  # mosaic tiles (column, row) in half sizes: the sample's own first
+# copy-paste drops an object of the sample when the pasted pixels hide more than this share of its polygon pixels:
+# its box (the whole object's) would otherwise teach the heatmap to fire on another object's pixels, while one still
+# mostly visible, or partly hidden as objects in the data often are, stays a target. The paper drops only objects
+# hidden whole; mmdetection's CopyPaste keeps those with at least 300 pixels visible.
+HIDDEN_SHARE_DROPPED = 0.7
 
 
 @dataclass
@@ -52,8 +65,8 @@ class BatchObjects:
 
     def kept_where(self, keep: torch.Tensor) -> BatchObjects:
         """The same slots, emptied (not valid, not crowd, no labelled point) in the rows where `keep` (B,) is
-        False."""
-        mask = keep[:, None]
+        False, or in the slots where `keep` (B, M) is False."""
+        mask = keep[:, None] if keep.dim() == 1 else keep
         labelled = None if self.point_labelled is None else self.point_labelled & mask[..., None]
         return dataclasses.replace(self, valid=self.valid & mask, crowd=self.crowd & mask, point_labelled=labelled)
 
@@ -111,11 +124,56 @@ def mixup(images: torch.Tensor, objects: BatchObjects, apply: torch.Tensor, othe
     return blended, BatchObjects.concatenate([objects, objects.rows(other).kept_where(apply)])
 
 
+def _pixels_per_slot(labels: torch.Tensor, counted: torch.Tensor, slots: int) -> torch.Tensor:
+    """(B, M) int64 pixels of each slot where `counted` (B, N) bool is set, from `labels` (B, N) int64 in [0, M]
+    (k + 1 for slot k, 0 for none)."""
+    counts = torch.zeros(labels.shape[0], slots + 1, dtype=torch.int64, device=labels.device)
+    return counts.scatter_add_(1, labels, counted.long())[:, 1:]
+
+
+def copy_paste(images: torch.Tensor, objects: BatchObjects, instance_map: torch.Tensor, apply: torch.Tensor,
+               other: torch.Tensor) -> tuple[torch.Tensor, BatchObjects]:
+    """Rows where `apply` (B,) bool is set get the pixels of every valid object of the `other` (B,) row that has
+    pixels in its instance map pasted on top of their image, and those objects in M new slots (Simple Copy-Paste).
+
+    Args:
+        images: (B, 3, H, W) RGB in input pixels, any dtype.
+        objects: the batch's M slots; its own objects hidden for more than `HIDDEN_SHARE_DROPPED` of their
+            polygon pixels become padding (objects without pixels stay as they are).
+        instance_map: (B, H, W) integer, k + 1 on slot k's pixels, values in [0, M].
+        apply, other: (B,) bool rows that receive, (B,) int64 the row each receives from.
+
+    Returns images (B, 3, H, W) and objects with 2M slots: the pasted ones last, empty where nothing came (crowd
+    regions and objects without pixels are never pasted).
+    """
+    batch, slots = objects.valid.shape
+    apply, other = apply.to(images.device), other.to(images.device)
+    labels = instance_map.flatten(1).long()  # (B, H * W)
+    pixels = _pixels_per_slot(labels, torch.ones_like(labels, dtype=torch.bool), slots)  # (B, M)
+    pastable = objects.valid & (pixels > 0)
+    # (B, H * W) the pixels each row gives: those of its pastable objects
+    given = torch.cat([torch.zeros_like(pastable[:, :1]), pastable], 1).gather(1, labels)
+    pasted = given[other] & apply[:, None]
+    hidden = _pixels_per_slot(labels, pasted, slots)
+    dropped = objects.valid & (pixels > 0) & (hidden > HIDDEN_SHARE_DROPPED * pixels)
+    images = torch.where(pasted.view(batch, 1, *images.shape[2:]), images[other], images)
+    arrived = objects.rows(other).kept_where(pastable[other] & apply[:, None])
+    return images, BatchObjects.concatenate([objects.kept_where(~dropped), arrived])
+
+
 def mix_batch(images: torch.Tensor, objects: BatchObjects, mosaic_probability: float, mixup_probability: float,
-              generator: torch.Generator) -> tuple[torch.Tensor, BatchObjects]:
-    """Mosaic each row with `mosaic_probability`, then mix-up each row with `mixup_probability` (YOLOX's order);
+              generator: torch.Generator, *, copy_paste_probability: float = 0.0,
+              instance_map: torch.Tensor | None = None) -> tuple[torch.Tensor, BatchObjects]:
+    """Copy-paste onto each row with `copy_paste_probability` (from the batch's `instance_map` (B, H, W)), then
+    mosaic each row with `mosaic_probability`, then mix-up each row with `mixup_probability` (YOLOX's order);
     nothing drawn and nothing changed where a probability is 0."""
     batch = images.shape[0]
+    if copy_paste_probability > 0:
+        if instance_map is None:
+            raise ValueError("copy-paste needs the batch's instance map: a training CocoDataset whose augment has "
+                             "copy_paste > 0 draws it")
+        apply = torch.rand(batch, generator=generator) < copy_paste_probability
+        images, objects = copy_paste(images, objects, instance_map, apply, partners(batch, 1, generator)[:, 0])
     if mosaic_probability > 0 or mixup_probability > 0:
         images = images.float()  # uint8 where colour augmentation is off
     if mosaic_probability > 0:

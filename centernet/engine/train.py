@@ -201,7 +201,8 @@ def train_step(state: TrainState, batch: Batch) -> dict[str, float] | None:
     augment = config.data.augment
     if state.epoch < config.train.epochs - augment.plain_last_epochs:
         generator = torch.Generator().manual_seed(config.train.seed * 1_000_003 + state.step)  # resumes exactly
-        images, objects = mix_batch(images, objects, augment.mosaic, augment.mixup, generator)
+        images, objects = mix_batch(images, objects, augment.mosaic, augment.mixup, generator,
+                                    copy_paste_probability=augment.copy_paste, instance_map=batch.instance_map)
     if config.train.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     targets = state.encoder(objects.boxes_xyxy, objects.classes, objects.valid, objects.crowd, objects.points,
