@@ -91,6 +91,8 @@ class ModelConfig:
     # measured (docs/results.md, "Learning faster from scratch"): BatchNorm in the heads learns more per epoch from
     # scratch (ScratchDet) at 1.03x the epoch time; the reference's heads have none (--head-norm none)
     head_norm: str = option("batch", "normalisation after each head's hidden convolution", choices=catalog.HEAD_NORMS)
+    heatmap_prior: float = option(0.1, "initial foreground probability of every heatmap pixel (the last bias); "
+                                       "RetinaNet's 0.01, the reference's 0.1")
     backbone_weights: str | None = option(None, 'ImageNet weights: a local state-dict file, or "imagenet" for '
                                                 "torchvision's (cached or online)")
     box_head: str = option(catalog.DEFAULT_BOX_HEAD, "what the box head predicts (--task detect; exdet has its own "

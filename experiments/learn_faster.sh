@@ -6,6 +6,9 @@
 #
 #   ROWS="default mosaic" SEEDS=0 bash experiments/learn_faster.sh   # about 5 minutes a row on 2 bf16 cores
 # "default" is the default of the study's start (heads without BatchNorm, 64 channels), pinned in every row.
+# STOP_AFTER=5 screens: each run stops after its 5th evaluation (the schedule still spans 15 epochs; a later run
+# without STOP_AFTER resumes it from last.pt to the end). DOCS=docs/learn_faster/epyc: the rows run on the AMD EPYC
+# (2 cores, AVX512-BF16) of 2026-12-07, the table `learn_faster_epyc`.
 #
 # Each run's metrics.jsonl is copied to docs/learn_faster/ROW_seedS.jsonl (a row whose copy there is finished is
 # skipped; a run interrupted with a last.pt resumes); the table is `python scripts/readme_tables.py --table
@@ -21,10 +24,14 @@ DEVICE=${DEVICE:-cpu}
 WORKERS=${WORKERS:-2}
 ROWS=${ROWS:-default mosaic mixup head_group head_batch lr_2x}
 SEEDS=${SEEDS:-0}
+STOP_AFTER=${STOP_AFTER:-0}  # 0: to the end
 
 # Every row starts from the default of the study's start, pinned (since then the default heads have BatchNorm and
-# 128 channels, `head_batch_conv128`): a later flag of the row overrides it.
-START_DEFAULT="--head-norm none --head-conv 64"
+# 128 channels, `head_batch_conv128`, and the augmentation is lighter, `conv128_aug_light`): a later flag of the row
+# overrides it.
+START_DEFAULT="--head-norm none --head-conv 64 --scale 0.4 --color-jitter 0.4 --pca-lighting 0.1"
+HEADS="--head-norm batch --head-conv 128"  # the default from ca48c04 on (head_batch_conv128), pinned in the rows after it
+LIGHT="--scale 0.2 --color-jitter 0 --pca-lighting 0"  # lighter augmentation: half the random scale, no colour
 
 row_flags() {  # the flags of a row: the default recipe at the study's start and the row's change
   case "$1" in
@@ -45,7 +52,13 @@ row_flags() {  # the flags of a row: the default recipe at the study's start and
     head_batch_conv128) echo "$START_DEFAULT --head-norm batch --head-conv 128" ;;
     head_batch_conv256) echo "$START_DEFAULT --head-norm batch --head-conv 256" ;;
     head_group_conv128) echo "$START_DEFAULT --head-norm group --head-conv 128" ;;
-    head_batch_conv128_ema_short) echo "$START_DEFAULT --head-norm batch --head-conv 128 --ema-decay 0.99 --ema-ramp 50" ;;
+    head_batch_conv128_ema_short) echo "$START_DEFAULT $HEADS --ema-decay 0.99 --ema-ramp 50" ;;
+    conv128_prior_001) echo "$START_DEFAULT $HEADS --heatmap-prior 0.01" ;;
+    conv128_box_weight_1) echo "$START_DEFAULT $HEADS --box-weight 1" ;;
+    conv128_mosaic) echo "$START_DEFAULT $HEADS --mosaic 0.5 --plain-last-epochs 2" ;;
+    conv128_aug_light) echo "$START_DEFAULT $HEADS $LIGHT" ;;
+    conv128_no_aug) echo "$START_DEFAULT $HEADS --scale 0 --shift 0 --color-jitter 0 --pca-lighting 0" ;;
+    conv128_aug_light_box_weight_1) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1" ;;
     *) echo "unknown row $1" >&2; exit 2 ;;
   esac
 }
@@ -55,10 +68,10 @@ mkdir -p "$DOCS"
 for seed in $SEEDS; do
   for row in $ROWS; do
     copy="$DOCS/${row}_seed$seed.jsonl"
-    if finished "$copy" 15; then echo "$copy: finished, skipped"; continue; fi
+    if finished "$copy" "${STOP_AFTER/#0/15}"; then echo "$copy: finished, skipped"; continue; fi
     run="$OUT/${row}_seed$seed"
     # shellcheck disable=SC2046  # the row's flags are words
-    centernet train $(row_flags "$row") --seed "$seed" $(resume_or_clear "$run") \
+    train_until "$STOP_AFTER" "$run" $(row_flags "$row") --seed "$seed" $(resume_or_clear "$run") \
       --train-ann "$DATA/annotations/train.json" --train-images "$DATA/train" \
       --val-ann "$DATA/annotations/val.json" --val-images "$DATA/val" --out "$run" \
       --input-size 256 --epochs 15 --batch-size 16 --workers "$WORKERS" --device "$DEVICE" --eval-interval 1

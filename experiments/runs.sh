@@ -2,6 +2,9 @@
 #   finished FILE EPOCHS   true when the metrics.jsonl FILE (a copy in docs/) holds the record of epoch EPOCHS
 #   resume_or_clear RUN    prints --resume when RUN/last.pt exists (the run continues where it stopped); otherwise
 #                          removes what an unfinished RUN left (events, metrics) so that it starts clean
+#   train_until N RUN ARGS  `centernet train ARGS` (whose --out is RUN), stopped with Ctrl-C once RUN/metrics.jsonl
+#                          holds N evaluations (its last.pt is then the checkpoint of that epoch; --resume goes on);
+#                          N = 0: to the end
 
 finished() {
   [ -f "$1" ] && python - "$1" "$2" <<'PY'
@@ -15,4 +18,19 @@ PY
 
 resume_or_clear() {
   if [ -f "$1/last.pt" ]; then echo --resume; else rm -rf "$1"; fi
+}
+
+train_until() {
+  local stop=$1 run=$2
+  shift 2
+  if [ "$stop" -eq 0 ]; then centernet train "$@"; return; fi
+  centernet train "$@" &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$(cat "$run/metrics.jsonl" 2>/dev/null | wc -l)" -ge "$stop" ]; then
+      sleep 3; kill -INT "$pid"; break
+    fi
+    sleep 2
+  done
+  wait "$pid" || [ "$(cat "$run/metrics.jsonl" 2>/dev/null | wc -l)" -ge "$stop" ]
 }

@@ -21,6 +21,7 @@ Each table stands in README.md or a page of docs/ between `<!-- table: NAME -->`
   AP50 with the joints snapped to the joint heatmaps and regressed only, epoch seconds, load, precision and commit.
 - learn_faster: experiments/learn_faster.sh's runs (`docs/learn_faster/ROW_seedS.jsonl`): as the ablation, with
   the AP after epoch 5 as a ratio of the end's, ratios to the default row of the study's start.
+- learn_faster_epyc: the same study's rows run on another CPU (`docs/learn_faster/epyc/`), with their own default.
 - tracking: experiments/tracking.sh's scripts/track_eval.py rows (`docs/tracking/metrics.json`).
 - heatmap_losses: experiments/heatmap_losses.sh's runs (`docs/heatmap_losses/ROW_seedS.jsonl`):
   scripts/loss_study_table.py's table, the rarest class being the last of make_hard_shapes.py's (its --long-tail
@@ -56,7 +57,8 @@ LEARN_FASTER_ROWS = ("default", "mosaic", "mosaic_full", "mixup", "head_group", 
                      "head_group_lr_2x", "iou_aware", "head_batch_lr_2x", "head_batch_iou_aware",
                      "head_batch_ema_short", "head_batch_lr_half", "head_batch_warmup_20",
                      "head_batch_conv128", "head_batch_conv256", "head_group_conv128",
-                     "head_batch_conv128_ema_short")  # experiments/learn_faster.sh's rows, in table order
+                     "head_batch_conv128_ema_short", "conv128_prior_001", "conv128_box_weight_1", "conv128_mosaic",
+                     "conv128_aug_light", "conv128_no_aug", "conv128_aug_light_box_weight_1")  # experiments/learn_faster.sh's rows, in table order
 LOSS_STUDY_ROWS = ("penalty_reduced", "quality_focal", "sigmoid_focal", "longtail_plain", "longtail_balanced",
                    "retinanet")  # experiments/heatmap_losses.sh's rows, in its order
 FIGURE = r"baseline\s+(?P<baseline>[0-9.]+) \S+\s+ours\s+(?P<ours>[0-9.]+) \S+\s+ratio"
@@ -223,13 +225,14 @@ def _ap_after(records: list[dict], epoch: int) -> float | None:
 
 def one_change_table(folder: Path, rows: Sequence[str], baseline: str) -> str:
     """Per seed, each row of a one-change study that has run (`ROW_seedS.jsonl` in `folder`): AP after epoch 5 and
-    at the end, their ratio, the end's AP as a ratio of the `baseline` row of the same seed, seconds per epoch
-    where the load allowed, precision and commit."""
+    at the end, their ratio, the end's AP as a ratio of the `baseline` row of the same seed (where both ran as many
+    epochs: a screen stopped early has none), seconds per epoch where the load allowed, precision and commit."""
     found = {row_and_seed(path): read_records(path) for path in folder.glob("*_seed*.jsonl")}
     lines = []
     for seed in sorted({seed for _, seed in found}):
         reference = found.get((baseline, seed))
         baseline_ap = last_evaluation(reference, baseline)["AP"] if reference else None
+        baseline_epoch = last_evaluation(reference, baseline)["epoch"] if reference else None
         for row in rows:
             records = found.get((row, seed))
             if records is None:
@@ -238,9 +241,11 @@ def one_change_table(folder: Path, rows: Sequence[str], baseline: str) -> str:
             seconds, load = epoch_timing(records)
             timed = seconds is not None and load <= MAX_TIMED_LOAD
             early = _ap_after(records, 5)
+            share = early is not None and last["AP"] and last["epoch"] > 5  # a screen stopped at 5 has no share
+            same_length = baseline_ap and last["epoch"] == baseline_epoch
             lines.append([str(seed), row, str(last["epoch"]), "-" if early is None else f"{early:.4f}",
-                          f"{last['AP']:.4f}", "-" if early is None or not last["AP"] else f"{early / last['AP']:.2f}",
-                          f"{last['AP50']:.4f}", f"{last['AP'] / baseline_ap:.2f}" if baseline_ap else "-",
+                          f"{last['AP']:.4f}", f"{early / last['AP']:.2f}" if share else "-",
+                          f"{last['AP50']:.4f}", f"{last['AP'] / baseline_ap:.2f}" if same_length else "-",
                           f"{seconds:.1f}" if timed else "-", "-" if load is None else f"{load:.2f}",
                           str(last.get("precision", "-")), str(last.get("commit", "-"))])
     return markdown(["seed", "row", "epochs", "AP after 5", "AP", "after 5 / end", "AP50", f"x {baseline}",
@@ -254,6 +259,12 @@ def ablation_table(folder: Path = DOCS / "ablation") -> str:
 
 def learn_faster_table(folder: Path = DOCS / "learn_faster") -> str:
     """The learn-faster study (experiments/learn_faster.sh): ratios to the default row of its start."""
+    return one_change_table(folder, LEARN_FASTER_ROWS, "default")
+
+
+def learn_faster_epyc_table(folder: Path = DOCS / "learn_faster" / "epyc") -> str:
+    """The learn-faster study's rows run on the AMD EPYC of 2026-12-07 (its own default rows: seconds and AP of
+    another CPU are compared only within the table)."""
     return one_change_table(folder, LEARN_FASTER_ROWS, "default")
 
 
@@ -292,11 +303,13 @@ TABLES: dict[str, Callable[[Path], str]] = {"benchmark_train": train_table, "cpu
                                         "cpu_latency": latency_table, "exdet": exdet_table,
                                         "finetune": finetune_table, "ablation": ablation_table,
                                         "heatmap_losses": heatmap_losses_table, "keypoints": keypoints_table,
-                                        "tracking": tracking_table, "learn_faster": learn_faster_table}
+                                        "tracking": tracking_table, "learn_faster": learn_faster_table,
+                                        "learn_faster_epyc": learn_faster_epyc_table}
 TABLE_FOLDERS = {"benchmark_train": "cpu_speed", "cpu_precision": "cpu_speed", "cpu_latency": "cpu_speed",
                  "exdet": "exdet", "finetune": "finetune", "ablation": "ablation",
                  "heatmap_losses": "heatmap_losses", "keypoints": "keypoints",
-                 "tracking": "tracking", "learn_faster": "learn_faster"}  # the folder of docs/ each table reads
+                 "tracking": "tracking", "learn_faster": "learn_faster",
+                 "learn_faster_epyc": "learn_faster/epyc"}  # the folder of docs/ each table reads
 
 
 def documents() -> list[Path]:

@@ -42,6 +42,16 @@ def test_heatmap_bias_starts_at_the_focal_prior():
     assert model.heads.size[-1].bias.abs().sum() == 0 and model.heads.offset[-1].bias.abs().sum() == 0
 
 
+def test_the_heatmap_prior_sets_the_starting_probability_of_every_heatmap_pixel():
+    model = build_model(reference("resnet18", 2, heatmap_prior=0.01)).eval()
+    torch.testing.assert_close(model.heads.heatmap[-1].bias, torch.full((2,), -math.log(99)))
+    with torch.inference_mode():
+        heatmap = model(torch.rand(1, 3, 64, 64))["heatmap"].sigmoid()
+    assert abs(heatmap.mean().item() - 0.01) < 0.002  # the hidden layer's contribution starts near 0
+    with pytest.raises(ValueError, match="prior"):
+        build_model(reference("resnet18", 2, heatmap_prior=1.0))
+
+
 def test_unknown_arch_and_bad_class_count_are_clear_errors():
     with pytest.raises(ValueError, match="unknown arch"):
         build_model(reference("resnet7", 3))

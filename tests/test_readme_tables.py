@@ -45,10 +45,10 @@ def test_ablation_rows_have_their_ratio_to_the_reference_of_the_same_seed_and_se
     records[2].update(AP=0.020, AP50=0.04)  # an evaluation after epoch 3: neither "after 5" nor the last
     (tmp_path / "default_seed0.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
     rows = tables.ablation_table(tmp_path).splitlines()
-    assert rows[2] == "| 0 | reference | 5 | 0.0100 | 0.0100 | 1.00 | 0.0200 | 1.00 | 80.0 | 2.20 | - | - |"
-    assert rows[3] == "| 0 | ema | 5 | 0.0200 | 0.0200 | 1.00 | 0.0400 | 2.00 | - | 3.10 | - | - |"
-    assert rows[4] == "| 0 | default | 5 | 0.0500 | 0.0500 | 1.00 | 0.1000 | 5.00 | 18.0 | 2.20 | - | - |"
-    assert rows[5] == "| 1 | default | 5 | 0.0600 | 0.0600 | 1.00 | 0.1200 | - | 18.0 | 2.20 | - | - |"  # no reference
+    assert rows[2] == "| 0 | reference | 5 | 0.0100 | 0.0100 | - | 0.0200 | 1.00 | 80.0 | 2.20 | - | - |"
+    assert rows[3] == "| 0 | ema | 5 | 0.0200 | 0.0200 | - | 0.0400 | 2.00 | - | 3.10 | - | - |"
+    assert rows[4] == "| 0 | default | 5 | 0.0500 | 0.0500 | - | 0.1000 | 5.00 | 18.0 | 2.20 | - | - |"
+    assert rows[5] == "| 1 | default | 5 | 0.0600 | 0.0600 | - | 0.1200 | - | 18.0 | 2.20 | - | - |"  # no reference
     assert len(rows) == 6
 
 
@@ -62,6 +62,9 @@ def test_learn_faster_rows_have_their_ratio_to_the_default_and_the_share_of_thei
     rows = tables.learn_faster_table(tmp_path).splitlines()
     assert rows[2] == "| 0 | default | 15 | - | 0.0500 | - | 0.1000 | 1.00 | 20.0 | 1.00 | - | - |"
     assert rows[3] == "| 0 | mosaic | 15 | 0.0400 | 0.1000 | 0.40 | 0.2000 | 2.00 | 22.0 | 1.00 | - | - |"
+    write_run(tmp_path / "mixup_seed0.jsonl", [22] * 5, 0.030, [1.0] * 5)  # a screen stopped after epoch 5
+    rows = tables.learn_faster_table(tmp_path).splitlines()
+    assert rows[4] == "| 0 | mixup | 5 | 0.0300 | 0.0300 | - | 0.0600 | - | 22.0 | 1.00 | - | - |"
 
 
 def test_update_fills_each_marked_block_and_leaves_the_rest():

@@ -83,9 +83,9 @@ def build_model(config: ModelConfig, data: DataConfig, layout: HeadLayout) -> Ce
     """The network of a model config: the body of `config.arch` (`centernet.catalog.ARCHITECTURES`; its ImageNet
     weights `backbone_weights`; a ResNet body's up path shaped by `neck_shortcuts` and `neck_channels`, which DLA
     and Hourglass ignore) and the heads of a task's `layout` (`centernet.tasks`), `head_conv` hidden channels each
-    (None: the arch's default), one set per stack of a stacked body (Hourglass-104, which has no ImageNet weights).
-    The data's mean and std (RGB, [0, 1] scale) normalise the input inside the model. `num_classes` excludes
-    background."""
+    (None: the arch's default), heatmap logits starting at `heatmap_prior`, one set per stack of a stacked body
+    (Hourglass-104, which has no ImageNet weights). The data's mean and std (RGB, [0, 1] scale) normalise the input
+    inside the model. `num_classes` excludes background."""
     if config.arch not in ARCHITECTURES:
         raise ValueError(f"unknown arch {config.arch!r}; choose from {', '.join(sorted(ARCHITECTURES))}")
     if config.num_classes < 1:
@@ -99,6 +99,7 @@ def build_model(config: ModelConfig, data: DataConfig, layout: HeadLayout) -> Ce
     if neck_channels is None:
         neck_channels = reference_neck_channels(config.arch)
     body = BODIES[spec.body](spec, config.backbone_weights, config.neck_shortcuts, tuple(neck_channels))
-    heads = [CenterNetHeads(body.out_channels, config.head_conv or spec.head_conv, layout, config.head_norm)
+    heads = [CenterNetHeads(body.out_channels, config.head_conv or spec.head_conv, layout, config.head_norm,
+                            config.heatmap_prior)
              for _ in range(getattr(body, "num_stacks", 1))]
     return CenterNet(body, heads[-1], data.mean, data.std, stack_heads=heads[:-1])

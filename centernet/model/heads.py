@@ -16,13 +16,13 @@ from torch import nn
 
 from centernet.device import in_float32
 
-HEATMAP_PRIOR = 0.1  # initial foreground probability: bias -log((1 - 0.1) / 0.1) = -2.19
+HEATMAP_PRIOR = 0.1  # the reference's initial foreground probability: bias -log((1 - 0.1) / 0.1) = -2.19
 
 
 @dataclass(frozen=True)
 class HeadLayout:
     """A task's heads: `channels` the output channels of each head by name, in output order; `class_heads` the
-    heads with one channel per class (heatmap logits: their last bias starts at the HEATMAP_PRIOR, and fine-tuning
+    heads with one channel per class (heatmap logits: their last bias starts at the heads' prior, and fine-tuning
     moves their rows with the classes); `biases` the initial last-layer bias of other heads (default 0);
     `prior_heads` other heads of heatmap logits (keypoints' per-joint heatmaps), initialised as the class heads."""
 
@@ -57,15 +57,19 @@ def _head(in_channels: int, head_conv: int, out_channels: int, norm: str = "none
 
 
 class CenterNetHeads(nn.ModuleDict):
-    """The heads of a `HeadLayout` on a stride-4 feature map (B, in_channels, H, W); `forward` returns their raw
-    outputs by name, (B, channels, H, W) each (what they mean: the task's module in `centernet.tasks`)."""
+    """The heads of a `HeadLayout` on a stride-4 feature map (B, in_channels, H, W), heatmap logits starting at
+    `prior` everywhere; `forward` returns their raw outputs by name, (B, channels, H, W) each (what they mean:
+    the task's module in `centernet.tasks`)."""
 
-    def __init__(self, in_channels: int, head_conv: int, layout: HeadLayout, norm: str = "none") -> None:
+    def __init__(self, in_channels: int, head_conv: int, layout: HeadLayout, norm: str = "none",
+                 prior: float = HEATMAP_PRIOR) -> None:
+        if not 0 < prior < 1:
+            raise ValueError(f"the heatmap prior is a probability in (0, 1), got {prior}")
         super().__init__({name: _head(in_channels, head_conv, channels, norm)
                           for name, channels in layout.channels.items()})
         for name in layout.channels:
             if name in layout.class_heads or name in layout.prior_heads:
-                nn.init.constant_(self[name][-1].bias, -math.log((1 - HEATMAP_PRIOR) / HEATMAP_PRIOR))
+                nn.init.constant_(self[name][-1].bias, -math.log((1 - prior) / prior))
                 continue
             nn.init.normal_(self[name][-1].weight, std=0.001)
             nn.init.constant_(self[name][-1].bias, layout.biases.get(name, 0.0))
