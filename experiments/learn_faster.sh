@@ -27,9 +27,9 @@ SEEDS=${SEEDS:-0}
 STOP_AFTER=${STOP_AFTER:-0}  # 0: to the end
 
 # Every row starts from the default of the study's start, pinned (since then the default heads have BatchNorm and
-# 128 channels, `head_batch_conv128`, and the augmentation is lighter, `conv128_aug_light`): a later flag of the row
-# overrides it.
-START_DEFAULT="--head-norm none --head-conv 64 --scale 0.4 --color-jitter 0.4 --pca-lighting 0.1"
+# 128 channels, `head_batch_conv128`, and lighter augmentation with a GIoU weight of 1,
+# `conv128_aug_light_box_weight_1`): a later flag of the row overrides it.
+START_DEFAULT="--head-norm none --head-conv 64 --scale 0.4 --color-jitter 0.4 --pca-lighting 0.1 --box-weight 5"
 HEADS="--head-norm batch --head-conv 128"  # the default from ca48c04 on (head_batch_conv128), pinned in the rows after it
 LIGHT="--scale 0.2 --color-jitter 0 --pca-lighting 0"  # lighter augmentation: half the random scale, no colour
 
@@ -59,6 +59,9 @@ row_flags() {  # the flags of a row: the default recipe at the study's start and
     conv128_aug_light) echo "$START_DEFAULT $HEADS $LIGHT" ;;
     conv128_no_aug) echo "$START_DEFAULT $HEADS --scale 0 --shift 0 --color-jitter 0 --pca-lighting 0" ;;
     conv128_aug_light_box_weight_1) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1" ;;
+    new_warmup_37) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --warmup-iters 37" ;;
+    new_lr_1_5x) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --lr 6e-3" ;;
+    new_ema_window_20) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --ema-decay 0.95 --ema-ramp 20" ;;
     *) echo "unknown row $1" >&2; exit 2 ;;
   esac
 }

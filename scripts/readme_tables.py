@@ -58,7 +58,8 @@ LEARN_FASTER_ROWS = ("default", "mosaic", "mosaic_full", "mixup", "head_group", 
                      "head_batch_ema_short", "head_batch_lr_half", "head_batch_warmup_20",
                      "head_batch_conv128", "head_batch_conv256", "head_group_conv128",
                      "head_batch_conv128_ema_short", "conv128_prior_001", "conv128_box_weight_1", "conv128_mosaic",
-                     "conv128_aug_light", "conv128_no_aug", "conv128_aug_light_box_weight_1")  # experiments/learn_faster.sh's rows, in table order
+                     "conv128_aug_light", "conv128_no_aug", "conv128_aug_light_box_weight_1", "new_warmup_37",
+                     "new_lr_1_5x", "new_ema_window_20")  # experiments/learn_faster.sh's rows, in table order
 LOSS_STUDY_ROWS = ("penalty_reduced", "quality_focal", "sigmoid_focal", "longtail_plain", "longtail_balanced",
                    "retinanet")  # experiments/heatmap_losses.sh's rows, in its order
 FIGURE = r"baseline\s+(?P<baseline>[0-9.]+) \S+\s+ours\s+(?P<ours>[0-9.]+) \S+\s+ratio"
