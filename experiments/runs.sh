@@ -2,7 +2,7 @@
 #   finished FILE EPOCHS   true when the metrics.jsonl FILE (a copy in docs/) holds the record of epoch EPOCHS
 #   resume_or_clear RUN    prints --resume when RUN/last.pt exists (the run continues where it stopped); otherwise
 #                          removes what an unfinished RUN left (events, metrics) so that it starts clean
-#   train_until N RUN ARGS  `centernet train ARGS` (whose --out is RUN), stopped with Ctrl-C once RUN/metrics.jsonl
+#   train_until N RUN ARGS  `centernet train ARGS` (whose --out is RUN), stopped (SIGTERM) once RUN/metrics.jsonl
 #                          holds N evaluations (its last.pt is then the checkpoint of that epoch; --resume goes on);
 #                          N = 0: to the end
 
@@ -28,7 +28,9 @@ train_until() {
   local pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     if [ "$(cat "$run/metrics.jsonl" 2>/dev/null | wc -l)" -ge "$stop" ]; then
-      sleep 3; kill -INT "$pid"; break
+      # the trainer writes last.pt after the metrics line; not SIGINT: a script's background job ignores it
+      while kill -0 "$pid" 2>/dev/null && ! [ "$run/last.pt" -nt "$run/metrics.jsonl" ]; do sleep 1; done
+      kill -TERM "$pid" 2>/dev/null; break
     fi
     sleep 2
   done
