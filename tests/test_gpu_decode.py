@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torchvision.io import decode_jpeg
 
-from centernet.config import AugmentConfig, Config
+from centernet.config import AugmentConfig, Config, DataConfig
 from centernet.data import (
     CocoDataset,
     augment_colour,
@@ -33,6 +33,8 @@ from centernet.errors import DataError
 INPUT_SIZE = 64
 DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
                                                                                    reason="needs CUDA")])]
+
+REFERENCE_AUGMENT = AugmentConfig(scale=0.4, color_jitter=0.4, pca_lighting=0.1)  # colour on (off by default)
 
 
 def photo_like(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -73,8 +75,9 @@ def photos(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def datasets(annotations: Path, folder: Path) -> tuple[CocoDataset, CocoDataset]:
-    """The same training set twice, with the default augmentation: decoded by the workers, and on the device."""
-    options = {"train": True, "augment": AugmentConfig(), "seed": 3}
+    """The same training set twice, with the reference's augmentation (colour on): decoded by the workers, and on
+    the device."""
+    options = {"train": True, "augment": REFERENCE_AUGMENT, "seed": 3}
     return (CocoDataset(annotations, folder, INPUT_SIZE, **options),
             CocoDataset(annotations, folder, INPUT_SIZE, decode_on_device=True, **options))
 
@@ -117,7 +120,7 @@ def test_device_decode_and_warp_match_the_worker_path(photos, device):
     # end to end, against the workers' images
     assert (images - collate(expected, max_objects=4).images.float()).abs().mean() < 2
     # and the train step's inputs: decoded and warped, then colour-augmented
-    inputs = network_inputs(on_device, Config())
+    inputs = network_inputs(on_device, Config(data=DataConfig(augment=REFERENCE_AUGMENT)))
     augmented = augment_colour(images, batch.colour_order, batch.colour_factors, batch.lighting_alpha)
     torch.testing.assert_close(inputs.cpu(), augmented, atol=1e-3, rtol=0)
 

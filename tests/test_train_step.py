@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from centernet.cli import main
-from centernet.config import Config, DataConfig, TrainConfig
+from centernet.config import AugmentConfig, Config, DataConfig, TrainConfig
 from centernet.data import augment_colour
 from centernet.engine import train as train_module
 from centernet.engine.train import (
@@ -55,11 +55,13 @@ def test_iterations_per_epoch_drop_the_remainder_per_rank():
     assert iterations_per_epoch(5, 16, 1) == 1
 
 
-def small_state(shapes: Path, tmp_path: Path, **train_options):
-    """A ResNet-18 train state on the 16-image shapes fixture, batch 4, input 64, CPU."""
+def small_state(shapes: Path, tmp_path: Path, colour: bool = False, **train_options):
+    """A ResNet-18 train state on the 16-image shapes fixture, batch 4, input 64, CPU; `colour`: with the
+    reference's colour augmentation (off by default)."""
     train = TrainConfig(out=str(tmp_path), batch_size=4, lr=1e-3, device="cpu", **train_options)
+    augment = AugmentConfig(color_jitter=0.4, pca_lighting=0.1) if colour else AugmentConfig()
     data = DataConfig(train_ann=str(shapes / "annotations/train.json"), train_images=str(shapes / "train"),
-                      input_size=64, workers=0)
+                      input_size=64, workers=0, augment=augment)
     config = Config(data=data, train=train)
     train_set, _ = load_datasets(config)
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, num_classes=train_set.num_classes))
@@ -170,7 +172,7 @@ def test_resume_with_other_options_is_a_one_line_error_naming_them(shapes, tmp_p
 def test_the_train_step_augments_colour_on_the_device_once_and_feeds_the_model_float_images(shapes, tmp_path):
     """The workers' images are uint8 and unaugmented; the train step applies each sample's colour parameters, after
     the transfer and before the model (which normalises), and the model gets float images in [0, 255]."""
-    state, train_set = small_state(shapes, tmp_path)
+    state, train_set = small_state(shapes, tmp_path, colour=True)
     batch = first_batch(state, train_set)
     assert batch.images.dtype == torch.uint8 and not (batch.colour_factors == 1).all()
     seen = []
