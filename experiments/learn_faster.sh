@@ -25,6 +25,7 @@ WORKERS=${WORKERS:-2}
 ROWS=${ROWS:-default mosaic mixup head_group head_batch lr_2x}
 SEEDS=${SEEDS:-0}
 STOP_AFTER=${STOP_AFTER:-0}  # 0: to the end
+LAST_EPOCH=$([ "$STOP_AFTER" -eq 0 ] && echo 15 || echo "$STOP_AFTER")  # the epoch a finished copy holds
 
 # Every row starts from the default of the study's start, pinned (since then the default heads have BatchNorm and
 # 128 channels, `head_batch_conv128`, and lighter augmentation with a GIoU weight of 1,
@@ -71,7 +72,7 @@ mkdir -p "$DOCS"
 for seed in $SEEDS; do
   for row in $ROWS; do
     copy="$DOCS/${row}_seed$seed.jsonl"
-    if finished "$copy" "${STOP_AFTER/#0/15}"; then echo "$copy: finished, skipped"; continue; fi
+    if finished "$copy" "$LAST_EPOCH"; then echo "$copy: finished, skipped"; continue; fi
     run="$OUT/${row}_seed$seed"
     # shellcheck disable=SC2046  # the row's flags are words
     train_until "$STOP_AFTER" "$run" $(row_flags "$row") --seed "$seed" $(resume_or_clear "$run") \

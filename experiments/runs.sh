@@ -20,6 +20,10 @@ resume_or_clear() {
   if [ -f "$1/last.pt" ]; then echo --resume; else rm -rf "$1"; fi
 }
 
+evaluations() {  # the lines of RUN/metrics.jsonl (0 before the first)
+  cat "$1/metrics.jsonl" 2>/dev/null | wc -l
+}
+
 train_until() {
   local stop=$1 run=$2
   shift 2
@@ -27,12 +31,12 @@ train_until() {
   centernet train "$@" &
   local pid=$!
   while kill -0 "$pid" 2>/dev/null; do
-    if [ "$(cat "$run/metrics.jsonl" 2>/dev/null | wc -l)" -ge "$stop" ]; then
+    if [ "$(evaluations "$run")" -ge "$stop" ]; then
       # the trainer writes last.pt after the metrics line; not SIGINT: a script's background job ignores it
       while kill -0 "$pid" 2>/dev/null && ! [ "$run/last.pt" -nt "$run/metrics.jsonl" ]; do sleep 1; done
       kill -TERM "$pid" 2>/dev/null; break
     fi
     sleep 2
   done
-  wait "$pid" || [ "$(cat "$run/metrics.jsonl" 2>/dev/null | wc -l)" -ge "$stop" ]
+  wait "$pid" || [ "$(evaluations "$run")" -ge "$stop" ]
 }

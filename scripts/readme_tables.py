@@ -232,8 +232,8 @@ def one_change_table(folder: Path, rows: Sequence[str], baseline: str) -> str:
     lines = []
     for seed in sorted({seed for _, seed in found}):
         reference = found.get((baseline, seed))
-        baseline_ap = last_evaluation(reference, baseline)["AP"] if reference else None
-        baseline_epoch = last_evaluation(reference, baseline)["epoch"] if reference else None
+        baseline_last = last_evaluation(reference, baseline) if reference else {}
+        baseline_ap, baseline_epoch = baseline_last.get("AP"), baseline_last.get("epoch")
         for row in rows:
             records = found.get((row, seed))
             if records is None:
@@ -260,12 +260,6 @@ def ablation_table(folder: Path = DOCS / "ablation") -> str:
 
 def learn_faster_table(folder: Path = DOCS / "learn_faster") -> str:
     """The learn-faster study (experiments/learn_faster.sh): ratios to the default row of its start."""
-    return one_change_table(folder, LEARN_FASTER_ROWS, "default")
-
-
-def learn_faster_epyc_table(folder: Path = DOCS / "learn_faster" / "epyc") -> str:
-    """The learn-faster study's rows run on the AMD EPYC of 2026-12-07 (its own default rows: seconds and AP of
-    another CPU are compared only within the table)."""
     return one_change_table(folder, LEARN_FASTER_ROWS, "default")
 
 
@@ -305,7 +299,7 @@ TABLES: dict[str, Callable[[Path], str]] = {"benchmark_train": train_table, "cpu
                                         "finetune": finetune_table, "ablation": ablation_table,
                                         "heatmap_losses": heatmap_losses_table, "keypoints": keypoints_table,
                                         "tracking": tracking_table, "learn_faster": learn_faster_table,
-                                        "learn_faster_epyc": learn_faster_epyc_table}
+                                        "learn_faster_epyc": learn_faster_table}  # its folder, its own default
 TABLE_FOLDERS = {"benchmark_train": "cpu_speed", "cpu_precision": "cpu_speed", "cpu_latency": "cpu_speed",
                  "exdet": "exdet", "finetune": "finetune", "ablation": "ablation",
                  "heatmap_losses": "heatmap_losses", "keypoints": "keypoints",

@@ -19,16 +19,17 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from scalars_by_step import scalar_series, value_at
 
 from centernet.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
+from centernet.config import TrainConfig
 from centernet.engine.ema import ema_decay
 from centernet.engine.train import lr_factor, scaled_lr
 
 
-def schedule_rows(run: Path, steps: list[int], iters_per_epoch: int) -> list[str]:
-    config = checkpoint_config(load_checkpoint(run / "last.pt"), run / "last.pt").train
+def schedule_rows(config: TrainConfig, steps: list[int], iters_per_epoch: int) -> list[str]:
     peak = scaled_lr(config, 1)
     lrs = [peak * lr_factor(step - 1, config, iters_per_epoch) for step in steps]
     decays = [ema_decay(step, config.ema_decay, config.ema_ramp) if config.ema else 0.0 for step in steps]
@@ -45,8 +46,8 @@ def evaluate(checkpoint: Path, data: Path, out: Path) -> float:
     return json.loads(metrics.read_text())["AP"]
 
 
-def raw_and_ema_ap(run: Path, data: Path) -> tuple[float, float]:
-    state = load_checkpoint(run / "last.pt")
+def raw_and_ema_ap(run: Path, state: dict[str, Any], data: Path) -> tuple[float, float]:
+    """AP of the run's last.pt (its loaded `state`) with the raw weights and with the EMA's."""
     with tempfile.TemporaryDirectory() as folder:
         raw = Path(folder, "raw.pt")
         save_checkpoint(raw, {key: value for key, value in state.items() if key not in ("ema_model", "ema_updates")})
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         iters_per_epoch = rows[0]["step"]
         print(f"## {run.name} (last.pt after epoch {rows[-1]['epoch']}, {iters_per_epoch} steps per epoch)")
         print("at step".ljust(24) + "".join(f"{step:>9}" for step in args.steps))
-        for line in schedule_rows(run, args.steps, iters_per_epoch):
+        state = load_checkpoint(run / "last.pt")
+        for line in schedule_rows(checkpoint_config(state, run / "last.pt").train, args.steps, iters_per_epoch):
             print(line)
         for tag in args.tags:
             series = scalar_series(run, tag)
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         print("AP (EMA)".ljust(24) + "".join(f"{row['AP']:9.4f}" for row in rows))
         print("heatmap AUROC (mean)".ljust(24) + "".join(
             f"{sum(row['per_class_auroc'].values()) / len(row['per_class_auroc']):9.3f}" for row in rows))
-        raw, ema = raw_and_ema_ap(run, args.data)
+        raw, ema = raw_and_ema_ap(run, state, args.data)
         print(f"last.pt AP: raw weights {raw:.4f}, EMA {ema:.4f}\n")
     return 0
 

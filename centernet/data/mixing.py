@@ -155,7 +155,7 @@ def copy_paste(images: torch.Tensor, objects: BatchObjects, instance_map: torch.
     given = torch.cat([torch.zeros_like(pastable[:, :1]), pastable], 1).gather(1, labels)
     pasted = given[other] & apply[:, None]
     hidden = _pixels_per_slot(labels, pasted, slots)
-    dropped = objects.valid & (pixels > 0) & (hidden > HIDDEN_SHARE_DROPPED * pixels)
+    dropped = pastable & (hidden > HIDDEN_SHARE_DROPPED * pixels)  # valid objects with pixels, mostly hidden
     images = torch.where(pasted.view(batch, 1, *images.shape[2:]), images[other], images)
     arrived = objects.rows(other).kept_where(pastable[other] & apply[:, None])
     return images, BatchObjects.concatenate([objects.kept_where(~dropped), arrived])
