@@ -174,6 +174,9 @@ class LossConfig:
 
     heatmap_loss: str = option("penalty_reduced", "heatmap criterion", choices=catalog.HEATMAP_LOSSES)
     gaussian: str = option("elliptical", "shape of the heatmap's Gaussian peaks", choices=catalog.GAUSSIANS)
+    gaussian_min_radius: int = option(0, "smallest half-axis of the heatmap's Gaussians in output pixels (with "
+                                         "elliptical Gaussians also the ltrb head's regression windows); 0: the "
+                                         "reference's, one pixel for small objects")
     heatmap_weight: float = option(1.0, "weight of the heatmap term")
     size_weight: float = option(0.1, "weight of the box-size term")
     offset_weight: float = option(1.0, "weight of the centre-offset term")

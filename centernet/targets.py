@@ -251,7 +251,9 @@ class TargetEncoder:
     index, mask) of every task, then the task's own fields (`step`, see `centernet.tasks`).
 
     num_classes: object classes C; output_size: (H, W) of the heads; gaussian: "round" (CenterNet's radius) or
-    "elliptical" (TTFNet's alpha half-axes); step: the task's `TargetStep`, or None.
+    "elliptical" (TTFNet's alpha half-axes); min_radius: the smallest half-axis of a Gaussian window in output
+    pixels (0: as the reference and TTFNet, whose small objects get one pixel); step: the task's `TargetStep`, or
+    None.
 
     On the CPU the heatmap buffer is kept between calls and only the elements the previous call wrote are
     cleared, so that no page of a large, mostly-zero heatmap is zeroed twice: the targets a call returns are
@@ -259,11 +261,13 @@ class TargetEncoder:
     """
 
     def __init__(self, num_classes: int, output_size: tuple[int, int], *, gaussian: str,
-                 step: TargetStep | None, stride: int = STRIDE) -> None:
+                 step: TargetStep | None, stride: int = STRIDE, min_radius: int = 0) -> None:
         if gaussian not in RADII:
             raise ValueError(f"unknown Gaussian {gaussian!r}; choose from {', '.join(RADII)}")
+        if min_radius < 0:
+            raise ValueError(f"the Gaussians' smallest half-axis is a number of pixels >= 0, got {min_radius}")
         self.num_classes, self.output_size, self.stride = num_classes, tuple(output_size), stride
-        self.gaussian, self.step = gaussian, step
+        self.gaussian, self.step, self.min_radius = gaussian, step, min_radius
         self._buffer: torch.Tensor | None = None  # (capacity, C, H, W) float32 heatmap workspace (CPU)
         self._written = torch.zeros(0, dtype=torch.int64)  # its flat elements the last call set
 
@@ -291,7 +295,7 @@ class TargetEncoder:
         index = peak[..., 1] * width + peak[..., 0]
         image, slot = valid.nonzero(as_tuple=True)
         heatmap = self._heatmap(classes.shape[0], boxes_xyxy.device)
-        radius = RADII[self.gaussian](size[image, slot])
+        radius = RADII[self.gaussian](size[image, slot]).clamp(min=self.min_radius)
         plane_base = (image * self.num_classes + classes.long()[image, slot]) * (height * width)
         windows = None
         if self.step is not None and self.step.shares_heatmap_windows(self.gaussian):

@@ -8,7 +8,8 @@
 # "default" is the default of the study's start (heads without BatchNorm, 64 channels), pinned in every row.
 # STOP_AFTER=5 screens: each run stops after its 5th evaluation (the schedule still spans 15 epochs; a later run
 # without STOP_AFTER resumes it from last.pt to the end). DOCS=docs/learn_faster/epyc: the rows run on the AMD EPYC
-# (2 cores, AVX512-BF16) of 2026-12-07, the table `learn_faster_epyc`.
+# (2 cores, AVX512-BF16) of 2026-12-07, the table `learn_faster_epyc`; DOCS=docs/learn_faster/xeon2: those run on
+# the Intel Xeon (model 167, AMX) of the evening of 2026-12-07, the table `learn_faster_xeon2`.
 #
 # Each run's metrics.jsonl is copied to docs/learn_faster/ROW_seedS.jsonl (a row whose copy there is finished is
 # skipped; a run interrupted with a last.pt resumes); the table is `python scripts/readme_tables.py --table
@@ -63,6 +64,14 @@ row_flags() {  # the flags of a row: the default recipe at the study's start and
     new_warmup_37) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --warmup-iters 37" ;;
     new_lr_1_5x) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --lr 6e-3" ;;
     new_ema_window_20) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --ema-decay 0.95 --ema-ramp 20" ;;
+    new_box_weight_05) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 0.5" ;;
+    new_warmup_37_ema_20) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --warmup-iters 37 --ema-decay 0.95 \
+      --ema-ramp 20" ;;
+    new_min_radius_2) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --gaussian-min-radius 2" ;;
+    new_min_radius_1_warmup_37_ema_20) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --gaussian-min-radius 1 \
+      --warmup-iters 37 --ema-decay 0.95 --ema-ramp 20" ;;
+    new_min_radius_1) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --gaussian-min-radius 1" ;;
+    new_copy_paste) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --copy-paste 0.5 --plain-last-epochs 2" ;;
     *) echo "unknown row $1" >&2; exit 2 ;;
   esac
 }

@@ -15,11 +15,11 @@ import pytest
 import torch
 from torchvision.ops import generalized_box_iou_loss
 
-from centernet.config import InferenceConfig, ModelConfig
+from centernet.config import Config, InferenceConfig, LossConfig, ModelConfig
 from centernet.decode import decode_ltrb, merge_flip_ltrb
 from centernet.losses.regression import ltrb_dfl_loss, ltrb_giou_loss
 from centernet.targets import TargetEncoder, elliptical_radius
-from centernet.tasks import task_for
+from centernet.tasks import build_target_encoder, task_for
 from centernet.tasks.boxes import LtrbBoxes, LtrbSamples
 from centernet.tensors import DFL_BIN_WIDTH, LTRB_SCALE, ltrb_distances
 from tests.reference import reference_ltrb_encode
@@ -28,11 +28,11 @@ E2, E4 = math.exp(-2), math.exp(-4)
 A_BOX, B_BOX = [4.0, 4, 28, 20], [16.0, 8, 24, 16]
 
 
-def encode(boxes, classes=None, gaussian="elliptical"):
+def encode(boxes, classes=None, gaussian="elliptical", min_radius=0):
     boxes = torch.tensor([boxes], dtype=torch.float32)
     classes = torch.zeros(boxes.shape[:2], dtype=torch.long) if classes is None else torch.tensor([classes])
-    return TargetEncoder(2, (8, 8), gaussian=gaussian, step=LtrbSamples())(boxes, classes,
-                                                                           torch.ones(classes.shape, dtype=torch.bool))
+    encoder = TargetEncoder(2, (8, 8), gaussian=gaussian, step=LtrbSamples(), min_radius=min_radius)
+    return encoder(boxes, classes, torch.ones(classes.shape, dtype=torch.bool))
 
 
 def samples(targets) -> dict[tuple[int, int], tuple[list[float], float]]:
@@ -69,6 +69,29 @@ def test_a_box_cut_by_the_border_regresses_to_its_part_inside_the_input():
     assert set(found) == {(1, 3), (1, 4), (1, 5)}
     assert all(box == [0.0, 8, 12, 24] for box, _ in found.values())
     assert sum(weight for _, weight in found.values()) == pytest.approx(math.log(12 * 16), rel=1e-5)
+
+
+def test_a_minimum_radius_of_one_gives_a_small_object_a_3x3_peak_and_nine_regression_samples():
+    # B: output (4, 2, 6, 4), w = h = 2, half-axes int(0.54 * 1) = 0: one pixel at (5, 3) without the minimum
+    alone = encode([B_BOX])
+    assert alone.heatmap[0, 0].count_nonzero() == 1 and set(samples(alone)) == {(5, 3)}
+    widened = encode([B_BOX], min_radius=1)  # radius 1: sigma 0.5, as the reference's kernels
+    np.testing.assert_allclose(widened.heatmap[0, 0, 2:5, 4:7], [[E4, E2, E4], [E2, 1, E2], [E4, E2, E4]], rtol=1e-6)
+    assert widened.heatmap[0, 0].count_nonzero() == 9
+    found = samples(widened)
+    assert set(found) == {(x, y) for x in (4, 5, 6) for y in (2, 3, 4)}
+    assert all(box == B_BOX for box, _ in found.values())
+    assert found[(5, 3)][1] == pytest.approx(math.log(64) / (1 + 4 * E2 + 4 * E4), rel=1e-5)
+    assert sum(weight for _, weight in found.values()) == pytest.approx(math.log(64), rel=1e-5)
+    # larger half-axes are kept: A's (1, 1) window is the same with the minimum
+    assert samples(encode([A_BOX], min_radius=1)) == samples(encode([A_BOX]))
+
+
+def test_the_minimum_radius_option_reaches_the_target_encoder():
+    config = Config(model=ModelConfig(num_classes=2), loss=LossConfig(gaussian_min_radius=1))
+    assert build_target_encoder(task_for(config.model), config).min_radius == 1
+    with pytest.raises(ValueError, match="smallest half-axis"):
+        TargetEncoder(2, (8, 8), gaussian="elliptical", step=None, min_radius=-1)
 
 
 def test_a_tiny_box_is_one_sample_with_the_log_area_floored_at_log_2():

@@ -142,3 +142,29 @@ def test_replicas_in_sync_compares_every_parameter_and_buffer_element(tmp_path, 
     expected = {"identical": True, "buffer_element_differs": False, "weight_elements_swapped": False}
     for rank in (0, 1):
         assert json.loads((tmp_path / f"rank{rank}.json").read_text()) == expected, f"rank {rank}"
+
+
+def git(folder: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=folder, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def test_a_run_records_its_commit_and_whether_any_file_of_the_package_changed(tmp_path):
+    import centernet
+    from centernet.engine.logger import PACKAGE, source_commit
+    assert PACKAGE == Path(centernet.__file__).resolve().parent  # the whole package, not the engine folder
+    package = tmp_path / "pkg"
+    (package / "engine").mkdir(parents=True)
+    (package / "config.py").write_text("A = 1\n")
+    (package / "engine" / "logger.py").write_text("B = 1\n")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "start")
+    head = git(tmp_path, "rev-parse", "--short", "HEAD")
+    assert source_commit(package) == head
+    (package / "config.py").write_text("A = 2\n")  # a file outside the logger's own folder
+    assert source_commit(package) == head + "+changes"
+    (package / "notes.txt").write_text("untracked files do not count\n")
+    (package / "config.py").write_text("A = 1\n")
+    assert source_commit(package) == head
+    assert source_commit(tmp_path / "elsewhere") is None  # not a checkout (cwd missing): no commit

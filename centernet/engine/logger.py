@@ -15,10 +15,12 @@ from centernet.engine.evaluate import Evaluation, format_metric
 from centernet.viz import draw_detections, overlay_heatmap
 
 
-def source_commit() -> str | None:
+PACKAGE = Path(__file__).resolve().parents[1]  # the centernet package folder
+
+
+def source_commit(folder: Path = PACKAGE) -> str | None:
     """The git commit of the centernet source that runs (short hash, "+changes" when tracked files of the package
-    differ from it), or None where the package is not a git checkout (an installed wheel)."""
-    folder = Path(__file__).resolve().parent
+    `folder`, any of its subfolders, differ from it), or None where it is not a git checkout (an installed wheel)."""
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=folder, capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()

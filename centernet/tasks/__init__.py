@@ -101,7 +101,8 @@ def build_target_encoder(task: Task, config: Config, output_size: tuple[int, int
     """The target encoder of a run (its Gaussian, --gaussian) at `output_size` (H, W; None: the config's), with the
     task's targets, or the centre heatmap and slots only (`with_task_targets=False`)."""
     return TargetEncoder(config.model.num_classes, output_size or config.data.output_size,
-                         gaussian=config.loss.gaussian, step=task.target_step() if with_task_targets else None)
+                         gaussian=config.loss.gaussian, step=task.target_step() if with_task_targets else None,
+                         min_radius=config.loss.gaussian_min_radius)
 
 
 @dataclass
