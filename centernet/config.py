@@ -23,7 +23,7 @@ from centernet import catalog
 
 STRIDE = 4  # output stride R of every architecture: heads are input_size / 4
 INPUT_MULTIPLE = 32  # every input side is a multiple of the bodies' total downsampling
-CONFIG_VERSION = 9
+CONFIG_VERSION = 10
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB on the [0, 1] scale, what torchvision backbones expect
@@ -174,9 +174,11 @@ class LossConfig:
 
     heatmap_loss: str = option("penalty_reduced", "heatmap criterion", choices=catalog.HEATMAP_LOSSES)
     gaussian: str = option("elliptical", "shape of the heatmap's Gaussian peaks", choices=catalog.GAUSSIANS)
-    gaussian_min_radius: int = option(0, "smallest half-axis of the heatmap's Gaussians in output pixels (with "
+    # measured (docs/results.md, "Learning faster from scratch"): objects under ~4 output pixels get a one-pixel
+    # peak and one regression sample with 0; 1 gives them 3 x 3 and learns more in the same epochs
+    gaussian_min_radius: int = option(1, "smallest half-axis of the heatmap's Gaussians in output pixels (with "
                                          "elliptical Gaussians also the ltrb head's regression windows); 0: the "
-                                         "reference's, one pixel for small objects")
+                                         "reference's and TTFNet's, one pixel for small objects")
     heatmap_weight: float = option(1.0, "weight of the heatmap term")
     size_weight: float = option(0.1, "weight of the box-size term")
     offset_weight: float = option(1.0, "weight of the centre-offset term")
@@ -331,6 +333,7 @@ MIGRATIONS: dict[int, dict[str, dict[str, Any]]] = {
         "added": {"model.head_norm": "none", "data.augment.mosaic": 0.0, "data.augment.mixup": 0.0,
                   "data.augment.plain_last_epochs": 0}},
     8: {"renamed": {}, "added": {}, "derived": {"model.head_conv": _old_head_conv}},  # plain ResNets: 64 -> 128
+    9: {"renamed": {}, "added": {"loss.gaussian_min_radius": 0}},  # the default became 1
 }
 
 
@@ -365,7 +368,8 @@ def upgrade_config_dict(values: dict[str, Any]) -> dict[str, Any]:
             if found:
                 _set_path(values, new, value)
         for path, value in MIGRATIONS[step]["added"].items():
-            _set_path(values, path, value)
+            found, saved = _pop_path(values, path)  # a field the config already holds (saved by a commit between
+            _set_path(values, path, saved if found else value)  # the option and its version) keeps its value
         converters: dict[str, Callable[[Any], Any]] = MIGRATIONS[step].get("converted", {})
         for path, convert in converters.items():
             found, value = _pop_path(values, path)

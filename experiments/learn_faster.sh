@@ -31,7 +31,8 @@ LAST_EPOCH=$([ "$STOP_AFTER" -eq 0 ] && echo 15 || echo "$STOP_AFTER")  # the ep
 # Every row starts from the default of the study's start, pinned (since then the default heads have BatchNorm and
 # 128 channels, `head_batch_conv128`, and lighter augmentation with a GIoU weight of 1,
 # `conv128_aug_light_box_weight_1`): a later flag of the row overrides it.
-START_DEFAULT="--head-norm none --head-conv 64 --scale 0.4 --color-jitter 0.4 --pca-lighting 0.1 --box-weight 5"
+START_DEFAULT="--head-norm none --head-conv 64 --scale 0.4 --color-jitter 0.4 --pca-lighting 0.1 --box-weight 5
+  --gaussian-min-radius 0"
 HEADS="--head-norm batch --head-conv 128"  # the default from ca48c04 on (head_batch_conv128), pinned in the rows after it
 LIGHT="--scale 0.2 --color-jitter 0 --pca-lighting 0"  # lighter augmentation: half the random scale, no colour
 

@@ -11,6 +11,7 @@ import pytest
 
 from centernet.config import (
     CONFIG_VERSION,
+    MIGRATIONS,
     Config,
     DataConfig,
     InferenceConfig,
@@ -53,6 +54,16 @@ def test_a_version_1_config_loads_with_renamed_fields_mapped():
     assert (config.train.init_from, config.inference.test_scales) == (None, (1.0,))  # no fine-tuning, one test scale
 
 
+def test_a_version_9_config_keeps_one_pixel_peaks_for_small_objects():
+    saved = config_to_dict(Config())
+    saved.update(version=9)
+    del saved["loss"]["gaussian_min_radius"]
+    assert config_from_dict(saved).loss.gaussian_min_radius == 0  # the default since version 10 is 1
+    saved["loss"]["gaussian_min_radius"] = 2  # a version-9 config that already had the option keeps its value
+    assert config_from_dict(saved).loss.gaussian_min_radius == 2
+    assert Config().loss.gaussian_min_radius == 1
+
+
 def test_a_version_4_config_loads_as_the_detect_task():
     saved = config_to_dict(Config())
     saved.update(version=4)
@@ -61,18 +72,31 @@ def test_a_version_4_config_loads_as_the_detect_task():
     assert config.model.task == "detect" and config.inference.extreme_peaks == 40
 
 
-def test_a_version_2_config_loads_its_input_side_as_a_square():
+def saved_at(version: int) -> dict:
+    """Today's default config as a config of `version` would hold it: without the fields added since."""
     saved = config_to_dict(Config())
-    saved.update(version=2)
+    saved.update(version=version)
+    for step in range(version, CONFIG_VERSION):
+        for path in MIGRATIONS[step]["added"]:
+            section, *rest = path.split(".")
+            fields = saved.get(section, {})
+            for name in rest[:-1]:
+                fields = fields.get(name, {})
+            fields.pop(rest[-1], None)
+    return saved
+
+
+def test_a_version_2_config_loads_its_input_side_as_a_square():
+    saved = saved_at(2)
     saved["data"]["input_size"] = 384
-    for section, name in (("train", "init_from"), ("inference", "test_scales"), ("inference", "nms_iou")):
-        del saved[section][name]
     config = config_from_dict(saved)
     assert config.data.input_size == (384, 384) and config.data.output_size == (96, 96)
     expected = dataclasses.replace(Config(), data=dataclasses.replace(Config().data, input_size=(384, 384)),
                                    model=dataclasses.replace(Config().model, neck_channels=(256, 256, 256),
-                                                             head_norm="none", head_conv=64))
-    assert config == expected  # and version 2's plain ResNet up path (version 4), its heads (version 9)
+                                                             head_norm="none", head_conv=64),
+                                   loss=dataclasses.replace(Config().loss, gaussian_min_radius=0))
+    assert config == expected  # and version 2's plain ResNet up path (version 4), its heads (version 9), its peaks
+    # (version 10)
 
 
 def test_input_sizes_are_width_then_height_and_one_side_is_a_square():

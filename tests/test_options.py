@@ -121,7 +121,7 @@ def test_the_reference_recipe_of_the_experiment_scripts_is_the_original_centerne
     assert config.model.neck_channels == (256, 256, 256)  # the plain ResNet's up path
     assert (config.train.optimizer, config.train.lr, config.train.reference_batch, config.train.schedule) == (
         "adam", 1.25e-4, 32, "step")
-    assert (config.train.warmup_iters, config.train.weight_decay) == (0, 0.0)
+    assert (config.train.warmup_iters, config.train.weight_decay, config.loss.gaussian_min_radius) == (0, 0.0, 0)
     augment = config.data.augment
     assert (augment.scale, augment.shift, augment.flip_probability, augment.color_jitter, augment.pca_lighting) == (
         0.4, 0.1, 0.5, 0.4, 0.1)  # the reference's augmentation, whatever the defaults

@@ -152,7 +152,7 @@ def git(folder: Path, *args: str) -> str:
 def test_a_run_records_its_commit_and_whether_any_file_of_the_package_changed(tmp_path):
     import centernet
     from centernet.engine.logger import PACKAGE, source_commit
-    assert PACKAGE == Path(centernet.__file__).resolve().parent  # the whole package, not the engine folder
+    assert Path(centernet.__file__).resolve().parent == PACKAGE  # the whole package, not the engine folder
     package = tmp_path / "pkg"
     (package / "engine").mkdir(parents=True)
     (package / "config.py").write_text("A = 1\n")

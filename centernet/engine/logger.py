@@ -14,7 +14,6 @@ from centernet.config import Config, config_to_dict
 from centernet.engine.evaluate import Evaluation, format_metric
 from centernet.viz import draw_detections, overlay_heatmap
 
-
 PACKAGE = Path(__file__).resolve().parents[1]  # the centernet package folder
 
 
