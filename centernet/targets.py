@@ -390,7 +390,7 @@ def ltrb_samples(boxes_xyxy: torch.Tensor, owner: torch.Tensor, key: torch.Tenso
 def encode_targets_batched(boxes_xyxy: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor, num_classes: int,
                            output_size: tuple[int, int], *, gaussian: str, step: TargetStep | None,
                            stride: int = STRIDE, crowd: torch.Tensor | None = None, points: torch.Tensor | None = None,
-                           point_labelled: torch.Tensor | None = None) -> Targets[torch.Tensor]:
+                           point_labelled: torch.Tensor | None = None, min_radius: int = 0) -> Targets[torch.Tensor]:
     """One call of a fresh `TargetEncoder` (its targets stay valid): see there for shapes and frames."""
-    return TargetEncoder(num_classes, output_size, gaussian=gaussian, step=step, stride=stride)(
+    return TargetEncoder(num_classes, output_size, gaussian=gaussian, step=step, stride=stride, min_radius=min_radius)(
         boxes_xyxy, classes, valid, crowd, points, point_labelled)

@@ -125,7 +125,8 @@ def test_the_validation_loss_of_a_hourglass_averages_every_stack_as_training_doe
     losses = evaluate(predictor, dataset, batch_size=len(dataset), criterion=criterion, progress=False).losses
     batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=len(dataset), collate_fn=dataset.collate_fn())))
     targets = encode_targets_batched(batch.boxes_xyxy, batch.classes, batch.valid, 3, (16, 16),
-                                     gaussian=config.loss.gaussian, step=None, crowd=batch.crowd)
+                                     gaussian=config.loss.gaussian, step=None, crowd=batch.crowd,
+                                     min_radius=config.loss.gaussian_min_radius)
     with torch.no_grad():
         stacks = model(batch.images)
         each = [float(criterion(stack, targets)[1]["loss"]) for stack in stacks]
