@@ -265,7 +265,8 @@ class TargetEncoder:
         if gaussian not in RADII:
             raise ValueError(f"unknown Gaussian {gaussian!r}; choose from {', '.join(RADII)}")
         if min_radius < 0:
-            raise ValueError(f"the Gaussians' smallest half-axis is a number of pixels >= 0, got {min_radius}")
+            raise ValueError(f"--gaussian-min-radius: the Gaussians' smallest half-axis is a number of pixels >= 0, "
+                             f"got {min_radius}")
         self.num_classes, self.output_size, self.stride = num_classes, tuple(output_size), stride
         self.gaussian, self.step, self.min_radius = gaussian, step, min_radius
         self._buffer: torch.Tensor | None = None  # (capacity, C, H, W) float32 heatmap workspace (CPU)

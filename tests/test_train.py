@@ -13,8 +13,10 @@ import torch.multiprocessing
 from pycocotools.coco import COCO
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import centernet
 from centernet.checkpoint import load_checkpoint
 from centernet.cli import main
+from centernet.engine.logger import PACKAGE, source_commit
 from centernet.predictor import Predictor
 from tests.conftest import ROOT, subprocess_env
 from tests.replicas_worker import check_replicas
@@ -150,8 +152,6 @@ def git(folder: Path, *args: str) -> str:
 
 
 def test_a_run_records_its_commit_and_whether_any_file_of_the_package_changed(tmp_path):
-    import centernet
-    from centernet.engine.logger import PACKAGE, source_commit
     assert Path(centernet.__file__).resolve().parent == PACKAGE  # the whole package, not the engine folder
     package = tmp_path / "pkg"
     (package / "engine").mkdir(parents=True)
