@@ -35,6 +35,7 @@ START_DEFAULT="--head-norm none --head-conv 64 --scale 0.4 --color-jitter 0.4 --
   --gaussian-min-radius 0"
 HEADS="--head-norm batch --head-conv 128"  # the default from ca48c04 on (head_batch_conv128), pinned in the rows after it
 LIGHT="--scale 0.2 --color-jitter 0 --pca-lighting 0"  # lighter augmentation: half the random scale, no colour
+NOW="$HEADS $LIGHT --box-weight 1 --gaussian-min-radius 1"  # the default from d5d7d5c on (new_min_radius_1), pinned
 
 row_flags() {  # the flags of a row: the default recipe at the study's start and the row's change
   case "$1" in
@@ -73,6 +74,8 @@ row_flags() {  # the flags of a row: the default recipe at the study's start and
       --warmup-iters 37 --ema-decay 0.95 --ema-ramp 20" ;;
     new_min_radius_1) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --gaussian-min-radius 1" ;;
     new_copy_paste) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --copy-paste 0.5 --plain-last-epochs 2" ;;
+    min_r1_head_none) echo "$START_DEFAULT $NOW --head-norm none" ;;
+    min_r1_head_none_box_weight_5) echo "$START_DEFAULT $NOW --head-norm none --box-weight 5" ;;
     *) echo "unknown row $1" >&2; exit 2 ;;
   esac
 }
