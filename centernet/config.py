@@ -174,8 +174,8 @@ class LossConfig:
 
     heatmap_loss: str = option("penalty_reduced", "heatmap criterion", choices=catalog.HEATMAP_LOSSES)
     gaussian: str = option("elliptical", "shape of the heatmap's Gaussian peaks", choices=catalog.GAUSSIANS)
-    # measured (docs/results.md, "Learning faster from scratch"): objects under ~4 output pixels get a one-pixel
-    # peak and one regression sample with 0; 1 gives them 3 x 3 and learns more in the same epochs
+    # objects under ~4 output pixels get a one-pixel peak and one regression sample with 0, 3 x 3 with 1; measured
+    # (docs/results.md, "On a slower EPYC"): 1.03x the mAP over six seeds on two CPUs, no measurable gain, no cost
     gaussian_min_radius: int = option(1, "smallest half-axis of the heatmap's Gaussians in output pixels (with "
                                          "elliptical Gaussians also the ltrb head's regression windows); 0: the "
                                          "reference's and TTFNet's, one pixel for small objects")

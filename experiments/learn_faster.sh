@@ -9,7 +9,8 @@
 # STOP_AFTER=5 screens: each run stops after its 5th evaluation (the schedule still spans 15 epochs; a later run
 # without STOP_AFTER resumes it from last.pt to the end). DOCS=docs/learn_faster/epyc: the rows run on the AMD EPYC
 # (2 cores, AVX512-BF16) of 2026-12-07, the table `learn_faster_epyc`; DOCS=docs/learn_faster/xeon2: those run on
-# the Intel Xeon (model 167, AMX) of the evening of 2026-12-07, the table `learn_faster_xeon2`.
+# the Intel Xeon (model 167, AMX) of the evening of 2026-12-07, the table `learn_faster_xeon2`;
+# DOCS=docs/learn_faster/epyc2: those run on a slower EPYC of the first one's model, that night, `learn_faster_epyc2`.
 #
 # Each run's metrics.jsonl is copied to docs/learn_faster/ROW_seedS.jsonl (a row whose copy there is finished is
 # skipped; a run interrupted with a last.pt resumes); the table is `python scripts/readme_tables.py --table
@@ -72,7 +73,7 @@ row_flags() {  # the flags of a row: the default recipe at the study's start and
     new_min_radius_2) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --gaussian-min-radius 2" ;;
     new_min_radius_1_warmup_37_ema_20) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --gaussian-min-radius 1 \
       --warmup-iters 37 --ema-decay 0.95 --ema-ramp 20" ;;
-    new_min_radius_1) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --gaussian-min-radius 1" ;;
+    new_min_radius_1) echo "$START_DEFAULT $NOW" ;;
     new_copy_paste) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --copy-paste 0.5 --plain-last-epochs 2" ;;
     min_r1_head_none) echo "$START_DEFAULT $NOW --head-norm none" ;;
     min_r1_head_none_box_weight_5) echo "$START_DEFAULT $NOW --head-norm none --box-weight 5" ;;
