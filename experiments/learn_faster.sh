@@ -10,7 +10,8 @@
 # without STOP_AFTER resumes it from last.pt to the end). DOCS=docs/learn_faster/epyc: the rows run on the AMD EPYC
 # (2 cores, AVX512-BF16) of 2026-12-07, the table `learn_faster_epyc`; DOCS=docs/learn_faster/xeon2: those run on
 # the Intel Xeon (model 167, AMX) of the evening of 2026-12-07, the table `learn_faster_xeon2`;
-# DOCS=docs/learn_faster/epyc2: those run on a slower EPYC of the first one's model, that night, `learn_faster_epyc2`.
+# DOCS=docs/learn_faster/epyc2: those run on a slower EPYC of the first one's model, that night, `learn_faster_epyc2`;
+# DOCS=docs/learn_faster/epyc3: those run on an EPYC of model 2 (the first one's arithmetic), later that night.
 #
 # Each run's metrics.jsonl is copied to docs/learn_faster/ROW_seedS.jsonl (a row whose copy there is finished is
 # skipped; a run interrupted with a last.pt resumes); the table is `python scripts/readme_tables.py --table
@@ -77,6 +78,9 @@ row_flags() {  # the flags of a row: the default recipe at the study's start and
     new_copy_paste) echo "$START_DEFAULT $HEADS $LIGHT --box-weight 1 --copy-paste 0.5 --plain-last-epochs 2" ;;
     min_r1_head_none) echo "$START_DEFAULT $NOW --head-norm none" ;;
     min_r1_head_none_box_weight_5) echo "$START_DEFAULT $NOW --head-norm none --box-weight 5" ;;
+    min_r1_batch_8) echo "$START_DEFAULT $NOW --batch-size 8" ;;
+    min_r1_batch_8_lr_2x) echo "$START_DEFAULT $NOW --batch-size 8 --lr 8e-3" ;;
+    min_r1_task_exdet) echo "$START_DEFAULT $NOW --task exdet" ;;
     *) echo "unknown row $1" >&2; exit 2 ;;
   esac
 }
@@ -89,10 +93,10 @@ for seed in $SEEDS; do
     if finished "$copy" "$LAST_EPOCH"; then echo "$copy: finished, skipped"; continue; fi
     run="$OUT/${row}_seed$seed"
     # shellcheck disable=SC2046  # the row's flags are words
-    train_until "$STOP_AFTER" "$run" $(row_flags "$row") --seed "$seed" $(resume_or_clear "$run") \
+    train_until "$STOP_AFTER" "$run" --batch-size 16 $(row_flags "$row") --seed "$seed" $(resume_or_clear "$run") \
       --train-ann "$DATA/annotations/train.json" --train-images "$DATA/train" \
       --val-ann "$DATA/annotations/val.json" --val-images "$DATA/val" --out "$run" \
-      --input-size 256 --epochs 15 --batch-size 16 --workers "$WORKERS" --device "$DEVICE" --eval-interval 1
+      --input-size 256 --epochs 15 --workers "$WORKERS" --device "$DEVICE" --eval-interval 1
     cp "$run/metrics.jsonl" "$copy"
   done
 done

@@ -24,6 +24,7 @@ Each table stands in README.md or a page of docs/ between `<!-- table: NAME -->`
 - learn_faster_epyc: the same study's rows run on another CPU (`docs/learn_faster/epyc/`), with their own default.
 - learn_faster_xeon2: and on a third (`docs/learn_faster/xeon2/`).
 - learn_faster_epyc2: and on a slower AMD EPYC of the same model as the second (`docs/learn_faster/epyc2/`).
+- learn_faster_epyc3: and on an AMD EPYC of model 2 with the second's arithmetic (`docs/learn_faster/epyc3/`).
 - tracking: experiments/tracking.sh's scripts/track_eval.py rows (`docs/tracking/metrics.json`).
 - heatmap_losses: experiments/heatmap_losses.sh's runs (`docs/heatmap_losses/ROW_seedS.jsonl`):
   scripts/loss_study_table.py's table, the rarest class being the last of make_hard_shapes.py's (its --long-tail
@@ -64,7 +65,8 @@ LEARN_FASTER_ROWS = ("default", "mosaic", "mosaic_full", "mixup", "head_group", 
                      "new_lr_1_5x", "new_ema_window_20", "new_zero_res", "new_shortcut_bn", "new_box_weight_05",
                      "new_warmup_37_ema_20", "new_min_radius_1", "new_min_radius_2",
                      "new_min_radius_1_warmup_37_ema_20", "new_copy_paste",
-                     "min_r1_head_none", "min_r1_head_none_box_weight_5")  # learn_faster.sh's rows, in table order
+                     "min_r1_head_none", "min_r1_head_none_box_weight_5", "min_r1_batch_8", "min_r1_batch_8_lr_2x",
+                     "min_r1_task_exdet")  # learn_faster.sh's rows, in table order
 LOSS_STUDY_ROWS = ("penalty_reduced", "quality_focal", "sigmoid_focal", "longtail_plain", "longtail_balanced",
                    "retinanet")  # experiments/heatmap_losses.sh's rows, in its order
 FIGURE = r"baseline\s+(?P<baseline>[0-9.]+) \S+\s+ours\s+(?P<ours>[0-9.]+) \S+\s+ratio"
@@ -306,14 +308,16 @@ TABLES: dict[str, Callable[[Path], str]] = {"benchmark_train": train_table, "cpu
                                         "tracking": tracking_table, "learn_faster": learn_faster_table,
                                         "learn_faster_epyc": learn_faster_table,  # its folder, its own default
                                         "learn_faster_xeon2": learn_faster_table,
-                                        "learn_faster_epyc2": learn_faster_table}
+                                        "learn_faster_epyc2": learn_faster_table,
+                                        "learn_faster_epyc3": learn_faster_table}
 TABLE_FOLDERS = {"benchmark_train": "cpu_speed", "cpu_precision": "cpu_speed", "cpu_latency": "cpu_speed",
                  "exdet": "exdet", "finetune": "finetune", "ablation": "ablation",
                  "heatmap_losses": "heatmap_losses", "keypoints": "keypoints",
                  "tracking": "tracking", "learn_faster": "learn_faster",
                  "learn_faster_epyc": "learn_faster/epyc",
                  "learn_faster_xeon2": "learn_faster/xeon2",
-                 "learn_faster_epyc2": "learn_faster/epyc2"}  # the folder of docs/ each table reads
+                 "learn_faster_epyc2": "learn_faster/epyc2",
+                 "learn_faster_epyc3": "learn_faster/epyc3"}  # the folder of docs/ each table reads
 
 
 def documents() -> list[Path]:
