@@ -14,6 +14,7 @@ import torch
 import centernet.tasks.boxes as boxes_task
 from centernet.backends import load_predictor
 from centernet.checkpoint import checkpoint_config, load_checkpoint
+from centernet.config import STRIDE
 from centernet.data.coco import CocoDataset
 from centernet.decode import DecodedBatch, top_peaks
 from centernet.engine.evaluate import evaluate
@@ -21,7 +22,7 @@ from centernet.tensors import pixel_centres
 
 
 def voting_decode(radius: int, ratio: float, power: float):
-    def decode(heatmap: torch.Tensor, distances: torch.Tensor, k: int, stride: int = 4) -> DecodedBatch:
+    def decode(heatmap: torch.Tensor, distances: torch.Tensor, k: int, stride: int = STRIDE) -> DecodedBatch:
         _, _, height, width = heatmap.shape
         scores, classes, pixel = top_peaks(heatmap, k)  # (B, K) each
         ys, xs = torch.div(pixel, width, rounding_mode="floor"), pixel % width

@@ -14,20 +14,16 @@ import torch
 from torch import nn
 
 from centernet.checkpoint import checkpoint_config, load_checkpoint
-from centernet.data.coco import CocoDataset
 from centernet.device import autocast
 from centernet.engine.evaluate import evaluate
-from centernet.engine.train import network_inputs
+from centernet.engine.train import load_datasets, make_loader, network_inputs
 from centernet.predictor import Predictor
 from centernet.tasks import build_model
 
 path, batches = sys.argv[1], int(sys.argv[2])
 state = load_checkpoint(path)
 config = checkpoint_config(state, path)
-data = config.data
-train_set = CocoDataset(data.train_ann, data.train_images, data.input_size, train=True, augment=data.augment,
-                        max_objects=data.max_objects, seed=config.train.seed)
-val_set = CocoDataset(data.val_ann, data.val_images, data.input_size, train=False, max_objects=data.max_objects)
+train_set, val_set = load_datasets(config)  # as the run's trainer opened them
 device = torch.device("cpu")
 
 
@@ -51,18 +47,12 @@ def precise_bn(model: nn.Module, count: int) -> nn.Module:
         norm.reset_running_stats()
         norm.momentum = None  # a cumulative average
     model.train()
-    train_set.set_epoch(0)
-    loader = torch.utils.data.DataLoader(train_set, batch_size=config.train.batch_size, shuffle=True,
-                                         collate_fn=train_set.collate_fn(), drop_last=True,
-                                         generator=torch.Generator().manual_seed(0))
-    for index, batch in enumerate(loader):
+    for index, batch in enumerate(make_loader(train_set, config, epoch=0, world_size=1, rank=0)):
         if index >= count:
             break
         with autocast(device, torch.bfloat16):
             model(network_inputs(batch, config).contiguous(memory_format=torch.channels_last))
-    for norm in norms:
-        norm.momentum = 0.1
-    return model.eval()
+    return model.eval()  # only evaluated from here on: the momentum stays None
 
 
 for name, key in (("EMA", "ema_model"), ("raw", "model")):
