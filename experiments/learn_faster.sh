@@ -81,6 +81,7 @@ row_flags() {  # the flags of a row: the default recipe at the study's start and
     min_r1_batch_8) echo "$START_DEFAULT $NOW --batch-size 8" ;;
     min_r1_batch_8_lr_2x) echo "$START_DEFAULT $NOW --batch-size 8 --lr 8e-3" ;;
     min_r1_task_exdet) echo "$START_DEFAULT $NOW --task exdet" ;;
+    min_r1_copy_paste) echo "$START_DEFAULT $NOW --copy-paste 0.5 --plain-last-epochs 2" ;;
     *) echo "unknown row $1" >&2; exit 2 ;;
   esac
 }
