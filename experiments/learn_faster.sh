@@ -11,7 +11,8 @@
 # (2 cores, AVX512-BF16) of 2026-12-07, the table `learn_faster_epyc`; DOCS=docs/learn_faster/xeon2: those run on
 # the Intel Xeon (model 167, AMX) of the evening of 2026-12-07, the table `learn_faster_xeon2`;
 # DOCS=docs/learn_faster/epyc2: those run on a slower EPYC of the first one's model, that night, `learn_faster_epyc2`;
-# DOCS=docs/learn_faster/epyc3: those run on an EPYC of model 2 (the first one's arithmetic), later that night.
+# DOCS=docs/learn_faster/epyc3: those run on an EPYC of model 2 (the first one's arithmetic), later that night;
+# DOCS=docs/learn_faster/epyc4: on an EPYC of model 2 again, on 2026-12-08.
 #
 # Each run's metrics.jsonl is copied to docs/learn_faster/ROW_seedS.jsonl (a row whose copy there is finished is
 # skipped; a run interrupted with a last.pt resumes); the table is `python scripts/readme_tables.py --table
@@ -34,7 +35,7 @@ LAST_EPOCH=$([ "$STOP_AFTER" -eq 0 ] && echo 15 || echo "$STOP_AFTER")  # the ep
 # 128 channels, `head_batch_conv128`, and lighter augmentation with a GIoU weight of 1,
 # `conv128_aug_light_box_weight_1`): a later flag of the row overrides it.
 START_DEFAULT="--head-norm none --head-conv 64 --scale 0.4 --color-jitter 0.4 --pca-lighting 0.1 --box-weight 5
-  --gaussian-min-radius 0"
+  --gaussian-min-radius 0 --copy-paste 0"
 HEADS="--head-norm batch --head-conv 128"  # the default from ca48c04 on (head_batch_conv128), pinned in the rows after it
 LIGHT="--scale 0.2 --color-jitter 0 --pca-lighting 0"  # lighter augmentation: half the random scale, no colour
 NOW="$HEADS $LIGHT --box-weight 1 --gaussian-min-radius 1"  # the default from d5d7d5c on (new_min_radius_1), pinned

@@ -25,6 +25,7 @@ Each table stands in README.md or a page of docs/ between `<!-- table: NAME -->`
 - learn_faster_xeon2: and on a third (`docs/learn_faster/xeon2/`).
 - learn_faster_epyc2: and on a slower AMD EPYC of the same model as the second (`docs/learn_faster/epyc2/`).
 - learn_faster_epyc3: and on an AMD EPYC of model 2 with the second's arithmetic (`docs/learn_faster/epyc3/`).
+- learn_faster_epyc4: and on an EPYC of model 2 again, on 2026-12-08 (`docs/learn_faster/epyc4/`).
 - tracking: experiments/tracking.sh's scripts/track_eval.py rows (`docs/tracking/metrics.json`).
 - heatmap_losses: experiments/heatmap_losses.sh's runs (`docs/heatmap_losses/ROW_seedS.jsonl`):
   scripts/loss_study_table.py's table, the rarest class being the last of make_hard_shapes.py's (its --long-tail
@@ -309,7 +310,8 @@ TABLES: dict[str, Callable[[Path], str]] = {"benchmark_train": train_table, "cpu
                                         "learn_faster_epyc": learn_faster_table,  # its folder, its own default
                                         "learn_faster_xeon2": learn_faster_table,
                                         "learn_faster_epyc2": learn_faster_table,
-                                        "learn_faster_epyc3": learn_faster_table}
+                                        "learn_faster_epyc3": learn_faster_table,
+                                        "learn_faster_epyc4": learn_faster_table}
 TABLE_FOLDERS = {"benchmark_train": "cpu_speed", "cpu_precision": "cpu_speed", "cpu_latency": "cpu_speed",
                  "exdet": "exdet", "finetune": "finetune", "ablation": "ablation",
                  "heatmap_losses": "heatmap_losses", "keypoints": "keypoints",
@@ -317,7 +319,8 @@ TABLE_FOLDERS = {"benchmark_train": "cpu_speed", "cpu_precision": "cpu_speed", "
                  "learn_faster_epyc": "learn_faster/epyc",
                  "learn_faster_xeon2": "learn_faster/xeon2",
                  "learn_faster_epyc2": "learn_faster/epyc2",
-                 "learn_faster_epyc3": "learn_faster/epyc3"}  # the folder of docs/ each table reads
+                 "learn_faster_epyc3": "learn_faster/epyc3",
+                 "learn_faster_epyc4": "learn_faster/epyc4"}  # the folder of docs/ each table reads
 
 
 def documents() -> list[Path]:

@@ -74,6 +74,16 @@ def test_a_version_9_config_keeps_one_pixel_peaks_for_small_objects():
     assert Config().loss.gaussian_min_radius == 1
 
 
+def test_a_version_10_config_trains_without_copy_paste():
+    saved = saved_at(10)
+    assert "copy_paste" not in saved["data"]["augment"]
+    assert config_from_dict(saved).data.augment.copy_paste == 0.0  # the default since version 11 is 0.5
+    saved["data"]["augment"].update(copy_paste=0.3, plain_last_epochs=1)  # a config that had the options keeps them
+    loaded = config_from_dict(saved).data.augment
+    assert (loaded.copy_paste, loaded.plain_last_epochs) == (0.3, 1)
+    assert (Config().data.augment.copy_paste, Config().data.augment.plain_last_epochs) == (0.5, 2)
+
+
 def test_a_version_4_config_loads_as_the_detect_task():
     saved = config_to_dict(Config())
     saved.update(version=4)
@@ -87,12 +97,14 @@ def test_a_version_2_config_loads_its_input_side_as_a_square():
     saved["data"]["input_size"] = 384
     config = config_from_dict(saved)
     assert config.data.input_size == (384, 384) and config.data.output_size == (96, 96)
-    expected = dataclasses.replace(Config(), data=dataclasses.replace(Config().data, input_size=(384, 384)),
+    augment = dataclasses.replace(Config().data.augment, copy_paste=0.0, plain_last_epochs=0)
+    expected = dataclasses.replace(Config(), data=dataclasses.replace(Config().data, input_size=(384, 384),
+                                                                      augment=augment),
                                    model=dataclasses.replace(Config().model, neck_channels=(256, 256, 256),
                                                              head_norm="none", head_conv=64),
                                    loss=dataclasses.replace(Config().loss, gaussian_min_radius=0))
     assert config == expected  # and version 2's plain ResNet up path (version 4), its heads (version 9), its peaks
-    # (version 10)
+    # (version 10), no batch-level augmentation (versions 8 and 11)
 
 
 def test_input_sizes_are_width_then_height_and_one_side_is_a_square():

@@ -125,6 +125,7 @@ def test_the_reference_recipe_of_the_experiment_scripts_is_the_original_centerne
     augment = config.data.augment
     assert (augment.scale, augment.shift, augment.flip_probability, augment.color_jitter, augment.pca_lighting) == (
         0.4, 0.1, 0.5, 0.4, 0.1)  # the reference's augmentation, whatever the defaults
+    assert (augment.copy_paste, augment.mosaic, augment.mixup) == (0.0, 0.0, 0.0)  # no batch-level augmentation
     assert (config.loss.heatmap_loss, config.loss.heatmap_weight, config.loss.size_weight,
             config.loss.offset_weight) == ("penalty_reduced", 1.0, 0.1, 1.0)
 
