@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Shapes quickstart, end to end on a CPU: install, make data, train ResNet-18 from scratch with the default recipe,
 # evaluate COCO mAP, render a demo video. The README's quickstart figures are what this script printed.
-# The shapes are easy and small (64 px images): no scale, shift or colour augmentation, 24 epochs.
+# The shapes are easy and small (64 px images): no scale, shift or colour augmentation (copy-paste, the default, stays
+# on), 24 epochs.
 # Override any variable from the environment (EPOCHS=8 for a two-minute run; AMP=off CHANNELS_LAST=no for the
 # float32 path this script took before 0.2, with OUT=runs/quickstart_fp32 to keep both; TRAIN_FLAGS="--head-norm none
 # --head-conv 64" for the heads of before 0.2).

@@ -5,6 +5,7 @@ row's polygon objects (never crowd regions nor objects without a polygon), and i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import cv2
@@ -12,9 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from centernet.config import AugmentConfig
+from centernet.config import AugmentConfig, Config, DataConfig, TrainConfig
 from centernet.data.coco import CocoDataset, collate
 from centernet.data.mixing import BatchObjects, copy_paste, mix_batch
+from centernet.engine.train import copy_paste_line
 
 
 def objects_of(boxes: list[list[list[float]]], classes: list[list[int]], valid: list[list[bool]],
@@ -175,6 +177,24 @@ def test_the_workers_draw_each_polygon_warped_into_the_instance_map(tmp_path):
 
 def test_no_instance_map_is_drawn_without_copy_paste_or_for_validation(tmp_path):
     ann = write_polygon_dataset(tmp_path)
-    assert CocoDataset(ann, tmp_path, 32, train=True)[0].instance_map is None
+    assert CocoDataset(ann, tmp_path, 32, train=True, augment=AugmentConfig(copy_paste=0.0))[0].instance_map is None
+    assert CocoDataset(ann, tmp_path, 32, train=True)[0].instance_map is not None  # on by default
     validation = CocoDataset(ann, tmp_path, 32, train=False, augment=AugmentConfig(copy_paste=1.0))[0]
     assert validation.instance_map is None and collate([validation], max_objects=4).instance_map is None
+
+
+def test_training_says_how_many_objects_copy_paste_can_paste(tmp_path):
+    ann = write_polygon_dataset(tmp_path)  # four objects (a crowd region aside), two of them with a polygon
+    config = Config(data=DataConfig(train_ann=ann, train_images=str(tmp_path), input_size=32),
+                    train=TrainConfig(out=str(tmp_path / "run"), epochs=10))
+    train_set = CocoDataset(ann, tmp_path, 32, train=True)
+    assert copy_paste_line(train_set, config) == ("copy-paste: 2 of the 4 training objects have polygons; with "
+                                                  "probability 0.5 an image gets those of another image of its "
+                                                  "batch, in epochs 1-8 of 10")
+    short = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=2))
+    assert copy_paste_line(train_set, short) == "copy-paste: off in this run (its 2 epochs are all --plain-last-epochs)"
+    off = dataclasses.replace(config, data=dataclasses.replace(config.data, augment=AugmentConfig(copy_paste=0.0)))
+    assert copy_paste_line(train_set, off) is None
+    for annotation in train_set.coco.anns.values():  # boxes only
+        annotation.pop("segmentation", None)
+    assert copy_paste_line(train_set, config).startswith("copy-paste: none of the 4 training objects has a polygon")

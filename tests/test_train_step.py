@@ -56,10 +56,11 @@ def test_iterations_per_epoch_drop_the_remainder_per_rank():
 
 
 def small_state(shapes: Path, tmp_path: Path, colour: bool = False, **train_options):
-    """A ResNet-18 train state on the 16-image shapes fixture, batch 4, input 64, CPU; `colour`: with the
-    reference's colour augmentation (off by default)."""
+    """A ResNet-18 train state on the 16-image shapes fixture, batch 4, input 64, CPU, without copy-paste (the
+    batch-level augmentation has its own tests); `colour`: with the reference's colour augmentation (off by
+    default)."""
     train = TrainConfig(out=str(tmp_path), batch_size=4, lr=1e-3, device="cpu", **train_options)
-    augment = AugmentConfig(color_jitter=0.4, pca_lighting=0.1) if colour else AugmentConfig()
+    augment = AugmentConfig(copy_paste=0.0, **({"color_jitter": 0.4, "pca_lighting": 0.1} if colour else {}))
     data = DataConfig(train_ann=str(shapes / "annotations/train.json"), train_images=str(shapes / "train"),
                       input_size=64, workers=0, augment=augment)
     config = Config(data=data, train=train)

@@ -333,6 +333,26 @@ def load_datasets(config: Config) -> tuple[CocoDataset, CocoDataset | None]:
     return train_set, val_set
 
 
+def copy_paste_line(train_set: CocoDataset, config: Config) -> str | None:
+    """One line on what copy-paste (on by default) has to paste in this run, or None when it is off: the count of
+    the training objects with a polygon (COCO `segmentation` lists; crowd regions and RLE masks are never pasted)."""
+    augment = config.data.augment
+    if augment.copy_paste <= 0:
+        return None
+    objects = [annotation for annotation in train_set.coco.anns.values() if not annotation.get("iscrowd", 0)]
+    with_polygon = sum(isinstance(annotation.get("segmentation"), list)
+                       and any(len(part) >= 6 for part in annotation["segmentation"]) for annotation in objects)
+    if with_polygon == 0:
+        return (f"copy-paste: none of the {len(objects)} training objects has a polygon, so nothing is pasted "
+                "(--copy-paste 0 leaves out drawing their instance maps)")
+    mixed = config.train.epochs - augment.plain_last_epochs
+    if mixed <= 0:
+        return f"copy-paste: off in this run (its {config.train.epochs} epochs are all --plain-last-epochs)"
+    return (f"copy-paste: {with_polygon} of the {len(objects)} training objects have polygons; with probability "
+            f"{augment.copy_paste:g} an image gets those of another image of its batch, in epochs 1-{mixed} of "
+            f"{config.train.epochs}")
+
+
 def build_state(config: Config, train_set: CocoDataset, rank: int, local_rank: int, world_size: int, *,
                 resuming: bool = False) -> TrainState:
     device = resolve_device(config.train.device)
@@ -407,6 +427,8 @@ def _train(config: Config, rank: int, local_rank: int, world_size: int) -> dict[
     logger = RunLogger(out, config, config.train.log_interval, provenance) if rank == 0 else None
     if rank == 0:
         tqdm.write(precision_line(state.device, config.train.amp, config.train.channels_last))
+        if (line := copy_paste_line(train_set, config)) is not None:
+            tqdm.write(line)
     metrics: dict[str, Any] = {}
     launched, first_epoch = time.perf_counter(), state.epoch  # the ETA: this launch's pace, evaluations included
     while state.epoch < config.train.epochs:
