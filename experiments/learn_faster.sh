@@ -32,13 +32,14 @@ STOP_AFTER=${STOP_AFTER:-0}  # 0: to the end
 LAST_EPOCH=$([ "$STOP_AFTER" -eq 0 ] && echo 15 || echo "$STOP_AFTER")  # the epoch a finished copy holds
 
 # Every row starts from the default of the study's start, pinned (since then the default heads have BatchNorm and
-# 128 channels, `head_batch_conv128`, and lighter augmentation with a GIoU weight of 1,
-# `conv128_aug_light_box_weight_1`): a later flag of the row overrides it.
+# 128 channels, `head_batch_conv128`, lighter augmentation with a GIoU weight of 1,
+# `conv128_aug_light_box_weight_1`, and copy-paste, `min_r1_copy_paste`): a later flag of the row overrides it.
 START_DEFAULT="--head-norm none --head-conv 64 --scale 0.4 --color-jitter 0.4 --pca-lighting 0.1 --box-weight 5
   --gaussian-min-radius 0 --copy-paste 0"
 HEADS="--head-norm batch --head-conv 128"  # the default from ca48c04 on (head_batch_conv128), pinned in the rows after it
 LIGHT="--scale 0.2 --color-jitter 0 --pca-lighting 0"  # lighter augmentation: half the random scale, no colour
 NOW="$HEADS $LIGHT --box-weight 1 --gaussian-min-radius 1"  # the default from d5d7d5c on (new_min_radius_1), pinned
+# (the default since f170059 is NOW with --copy-paste 0.5 --plain-last-epochs 2: min_r1_copy_paste)
 
 row_flags() {  # the flags of a row: the default recipe at the study's start and the row's change
   case "$1" in
@@ -83,6 +84,7 @@ row_flags() {  # the flags of a row: the default recipe at the study's start and
     min_r1_batch_8_lr_2x) echo "$START_DEFAULT $NOW --batch-size 8 --lr 8e-3" ;;
     min_r1_task_exdet) echo "$START_DEFAULT $NOW --task exdet" ;;
     min_r1_copy_paste) echo "$START_DEFAULT $NOW --copy-paste 0.5 --plain-last-epochs 2" ;;
+    min_r1_copy_paste_1) echo "$START_DEFAULT $NOW --copy-paste 1.0 --plain-last-epochs 2" ;;
     *) echo "unknown row $1" >&2; exit 2 ;;
   esac
 }

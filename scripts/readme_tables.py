@@ -67,7 +67,8 @@ LEARN_FASTER_ROWS = ("default", "mosaic", "mosaic_full", "mixup", "head_group", 
                      "new_warmup_37_ema_20", "new_min_radius_1", "new_min_radius_2",
                      "new_min_radius_1_warmup_37_ema_20", "new_copy_paste",
                      "min_r1_head_none", "min_r1_head_none_box_weight_5", "min_r1_batch_8", "min_r1_batch_8_lr_2x",
-                     "min_r1_task_exdet", "min_r1_copy_paste")  # learn_faster.sh's rows, in table order
+                     "min_r1_task_exdet", "min_r1_copy_paste",
+                     "min_r1_copy_paste_1")  # learn_faster.sh's rows, in table order
 LOSS_STUDY_ROWS = ("penalty_reduced", "quality_focal", "sigmoid_focal", "longtail_plain", "longtail_balanced",
                    "retinanet")  # experiments/heatmap_losses.sh's rows, in its order
 FIGURE = r"baseline\s+(?P<baseline>[0-9.]+) \S+\s+ours\s+(?P<ours>[0-9.]+) \S+\s+ratio"
