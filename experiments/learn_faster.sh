@@ -39,7 +39,8 @@ START_DEFAULT="--head-norm none --head-conv 64 --scale 0.4 --color-jitter 0.4 --
 HEADS="--head-norm batch --head-conv 128"  # the default from ca48c04 on (head_batch_conv128), pinned in the rows after it
 LIGHT="--scale 0.2 --color-jitter 0 --pca-lighting 0"  # lighter augmentation: half the random scale, no colour
 NOW="$HEADS $LIGHT --box-weight 1 --gaussian-min-radius 1"  # the default from d5d7d5c on (new_min_radius_1), pinned
-# (the default since f170059 is NOW with --copy-paste 0.5 --plain-last-epochs 2: min_r1_copy_paste)
+# (the default since f170059 is NOW with copy-paste and --plain-last-epochs 2: first at 0.5, min_r1_copy_paste,
+# then at 1.0, min_r1_copy_paste_1)
 
 row_flags() {  # the flags of a row: the default recipe at the study's start and the row's change
   case "$1" in

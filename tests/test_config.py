@@ -77,11 +77,11 @@ def test_a_version_9_config_keeps_one_pixel_peaks_for_small_objects():
 def test_a_version_10_config_trains_without_copy_paste():
     saved = saved_at(10)
     assert "copy_paste" not in saved["data"]["augment"]
-    assert config_from_dict(saved).data.augment.copy_paste == 0.0  # the default since version 11 is 0.5
+    assert config_from_dict(saved).data.augment.copy_paste == 0.0  # the default since version 11 is 1.0
     saved["data"]["augment"].update(copy_paste=0.3, plain_last_epochs=1)  # a config that had the options keeps them
     loaded = config_from_dict(saved).data.augment
     assert (loaded.copy_paste, loaded.plain_last_epochs) == (0.3, 1)
-    assert (Config().data.augment.copy_paste, Config().data.augment.plain_last_epochs) == (0.5, 2)
+    assert (Config().data.augment.copy_paste, Config().data.augment.plain_last_epochs) == (1.0, 2)
 
 
 def test_a_version_4_config_loads_as_the_detect_task():

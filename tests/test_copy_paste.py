@@ -189,7 +189,7 @@ def test_training_says_how_many_objects_copy_paste_can_paste(tmp_path):
                     train=TrainConfig(out=str(tmp_path / "run"), epochs=10))
     train_set = CocoDataset(ann, tmp_path, 32, train=True)
     assert copy_paste_line(train_set, config) == ("copy-paste: 2 of the 4 training objects have polygons; with "
-                                                  "probability 0.5 an image gets those of another image of its "
+                                                  "probability 1 an image gets those of another image of its "
                                                   "batch, in epochs 1-8 of 10")
     short = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=2))
     assert copy_paste_line(train_set, short) == "copy-paste: off in this run (its 2 epochs are all --plain-last-epochs)"
