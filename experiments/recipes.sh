@@ -6,7 +6,8 @@
 # ResNet's up path (three 256-channel transposed convs, no shortcuts; the DLA bodies ignore it). Every flag
 # is explicit (--head-norm none --head-conv 64: the ResNet heads without normalisation, 64 channels; the
 # reference's augmentation: random scale 0.4, shift 0.1, flip, colour jitter 0.4, PCA lighting 0.1, no copy-paste;
-# its Gaussians without a smallest half-axis), so the recipe stays what it is when the defaults of `centernet train` change.
+# its Gaussians without a smallest half-axis), so the recipe stays what it is when the defaults of `centernet train`
+# change.
 # The default recipe of `centernet train` needs no flags (see centernet/config.py and the README's Results).
 REFERENCE_RECIPE=(--box-head center --gaussian round --dfl-bins 0 --no-neck-shortcuts --no-ema
                   --optimizer adam --lr 1.25e-4 --reference-batch 32 --weight-decay 0 --warmup-iters 0

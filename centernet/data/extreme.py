@@ -25,13 +25,22 @@ from centernet.structures import apply_affine
 TIE_TOLERANCE = 1e-3  # input pixels: vertices this close to the extreme coordinate share it
 
 
+def _is_polygon(part: object) -> bool:
+    """Whether one part of a COCO `segmentation` list is a polygon: x, y pairs of at least 3 vertices."""
+    return isinstance(part, list) and len(part) >= 6 and len(part) % 2 == 0
+
+
+def has_polygon(segmentation: object) -> bool:
+    """Whether `polygons_from_segmentation` finds a polygon in `segmentation`, without building the arrays."""
+    return isinstance(segmentation, list) and any(_is_polygon(part) for part in segmentation)
+
+
 def polygons_from_segmentation(segmentation: object) -> list[np.ndarray]:
     """The polygons of a COCO `segmentation`: a list of (V, 2) float32 arrays with V >= 3; an empty list for RLE
     (crowd regions, dicts) and for a missing or empty segmentation."""
     if not isinstance(segmentation, list):
         return []
-    polygons = [np.asarray(part, dtype=np.float32).reshape(-1, 2) for part in segmentation
-                if isinstance(part, list) and len(part) >= 6 and len(part) % 2 == 0]
+    polygons = [np.asarray(part, dtype=np.float32).reshape(-1, 2) for part in segmentation if _is_polygon(part)]
     return [polygon for polygon in polygons if len(polygon) >= 3]
 
 

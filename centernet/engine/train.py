@@ -22,6 +22,7 @@ from centernet.checkpoint import save_checkpoint
 from centernet.config import Config, TrainConfig
 from centernet.data.coco import CocoDataset
 from centernet.data.colour import augment_colour
+from centernet.data.extreme import has_polygon
 from centernet.data.gpu_decode import decode_and_warp_jpegs
 from centernet.data.mixing import BatchObjects, mix_batch
 from centernet.data.validate import check_coco
@@ -340,8 +341,7 @@ def copy_paste_line(train_set: CocoDataset, config: Config) -> str | None:
     if augment.copy_paste <= 0:
         return None
     objects = [annotation for annotation in train_set.coco.anns.values() if not annotation.get("iscrowd", 0)]
-    with_polygon = sum(isinstance(annotation.get("segmentation"), list)
-                       and any(len(part) >= 6 for part in annotation["segmentation"]) for annotation in objects)
+    with_polygon = sum(has_polygon(annotation.get("segmentation")) for annotation in objects)
     if with_polygon == 0:
         return (f"copy-paste: none of the {len(objects)} training objects has a polygon, so nothing is pasted "
                 "(--copy-paste 0 leaves out drawing their instance maps)")
